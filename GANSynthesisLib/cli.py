@@ -1,0 +1,153 @@
+"""Command line: ``python -m GANSynthesisLib <command> …`` (synthesize, models, phantom, evaluate)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .devices import DEVICE_CHOICES
+from .errors import GANSynthesisError
+from .inference import InferenceOptions
+from .io import check_writable_path, read_volume, write_volume
+from .labels import parse_label_mapping, resolve_label_mapping
+from .progress import TerminalProgress
+from .provenance import synthetic_description, synthetic_metadata
+from .registry import find_model, list_models
+from .tasks import get_task
+
+PHANTOM_KEY = "GANSynthesis.Phantom"
+
+
+def _add_run_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--input", "-i", required=True, help="input volume: NIfTI, NRRD, MHA file or DICOM folder")
+    parser.add_argument("--output", "-o", required=True, help="output file (.nii.gz, .nii, .nrrd, .mha)")
+    parser.add_argument("--model", "-m", help="model name or bundle folder (default: the task's default model)")
+    parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="compute device (default auto)")
+    parser.add_argument("--batch-size", type=int, default=16, help="slices per batch (default 16)")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m GANSynthesisLib",
+                                     description="GAN image synthesis for medical volumes (research, not for diagnosis).")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    synth = commands.add_parser("synthesize", help="label map (segmentation) → synthetic CT")
+    _add_run_options(synth)
+    synth.add_argument("--labels", help="map your label values to the model's labels, e.g. "
+                                        "'left ventricle=1,myocardium=2,right ventricle=3'")
+
+    models = commands.add_parser("models", help="list installed models with task, labels and metrics")
+    models.add_argument("--task", help="only models of this task")
+    models.add_argument("--json", action="store_true", help="print the manifests as JSON")
+
+    phantom = commands.add_parser("phantom", help="write a procedural thorax phantom (CT, labels, body mask)")
+    phantom.add_argument("--output", "-o", required=True, help="output folder")
+    phantom.add_argument("--seed", type=int, default=0)
+    phantom.add_argument("--size", type=int, nargs=3, default=(128, 128, 48), metavar=("X", "Y", "Z"))
+    phantom.add_argument("--spacing", type=float, nargs=3, default=(3.0, 3.0, 3.0), metavar=("X", "Y", "Z"))
+    phantom.add_argument("--format", choices=("nii.gz", "nrrd", "mha"), default="nii.gz")
+    phantom.add_argument("--overwrite", action="store_true")
+
+    evaluate = commands.add_parser("evaluate", help="SynthRAD2023 metrics of a synthetic image against a reference")
+    evaluate.add_argument("--synthetic", required=True)
+    evaluate.add_argument("--reference", required=True)
+    evaluate.add_argument("--mask", help="body mask (default: derived from the reference by a -500 HU threshold)")
+    evaluate.add_argument("--json", action="store_true")
+    return parser
+
+
+def run_task(task_name: str, args: argparse.Namespace, inputs: dict) -> int:
+    """Read the input, run the task with the chosen model, write the output with provenance."""
+    task = get_task(task_name)
+    bundle = find_model(args.model, task_name)
+    output = check_writable_path(args.output, args.overwrite)
+    volume = read_volume(args.input)
+    progress = None if args.quiet else TerminalProgress(f"{task_name} ({bundle.name})")
+    options = InferenceOptions(device=args.device, batch_size=args.batch_size, progress=progress)
+    result = task.run(volume, bundle, inputs, options)
+    write_volume(result, output, synthetic_metadata(bundle, source=str(args.input)), synthetic_description(bundle),
+                 overwrite=args.overwrite)
+    print(f"wrote {output} ({' × '.join(map(str, result.size))} voxels, synthetic {bundle.manifest['output']['modality']} "
+          f"by {bundle.name})")
+    return 0
+
+
+def cmd_synthesize(args: argparse.Namespace) -> int:
+    inputs = {}
+    if args.labels:
+        bundle = find_model(args.model, "synthesize")
+        inputs["label_mapping"] = resolve_label_mapping(parse_label_mapping(args.labels), bundle.manifest["input"]["labels"])
+    return run_task("synthesize", args, inputs)
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    bundles = list_models(args.task)
+    if args.json:
+        print(json.dumps([b.manifest | {"path": str(b.path)} for b in bundles], indent=2))
+        return 0
+    if not bundles:
+        print("no models installed")
+    for bundle in bundles:
+        m = bundle.manifest
+        print(f"{bundle.name}  [{bundle.task}]  v{m['version']}{'  (default)' if m.get('default') else ''}")
+        print(f"  {bundle.title}")
+        if "labels" in m["input"]:
+            print("  labels: " + ", ".join(f"{k}={v}" for k, v in m["input"]["labels"].items()))
+        gan = m.get("metrics", {}).get("gan")
+        if gan:
+            print(f"  held-out: MAE {gan['mae']:.1f} HU, PSNR {gan['psnr']:.2f} dB, SSIM {gan['ssim']:.3f} "
+                  f"({m['metrics'].get('data', '')})")
+        print(f"  trained on: {m['training']['data']}")
+        print(f"  intended use: {m['intended_use']}   path: {bundle.path}")
+    return 0
+
+
+def cmd_phantom(args: argparse.Namespace) -> int:
+    from .phantom import generate_phantom
+
+    folder = Path(args.output)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = {name: folder / f"{name}.{args.format}" for name in ("ct", "labels", "body")}
+    for path in paths.values():
+        check_writable_path(path, args.overwrite)
+    phantom = generate_phantom(args.seed, tuple(args.size), tuple(args.spacing))
+    note = {PHANTOM_KEY: f"seed {args.seed}"}
+    write_volume(phantom.ct, paths["ct"], note, f"GANSynthesis phantom seed {args.seed} (procedural, not a patient)",
+                 overwrite=args.overwrite)
+    write_volume(phantom.labels, paths["labels"], note, overwrite=args.overwrite)
+    write_volume(phantom.body, paths["body"], note, overwrite=args.overwrite)
+    print("wrote " + ", ".join(str(p) for p in paths.values()))
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from .evaluation import evaluate_volumes
+
+    synthetic, reference = read_volume(args.synthetic), read_volume(args.reference)
+    mask = read_volume(args.mask) if args.mask else None
+    metrics, _ = evaluate_volumes(synthetic, reference, mask)
+    if args.json:
+        print(json.dumps(metrics))
+    else:
+        print(f"MAE {metrics['mae']:.1f} HU   PSNR {metrics['psnr']:.2f} dB   SSIM {metrics['ssim']:.4f}   "
+              f"({metrics['mask_voxels']} voxels in the mask)")
+    return 0
+
+
+COMMANDS = {"synthesize": cmd_synthesize, "models": cmd_models, "phantom": cmd_phantom, "evaluate": cmd_evaluate}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except GANSynthesisError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted; nothing was written", file=sys.stderr)
+        return 130

@@ -1,0 +1,30 @@
+"""Choice of compute device: auto (CUDA if present, else CPU), or forced."""
+
+from __future__ import annotations
+
+import torch
+
+from .errors import GANSynthesisError
+
+DEVICE_CHOICES = ("auto", "cpu", "cuda")
+
+
+def resolve_device(choice: str = "auto") -> torch.device:
+    """The torch device for a user's choice; 'cuda' without a usable GPU is a clear error."""
+    if choice not in DEVICE_CHOICES:
+        raise GANSynthesisError(f"Unknown device {choice!r}; use one of {', '.join(DEVICE_CHOICES)}.")
+    if choice == "cpu" or (choice == "auto" and not torch.cuda.is_available()):
+        return torch.device("cpu")
+    if not torch.cuda.is_available():
+        raise GANSynthesisError("A GPU (cuda) was requested but PyTorch sees none here; use device 'auto' or 'cpu'.")
+    return torch.device("cuda")
+
+
+def describe_devices() -> list[str]:
+    """Human-readable lines naming each usable device, e.g. 'GPU 0: NVIDIA H100 (79.1 GiB)'."""
+    lines = []
+    for index in range(torch.cuda.device_count() if torch.cuda.is_available() else 0):
+        props = torch.cuda.get_device_properties(index)
+        lines.append(f"GPU {index}: {props.name} ({props.total_memory / 2**30:.1f} GiB)")
+    lines.append(f"CPU: {torch.get_num_threads()} threads")
+    return lines

@@ -1,0 +1,105 @@
+"""Whole-volume inference for 2-D slice models: any geometry in, the same geometry out.
+
+The volume is viewed axially (see :mod:`orientation`), its slices are resampled in-plane to the
+model's spacing (covering exactly the same field of view), padded to the network's size multiple,
+run in batches (bf16 autocast and channels_last on GPU), and resampled back. Memory stays bounded:
+only ``batch_size`` slices are on the device at a time.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Callable, Protocol
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .devices import resolve_device
+from .errors import CancelledError
+from .orientation import axial_view
+from .volume import Volume
+
+ProgressCallback = Callable[[float, str], None]
+
+
+@dataclass
+class InferenceOptions:
+    """How to run: device ('auto', 'cpu', 'cuda'), slices per batch, progress and cancel hooks."""
+
+    device: str = "auto"
+    batch_size: int = 16
+    progress: ProgressCallback | None = None
+    cancel: Callable[[], bool] | None = None
+    threads: int | None = None
+
+
+class SliceTranslator(Protocol):
+    """What the engine needs from a task: the network, its grid and how to encode and decode slices."""
+
+    network: torch.nn.Module
+    in_plane_spacing: tuple[float, float]  # (row, column) mm
+    size_multiple: int
+
+    def encode(self, slices: np.ndarray, device: torch.device) -> torch.Tensor:
+        """(B, H, W) input slices → (B, C, H, W) float network input on ``device``."""
+
+    def pad_values(self) -> torch.Tensor:
+        """(C,) values of the network input outside the field of view (e.g. air, background label)."""
+
+    def decode(self, output: torch.Tensor) -> torch.Tensor:
+        """(B, 1, H, W) network output → (B, H, W) float32 values in output units."""
+
+
+def model_grid_size(size: int, spacing: float, model_spacing: float) -> int:
+    """Pixels covering the same extent at (about) the model's spacing."""
+    return max(1, int(round(size * spacing / model_spacing)))
+
+
+def _pad_to_multiple(x: torch.Tensor, multiple: int, values: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int, int, int]]:
+    h, w = x.shape[-2:]
+    ph, pw = (-h) % multiple, (-w) % multiple
+    top, left = ph // 2, pw // 2
+    if ph == 0 and pw == 0:
+        return x, (0, 0, h, w)
+    padded = values.to(x.dtype).view(1, -1, 1, 1).expand(x.shape[0], -1, h + ph, w + pw).clone()
+    padded[:, :, top:top + h, left:left + w] = x
+    return padded, (top, left, h, w)
+
+
+def run_translator(translator: SliceTranslator, volume: Volume, options: InferenceOptions | None = None) -> Volume:
+    """Apply a slice model to every axial slice of ``volume``; float32 result on the same grid."""
+    options = options or InferenceOptions()
+    device = resolve_device(options.device)
+    if device.type == "cpu":
+        torch.set_num_threads(options.threads or os.cpu_count() or 1)
+    view = axial_view(volume)
+    source = view.forward(volume.array)
+    depth, rows, cols = source.shape
+    grid = (model_grid_size(rows, view.spacing_kji[1], translator.in_plane_spacing[0]),
+            model_grid_size(cols, view.spacing_kji[2], translator.in_plane_spacing[1]))
+    network = translator.network.to(device).eval()
+    if device.type == "cuda":
+        network = network.to(memory_format=torch.channels_last)
+    pad = translator.pad_values().to(device)
+    result = np.empty(source.shape, np.float32)
+    batch = max(1, options.batch_size)
+    for start in range(0, depth, batch):
+        if options.cancel and options.cancel():
+            raise CancelledError()
+        stop = min(depth, start + batch)
+        with torch.inference_mode(), torch.autocast(device.type, torch.bfloat16, enabled=device.type == "cuda"):
+            x = translator.encode(np.ascontiguousarray(source[start:stop]), device)
+            if (rows, cols) != grid:
+                x = F.interpolate(x, size=grid, mode="bilinear", align_corners=False, antialias=True)
+            x, (top, left, h, w) = _pad_to_multiple(x, translator.size_multiple, pad)
+            if device.type == "cuda":
+                x = x.contiguous(memory_format=torch.channels_last)
+            y = network(x)[:, :, top:top + h, left:left + w].float()
+            if (rows, cols) != grid:
+                y = F.interpolate(y, size=(rows, cols), mode="bilinear", align_corners=False)
+            result[start:stop] = translator.decode(y).cpu().numpy()
+        if options.progress:
+            options.progress(stop / depth, f"slice {stop}/{depth}")
+    return volume.with_array(np.ascontiguousarray(view.backward(result)))

@@ -1,0 +1,133 @@
+"""Reading and writing volumes with SimpleITK: NIfTI, NRRD, MetaImage and DICOM series."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Mapping
+
+import numpy as np
+import SimpleITK as sitk
+
+from .errors import GANSynthesisError
+from .volume import Volume
+
+WRITABLE_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".mha")  # single-file formats only
+NIFTI_DESCRIPTION_KEY = "ITK_FileNotes"  # SimpleITK writes this key into the NIfTI 'descrip' field (80 chars)
+
+
+def volume_from_sitk(image: sitk.Image) -> Volume:
+    """A Volume holding a copy of a 3-D (or 2-D, as one slice) scalar SimpleITK image."""
+    if image.GetNumberOfComponentsPerPixel() != 1:
+        raise GANSynthesisError(
+            f"The image has {image.GetNumberOfComponentsPerPixel()} components per voxel (colour or vector "
+            "image); GANSynthesis needs a scalar (grey-level or label) volume."
+        )
+    if image.GetDimension() == 2:
+        image = sitk.JoinSeries(image)
+    if image.GetDimension() != 3:
+        raise GANSynthesisError(
+            f"The image is {image.GetDimension()}-D; GANSynthesis needs a 3-D volume. "
+            "Split a time series or multi-channel image into 3-D volumes first."
+        )
+    return Volume(
+        array=sitk.GetArrayFromImage(image),
+        spacing=image.GetSpacing(),
+        origin=image.GetOrigin(),
+        direction=np.asarray(image.GetDirection()).reshape(3, 3),
+    )
+
+
+def volume_to_sitk(volume: Volume) -> sitk.Image:
+    """A SimpleITK image with the volume's voxels and geometry."""
+    image = sitk.GetImageFromArray(np.ascontiguousarray(volume.array))
+    image.SetSpacing(volume.spacing)
+    image.SetOrigin(volume.origin)
+    image.SetDirection(tuple(volume.direction.ravel()))
+    return image
+
+
+def _check_image_dimension(path: Path) -> None:
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(path))
+    reader.ReadImageInformation()
+    dimension = reader.GetDimension()
+    size = reader.GetSize()
+    if dimension > 3 and any(s > 1 for s in size[3:]):
+        raise GANSynthesisError(
+            f"{path} is a {dimension}-D image of size {size}; GANSynthesis needs a 3-D volume. "
+            "Extract one 3-D volume (e.g. one time point) first."
+        )
+
+
+def read_volume(path: str | os.PathLike) -> Volume:
+    """Read a volume from an image file or a folder holding one DICOM series."""
+    path = Path(path)
+    if not path.exists():
+        raise GANSynthesisError(f"Input not found: {path}. Check the path and try again.")
+    try:
+        if path.is_dir():
+            return volume_from_sitk(_read_dicom_series(path))
+        _check_image_dimension(path)
+        image = sitk.ReadImage(str(path))
+        if image.GetDimension() == 4:  # a 4-D file with one time point
+            image = image[:, :, :, 0]
+        return volume_from_sitk(image)
+    except RuntimeError as error:
+        raise GANSynthesisError(f"Could not read {path} as an image: {str(error).strip().splitlines()[-1]}") from error
+
+
+def _read_dicom_series(folder: Path) -> sitk.Image:
+    series_ids = sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(folder))
+    if not series_ids:
+        raise GANSynthesisError(f"No DICOM series found in folder {folder}. Point to a folder of DICOM files or to an image file.")
+    if len(series_ids) > 1:
+        raise GANSynthesisError(
+            f"Folder {folder} holds {len(series_ids)} DICOM series ({', '.join(series_ids)}); put one series per folder."
+        )
+    reader = sitk.ImageSeriesReader()
+    reader.SetFileNames(sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(folder), series_ids[0]))
+    return reader.Execute()
+
+
+def check_writable_path(path: str | os.PathLike, overwrite: bool = False) -> Path:
+    """The output path, refused when its format is unknown or it exists and overwrite is off."""
+    path = Path(path)
+    if not str(path).lower().endswith(WRITABLE_SUFFIXES):
+        raise GANSynthesisError(f"Unknown output format for {path}; use one of {', '.join(WRITABLE_SUFFIXES)}.")
+    if path.exists() and not overwrite:
+        raise GANSynthesisError(f"Output {path} already exists; choose another name or pass --overwrite.")
+    if not path.parent.exists():
+        raise GANSynthesisError(f"Output folder {path.parent} does not exist; create it first.")
+    return path
+
+
+def write_volume(volume: Volume, path: str | os.PathLike, metadata: Mapping[str, str] | None = None,
+                 description: str | None = None, overwrite: bool = False) -> Path:
+    """Write a volume; ``metadata`` becomes NRRD/MetaImage header keys, ``description`` the NIfTI 'descrip'.
+
+    The file appears only once completely written (written to a temporary name, then renamed).
+    """
+    path = check_writable_path(path, overwrite)
+    image = volume_to_sitk(volume)
+    for key, value in (metadata or {}).items():
+        image.SetMetaData(key, str(value))
+    if description:
+        image.SetMetaData(NIFTI_DESCRIPTION_KEY, description[:79])
+    suffix = next(s for s in WRITABLE_SUFFIXES if str(path).lower().endswith(s))
+    partial = path.with_name(path.name[: -len(suffix)] + ".partial" + suffix)
+    try:
+        sitk.WriteImage(image, str(partial), useCompression=True)
+        os.replace(partial, path)
+    finally:
+        if partial.exists():
+            partial.unlink()
+    return path
+
+
+def read_metadata(path: str | os.PathLike) -> dict[str, str]:
+    """The key/value metadata stored in an image file's header."""
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(path))
+    reader.ReadImageInformation()
+    return {key: reader.GetMetaData(key) for key in reader.GetMetaDataKeys()}

@@ -1,0 +1,105 @@
+"""pix2pix networks: U-Net generator and conditional PatchGAN discriminator (2-D, configurable)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+NORMS = ("batch", "instance", "none")
+
+
+def _norm(kind: str, channels: int) -> nn.Module:
+    if kind == "batch":
+        return nn.BatchNorm2d(channels)
+    if kind == "instance":
+        return nn.InstanceNorm2d(channels, affine=True)
+    if kind == "none":
+        return nn.Identity()
+    raise ValueError(f"Unknown norm {kind!r}; use one of {NORMS}")
+
+
+class UNetGenerator(nn.Module):
+    """pix2pix U-Net: ``depth`` stride-2 4×4 convolutions down, transposed convolutions up, skip links.
+
+    Input height and width must be multiples of 2**depth. Output in [-1, 1] (tanh).
+    """
+
+    def __init__(self, in_channels: int, out_channels: int = 1, base_width: int = 64, depth: int = 8,
+                 max_width: int = 512, norm: str = "batch", dropout: float = 0.5, dropout_blocks: int = 3) -> None:
+        super().__init__()
+        if depth < 2:
+            raise ValueError("U-Net depth must be at least 2")
+        self.config: dict[str, Any] = dict(in_channels=in_channels, out_channels=out_channels, base_width=base_width,
+                                           depth=depth, max_width=max_width, norm=norm, dropout=dropout,
+                                           dropout_blocks=dropout_blocks)
+        widths = [min(base_width * 2**level, max_width) for level in range(depth)]
+        self.down = nn.ModuleList()
+        self.up = nn.ModuleList()
+        for level in range(depth):
+            conv = nn.Conv2d(in_channels if level == 0 else widths[level - 1], widths[level], 4, 2, 1,
+                             bias=norm != "batch" or level in (0, depth - 1))
+            if level == 0:
+                self.down.append(conv)
+            else:
+                innermost = level == depth - 1
+                self.down.append(nn.Sequential(nn.LeakyReLU(0.2, True), conv,
+                                               nn.Identity() if innermost else _norm(norm, widths[level])))
+        for level in reversed(range(depth)):
+            innermost, outermost = level == depth - 1, level == 0
+            in_width = widths[level] if innermost else 2 * widths[level]
+            if outermost:
+                self.up.append(nn.Sequential(nn.ReLU(True), nn.ConvTranspose2d(in_width, out_channels, 4, 2, 1), nn.Tanh()))
+                continue
+            layers = [nn.ReLU(True), nn.ConvTranspose2d(in_width, widths[level - 1], 4, 2, 1, bias=norm != "batch"),
+                      _norm(norm, widths[level - 1])]
+            if dropout > 0 and (depth - 1 - level) < dropout_blocks and not innermost:
+                layers.append(nn.Dropout(dropout))
+            self.up.append(nn.Sequential(*layers))
+
+    @property
+    def size_multiple(self) -> int:
+        """Height and width of the input must be multiples of this."""
+        return 2 ** self.config["depth"]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        skips = []
+        for block in self.down:
+            x = block(x)
+            skips.append(x)
+        x = skips.pop()
+        for block in self.up:
+            x = block(x)
+            if skips:
+                x = torch.cat([x, skips.pop()], dim=1)
+        return x
+
+
+class PatchDiscriminator(nn.Module):
+    """PatchGAN: a map of real/fake logits, one per overlapping patch (70×70 for n_layers=3).
+
+    Conditional use: pass the condition (e.g. one-hot mask) and the image concatenated on channels.
+    """
+
+    def __init__(self, in_channels: int, base_width: int = 64, n_layers: int = 3, norm: str = "batch") -> None:
+        super().__init__()
+        self.config: dict[str, Any] = dict(in_channels=in_channels, base_width=base_width, n_layers=n_layers, norm=norm)
+        layers: list[nn.Module] = [nn.Conv2d(in_channels, base_width, 4, 2, 1), nn.LeakyReLU(0.2, True)]
+        width = base_width
+        for layer in range(1, n_layers + 1):
+            new_width = base_width * min(2**layer, 8)
+            stride = 2 if layer < n_layers else 1
+            layers += [nn.Conv2d(width, new_width, 4, stride, 1, bias=norm != "batch"), _norm(norm, new_width),
+                       nn.LeakyReLU(0.2, True)]
+            width = new_width
+        layers.append(nn.Conv2d(width, 1, 4, 1, 1))
+        self.model = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)
+
+
+def count_parameters(module: nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in module.parameters() if p.requires_grad)

@@ -1,0 +1,34 @@
+"""How synthetic outputs say what they are: header keys, node attributes and a short description."""
+
+from __future__ import annotations
+
+import datetime
+
+from .bundle import ModelBundle
+
+PREFIX = "GANSynthesis."
+SYNTHETIC_KEY = PREFIX + "Synthetic"
+
+
+def output_modality(bundle: ModelBundle) -> str:
+    """What the model produces, e.g. 'CT' or 'anomaly map'."""
+    return bundle.manifest["output"].get("modality", "image")
+
+
+def synthetic_metadata(bundle: ModelBundle, source: str = "") -> dict[str, str]:
+    """Key/value provenance stored in file headers and as MRML node attributes."""
+    return {
+        SYNTHETIC_KEY: "true",
+        PREFIX + "Task": bundle.task,
+        PREFIX + "Model": bundle.name,
+        PREFIX + "ModelVersion": str(bundle.manifest["version"]),
+        PREFIX + "OutputModality": output_modality(bundle),
+        PREFIX + "IntendedUse": bundle.manifest["intended_use"],
+        PREFIX + "Source": source,
+        PREFIX + "Created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def synthetic_description(bundle: ModelBundle) -> str:
+    """One line (NIfTI 'descrip', at most 79 characters) saying the image is synthetic."""
+    return f"SYNTHETIC {output_modality(bundle)} GANSynthesis {bundle.name} {bundle.manifest['version']}"[:79]

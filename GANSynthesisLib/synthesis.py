@@ -1,0 +1,115 @@
+"""Synthesize: a label map (e.g. MM-WHS cardiac structures) in, a synthetic CT volume (HU) out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .architectures import load_network
+from .bundle import ModelBundle
+from .errors import GANSynthesisError
+from .inference import InferenceOptions, run_translator
+from .intensity import from_unit_range
+from .volume import Volume
+
+
+def model_labels(bundle: ModelBundle) -> dict[str, int]:
+    """The model's label names → label values, background excluded, in channel order."""
+    return dict(bundle.manifest["input"]["labels"])
+
+
+def label_lookup(label_values: list[int]) -> np.ndarray:
+    """Lookup table: label value → channel (0 = background) for values up to the largest label."""
+    table = np.zeros(max(label_values) + 1, np.int64)
+    for channel, value in enumerate(label_values, start=1):
+        table[value] = channel
+    return table
+
+
+def labels_to_channels(labels: np.ndarray, label_values: list[int]) -> np.ndarray:
+    """Label values → channel indices (0 background); values the model does not know become 0."""
+    table = label_lookup(label_values)
+    labels = labels.astype(np.int64, copy=False)
+    inside = (labels >= 0) & (labels < len(table))
+    return np.where(inside, table[np.clip(labels, 0, len(table) - 1)], 0)
+
+
+@dataclass
+class LabelToImageTranslator:
+    """Slice translator: one-hot label channels → image in the manifest's output window."""
+
+    network: torch.nn.Module
+    label_values: list[int]
+    in_plane_spacing: tuple[float, float]
+    size_multiple: int
+    window: tuple[float, float]
+
+    def encode(self, slices: np.ndarray, device: torch.device) -> torch.Tensor:
+        channels = torch.from_numpy(labels_to_channels(slices, self.label_values)).to(device)
+        return F.one_hot(channels, len(self.label_values) + 1).permute(0, 3, 1, 2).float()
+
+    def pad_values(self) -> torch.Tensor:
+        values = torch.zeros(len(self.label_values) + 1)
+        values[0] = 1.0
+        return values
+
+    def decode(self, output: torch.Tensor) -> torch.Tensor:
+        return from_unit_range(output[:, 0].float(), *self.window)
+
+
+def translator_for(bundle: ModelBundle) -> LabelToImageTranslator:
+    """The slice translator of a synthesis bundle, weights verified and loaded."""
+    network = load_network(bundle, "generator")
+    normalisation = bundle.manifest["output"]["normalisation"]
+    return LabelToImageTranslator(
+        network=network,
+        label_values=list(model_labels(bundle).values()),
+        in_plane_spacing=tuple(bundle.manifest["grid"]["in_plane_spacing_mm"]),
+        size_multiple=network.size_multiple,
+        window=(normalisation["low"], normalisation["high"]),
+    )
+
+
+def prepare_labelmap(labelmap: Volume, bundle: ModelBundle, mapping: Mapping[int, int] | None = None) -> Volume:
+    """The label map in the model's label values, or a clear error when it cannot be used.
+
+    ``mapping`` sends input label values to model label values; unmapped values are kept as they are.
+    """
+    array = labelmap.array
+    if not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.bool_)):
+        if not np.all(np.isfinite(array)) or not np.array_equal(array, np.round(array)):
+            raise GANSynthesisError(
+                "The input holds non-integer values, so it is not a label map; synthesize needs a label map "
+                "(segmentation) with integer label values."
+            )
+    array = array.astype(np.int64)
+    present = sorted(int(v) for v in np.unique(array) if v != 0)
+    if not present:
+        raise GANSynthesisError("The label map is empty (all voxels are 0); it needs at least one labelled structure.")
+    if mapping:
+        remapped = array.copy()
+        for source, target in mapping.items():
+            remapped[array == source] = target
+        array = remapped
+    labels = model_labels(bundle)
+    known = set(labels.values())
+    if not known.intersection(np.unique(array).tolist()):
+        described = ", ".join(f"{name}={value}" for name, value in labels.items())
+        raise GANSynthesisError(
+            f"None of the label values in the input ({', '.join(map(str, present[:12]))}) is one the model "
+            f"{bundle.name} knows ({described}). Map yours with --labels 'left ventricle=1,myocardium=2,...'."
+        )
+    return labelmap.with_array(array)
+
+
+def synthesize(labelmap: Volume, bundle: ModelBundle, mapping: Mapping[int, int] | None = None,
+               options: InferenceOptions | None = None) -> Volume:
+    """A synthetic CT (HU, float32) on the label map's grid."""
+    if bundle.task != "synthesize":
+        raise GANSynthesisError(f"Model {bundle.name} is a {bundle.task} model, not a synthesize model.")
+    prepared = prepare_labelmap(labelmap, bundle, mapping)
+    return run_translator(translator_for(bundle), prepared, options)

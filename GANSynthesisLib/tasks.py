@@ -1,0 +1,52 @@
+"""The tasks GANSynthesis can run; the command line, the MRML API and the Slicer module read this registry.
+
+Adding a task means writing its ``run`` function and registering a :class:`TaskSpec`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from .bundle import ModelBundle
+from .errors import GANSynthesisError
+from .inference import InferenceOptions
+from .volume import Volume
+
+TaskRunner = Callable[[Volume, ModelBundle, dict[str, Any], InferenceOptions], Volume]
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """One task: what it takes (``input_kind``: 'labelmap' or 'scalar'), how it runs, how to show its output."""
+
+    name: str
+    title: str
+    input_kind: str
+    output_display: str  # 'ct' (grey CT window) or 'heat' (colour overlay)
+    run: TaskRunner
+
+
+TASKS: dict[str, TaskSpec] = {}
+
+
+def register_task(spec: TaskSpec) -> TaskSpec:
+    """Make a task available everywhere (command line, scripting API, Slicer module)."""
+    TASKS[spec.name] = spec
+    return spec
+
+
+def get_task(name: str) -> TaskSpec:
+    """A registered task by name, or a clear error listing the known ones."""
+    if name not in TASKS:
+        raise GANSynthesisError(f"Unknown task {name!r}; available: {', '.join(TASKS)}.")
+    return TASKS[name]
+
+
+def _run_synthesize(volume: Volume, bundle: ModelBundle, inputs: dict[str, Any], options: InferenceOptions) -> Volume:
+    from .synthesis import synthesize
+
+    return synthesize(volume, bundle, inputs.get("label_mapping"), options)
+
+
+register_task(TaskSpec("synthesize", "Synthesize CT from a segmentation", "labelmap", "ct", _run_synthesize))

@@ -1,0 +1,1 @@
+"""Training, evaluation and export of GANSynthesis models (run from the repository root)."""

@@ -1,0 +1,49 @@
+"""Export a trained generator as a model bundle with its model card."""
+
+from __future__ import annotations
+
+import datetime
+import shutil
+from pathlib import Path
+
+from GANSynthesisLib.architectures import network_spec
+from GANSynthesisLib.bundle import INTENDED_USE, ModelBundle, save_bundle
+from GANSynthesisLib.networks import UNetGenerator, count_parameters
+
+
+def model_card(manifest: dict) -> str:
+    """A Markdown model card from a manifest."""
+    metrics = manifest.get("metrics", {})
+    lines = [f"# {manifest.get('title', manifest['name'])} (`{manifest['name']}` v{manifest['version']})", "",
+             manifest.get("description", ""), "", f"**Intended use:** {manifest['intended_use']}.", "",
+             f"**Trained on:** {manifest['training']['data']}", "",
+             f"**Training:** {manifest['training']['summary']}", ""]
+    if metrics:
+        lines += [f"## Held-out metrics ({metrics['cases']} cases, {metrics['data']})", "",
+                  "| method | MAE (HU) ↓ | PSNR (dB) ↑ | SSIM ↑ |", "| --- | --- | --- | --- |"]
+        for key, label in (("gan", "this GAN"), ("baseline_label_mean_hu", "per-label mean-HU baseline")):
+            m = metrics[key]
+            lines.append(f"| {label} | {m['mae']:.1f} ± {m['mae_std']:.1f} | {m['psnr']:.2f} ± {m['psnr_std']:.2f} | "
+                         f"{m['ssim']:.3f} ± {m['ssim_std']:.3f} |")
+        lines += ["", "Metrics are computed inside the body mask the way SynthRAD2023 does (PSNR and SSIM on "
+                  "[-1024, 3000] HU, data range 4024).", ""]
+    if (manifest.get("figure")):
+        lines += [f"![held-out cases]({manifest['figure']})", ""]
+    lines += ["## Limits", "", *[f"- {limit}" for limit in manifest.get("limits", [])], ""]
+    return "\n".join(lines)
+
+
+def export_generator(folder: Path, generator: UNetGenerator, manifest: dict, figure: Path | None = None) -> ModelBundle:
+    """Write generator weights (fp16 safetensors), model.json and README.md (model card) into ``folder``."""
+    manifest = dict(manifest)
+    manifest.setdefault("intended_use", INTENDED_USE)
+    manifest["architecture"] = {"generator": network_spec(generator)}
+    manifest["training"] = dict(manifest.get("training", {}), generator_parameters=count_parameters(generator))
+    manifest["created"] = datetime.date.today().isoformat()
+    folder.mkdir(parents=True, exist_ok=True)
+    if figure is not None:
+        shutil.copyfile(figure, folder / "held_out.png")
+        manifest["figure"] = "held_out.png"
+    bundle = save_bundle(folder, manifest, {"generator": generator.state_dict()})
+    (folder / "README.md").write_text(model_card(bundle.manifest))
+    return bundle
