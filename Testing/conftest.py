@@ -1,0 +1,71 @@
+"""Shared fixtures: real files, real torch models, real bundles."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from GANSynthesisLib.bundle import save_bundle  # noqa: E402
+from GANSynthesisLib.labels import MMWHS_LABELS  # noqa: E402
+from GANSynthesisLib.networks import UNetGenerator  # noqa: E402
+from GANSynthesisLib.volume import Volume  # noqa: E402
+
+
+def tiny_manifest(name: str = "tiny-synth") -> dict:
+    return {
+        "name": name, "version": "0.0.1", "task": "synthesize", "title": "tiny untrained test model",
+        "input": {"kind": "labelmap", "labels": dict(MMWHS_LABELS)},
+        "output": {"modality": "CT", "units": "HU", "normalisation": {"type": "window", "low": -1024, "high": 2000}},
+        "grid": {"plane": "axial", "in_plane_spacing_mm": [3.0, 3.0], "in_plane_size": [64, 64]},
+        "training": {"data": "none (random weights)", "summary": "untrained"},
+        "license": "Apache-2.0", "intended_use": "research, not for diagnosis",
+    }
+
+
+@pytest.fixture(scope="session")
+def tiny_bundle_dir(tmp_path_factory) -> Path:
+    """A real bundle holding a small, randomly initialised U-Net (fast to run)."""
+    torch.manual_seed(0)
+    generator = UNetGenerator(8, 1, base_width=8, depth=3, max_width=16)
+    for module in generator.modules():  # give batch-norm layers non-trivial running statistics
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.running_mean.uniform_(-0.1, 0.1)
+            module.running_var.uniform_(0.5, 1.5)
+    folder = tmp_path_factory.mktemp("bundles") / "tiny-synth"
+    manifest = tiny_manifest() | {"architecture": {"generator": {"type": "UNetGenerator", **generator.config}}}
+    save_bundle(folder, manifest, {"generator": generator.state_dict()}, dtype=torch.float32)
+    return folder
+
+
+def oblique_direction(yaw_deg: float = 20.0, roll_deg: float = 10.0) -> np.ndarray:
+    """A proper rotation (det +1) away from the axes: yaw about z then roll about x."""
+    a, b = np.deg2rad(yaw_deg), np.deg2rad(roll_deg)
+    rz = np.array([[np.cos(a), -np.sin(a), 0], [np.sin(a), np.cos(a), 0], [0, 0, 1]])
+    rx = np.array([[1, 0, 0], [0, np.cos(b), -np.sin(b)], [0, np.sin(b), np.cos(b)]])
+    return rz @ rx
+
+
+def hand_drawn_heart(size=(150, 130, 36), spacing=(1.3, 1.1, 2.5), direction=None) -> Volume:
+    """A cardiac label map drawn here with plain numpy ellipsoids (not the project's phantom)."""
+    nx, ny, nz = size
+    z, y, x = np.meshgrid(*[(np.arange(n) - (n - 1) / 2) * s for n, s in zip((nz, ny, nx), spacing[::-1])], indexing="ij")
+    labels = np.zeros((nz, ny, nx), np.uint16)
+
+    def blob(cx, cy, cz, ax, ay, az):
+        return ((x - cx) / ax) ** 2 + ((y - cy) / ay) ** 2 + ((z - cz) / az) ** 2 <= 1
+
+    labels[blob(15, -5, 0, 50, 36, 45)] = MMWHS_LABELS["right ventricle"]
+    labels[blob(-30, 5, 10, 28, 24, 30)] = MMWHS_LABELS["right atrium"]
+    labels[blob(20, 25, 15, 25, 20, 25)] = MMWHS_LABELS["left atrium"]
+    labels[blob(25, 5, -5, 38, 32, 36)] = MMWHS_LABELS["myocardium"]
+    labels[blob(25, 5, -5, 27, 21, 26)] = MMWHS_LABELS["left ventricle"]
+    labels[((x - 0) ** 2 + (y + 5) ** 2 <= 14**2) & (z > 20)] = MMWHS_LABELS["ascending aorta"]
+    labels[((x - 25) ** 2 + (y + 35) ** 2 <= 12**2) & (z > 25)] = MMWHS_LABELS["pulmonary artery"]
+    return Volume(labels, spacing, (-40.0, 12.5, 100.0), np.eye(3) if direction is None else direction)
