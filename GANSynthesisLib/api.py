@@ -1,0 +1,87 @@
+"""Scripting API on MRML nodes, for Slicer's Python console and batch scripts.
+
+    from GANSynthesisLib import api
+    ct_node = api.synthesize_ct(segmentation_node, reference_volume_node=ct_or_mr_node)
+
+Each run has three steps so a GUI can keep the compute off the main thread:
+:func:`prepare` (main thread; reads nodes, changes nothing), :func:`compute` (any thread; pure
+torch/numpy) and :func:`publish` (main thread; adds the output node). Cancel or failure before
+:func:`publish` leaves the scene exactly as it was.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+from .bundle import ModelBundle
+from .errors import GANSynthesisError
+from .inference import InferenceOptions
+from .mrml import SegmentMatch, labelmap_from_segmentation, publish_volume, volume_from_node
+from .provenance import output_modality, synthetic_metadata
+from .registry import find_model
+from .tasks import TaskSpec, get_task
+from .volume import Volume
+
+
+@dataclass
+class PreparedRun:
+    """Everything a run needs, read from the scene: task, model, input as a Volume, where the output goes."""
+
+    task: TaskSpec
+    bundle: ModelBundle
+    input_node: Any
+    volume: Volume
+    inputs: dict[str, Any] = field(default_factory=dict)
+    output_node: Any = None
+    segment_matches: list[SegmentMatch] = field(default_factory=list)
+
+
+def prepare(task_name: str, input_node, model: str | ModelBundle | None = None, reference_volume_node=None,
+            output_node=None, segment_mapping: Mapping[str, str] | None = None) -> PreparedRun:
+    """Read the input node into a Volume for ``task_name``; the scene is not changed."""
+    task = get_task(task_name)
+    bundle = model if isinstance(model, ModelBundle) else find_model(model, task_name)
+    if input_node is None:
+        raise GANSynthesisError("No input was given; select a segmentation or volume.")
+    matches: list[SegmentMatch] = []
+    if task.input_kind == "labelmap" and input_node.IsA("vtkMRMLSegmentationNode"):
+        volume, matches = labelmap_from_segmentation(input_node, bundle.manifest["input"]["labels"],
+                                                     reference_volume_node, segment_mapping)
+    elif input_node.IsA("vtkMRMLScalarVolumeNode"):
+        if task.input_kind == "labelmap" and not input_node.IsA("vtkMRMLLabelMapVolumeNode"):
+            raise GANSynthesisError(f"The {task.name} task takes a segmentation or label map; "
+                                    f"{input_node.GetName()!r} is a scalar volume.")
+        volume = volume_from_node(input_node)
+    else:
+        raise GANSynthesisError(f"{input_node.GetName()!r} ({input_node.GetClassName()}) cannot be the input of "
+                                f"{task.name}.")
+    return PreparedRun(task, bundle, input_node, volume, {}, output_node, matches)
+
+
+def compute(run: PreparedRun, options: InferenceOptions | None = None) -> Volume:
+    """Run the model; touches no MRML, so it may run in a worker thread."""
+    return run.task.run(run.volume, run.bundle, run.inputs, options or InferenceOptions())
+
+
+def publish(run: PreparedRun, result: Volume):
+    """Add the result to the scene next to the input, marked synthetic; returns the output node."""
+    name_suffix = f"synthetic {output_modality(run.bundle)}"
+    attributes = synthetic_metadata(run.bundle, source=run.input_node.GetName())
+    return publish_volume(run.input_node, result, name_suffix, attributes, run.task.output_display, run.output_node)
+
+
+def run_task(task_name: str, input_node, model: str | ModelBundle | None = None, reference_volume_node=None,
+             output_node=None, segment_mapping: Mapping[str, str] | None = None, device: str = "auto",
+             batch_size: int = 16, progress: Callable[[float, str], None] | None = None,
+             cancel: Callable[[], bool] | None = None):
+    """Prepare, compute and publish in one call; returns the new (or chosen) output node."""
+    run = prepare(task_name, input_node, model, reference_volume_node, output_node, segment_mapping)
+    result = compute(run, InferenceOptions(device=device, batch_size=batch_size, progress=progress, cancel=cancel))
+    return publish(run, result)
+
+
+def synthesize_ct(segmentation_node, reference_volume_node=None, model: str | ModelBundle | None = None,
+                  **options) -> Any:
+    """Synthetic CT volume node from a segmentation (or label-map) node; see :func:`run_task` for options."""
+    return run_task("synthesize", segmentation_node, model, reference_volume_node, **options)

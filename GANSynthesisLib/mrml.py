@@ -1,0 +1,217 @@
+"""The only module that touches MRML: nodes ↔ :class:`Volume`, segmentations → label maps, output nodes.
+
+``slicer`` is imported lazily, so the rest of the library works without Slicer. Works in the Slicer
+application and on the ``slicer-core`` wheel alike; never uses ``slicer.mrmlScene`` (the scene is
+taken from the nodes).
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Iterator, Mapping
+
+import numpy as np
+
+from .errors import GANSynthesisError
+from .labels import canonical_label_name
+from .volume import Volume
+
+LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0])
+DISPLAY_PRESETS = {  # output_display → (colour node ID, window, level)
+    "ct": ("vtkMRMLColorTableNodeGrey", 800.0, 150.0),
+    "heat": ("vtkMRMLColorTableNodeIron", None, None),
+}
+
+
+def _slicer():
+    import slicer
+
+    return slicer
+
+
+def _matrix_to_numpy(matrix) -> np.ndarray:
+    return np.array([[matrix.GetElement(r, c) for c in range(4)] for r in range(4)])
+
+
+def _check_in_scene(node, role: str) -> None:
+    if node is None:
+        raise GANSynthesisError(f"No {role} was given; select one.")
+    if node.GetScene() is None:
+        raise GANSynthesisError(f"The {role} {node.GetName()!r} is not in a scene (was it deleted?); select another.")
+
+
+def _check_untransformed(node, role: str) -> None:
+    if node.GetParentTransformNode() is not None:
+        raise GANSynthesisError(
+            f"The {role} {node.GetName()!r} is under a transform; harden the transform first "
+            "(Data module → right-click the node → Harden transform) so its geometry is explicit."
+        )
+
+
+def volume_from_node(node, role: str = "input volume") -> Volume:
+    """A copy of a scalar or label-map volume node's voxels with its geometry converted RAS → LPS."""
+    _check_in_scene(node, role)
+    _check_untransformed(node, role)
+    if node.GetImageData() is None:
+        raise GANSynthesisError(f"The {role} {node.GetName()!r} has no image data; load or create the volume first.")
+    import vtk
+
+    ijk_to_ras = vtk.vtkMatrix4x4()
+    node.GetIJKToRASMatrix(ijk_to_ras)
+    matrix = LPS_TO_RAS @ _matrix_to_numpy(ijk_to_ras)[:3]  # LPS_TO_RAS is its own inverse
+    spacing = np.array(node.GetSpacing())
+    array = _slicer().util.arrayFromVolume(node).copy()
+    return Volume(array, tuple(spacing), tuple(matrix[:, 3]), matrix[:, :3] / spacing)
+
+
+def update_node_from_volume(node, volume: Volume) -> None:
+    """Set a volume node's voxels and geometry (LPS → RAS) from a Volume."""
+    import vtk
+
+    ras = np.eye(4)
+    ras[:3, :3] = LPS_TO_RAS @ (volume.direction * np.asarray(volume.spacing))
+    ras[:3, 3] = LPS_TO_RAS @ np.asarray(volume.origin)
+    matrix = vtk.vtkMatrix4x4()
+    for r in range(4):
+        for c in range(4):
+            matrix.SetElement(r, c, ras[r, c])
+    node.SetIJKToRASMatrix(matrix)
+    _slicer().util.updateVolumeFromArray(node, np.ascontiguousarray(volume.array))
+
+
+@contextmanager
+def _temporary_nodes(scene) -> Iterator[None]:
+    """Remove, on exit, every node added to the scene inside the block (helper and display nodes too)."""
+    before = {scene.GetNthNode(i).GetID() for i in range(scene.GetNumberOfNodes())}
+    try:
+        yield
+    finally:
+        added = [scene.GetNthNode(i) for i in range(scene.GetNumberOfNodes())]
+        for node in added:
+            if node.GetID() not in before:
+                scene.RemoveNode(node)
+
+
+@dataclass(frozen=True)
+class SegmentMatch:
+    """Which model label a segment was matched to (None: not used)."""
+
+    segment_id: str
+    segment_name: str
+    model_label: str | None
+
+
+def match_segments(segmentation_node, model_labels: Mapping[str, int],
+                   explicit: Mapping[str, str] | None = None) -> list[SegmentMatch]:
+    """Match each segment to a model label by name (synonyms, case, spacing) or by ``explicit``.
+
+    ``explicit`` maps a segment name or ID to a model label name ('' or None: leave the segment out).
+    """
+    segmentation = segmentation_node.GetSegmentation()
+    explicit = dict(explicit or {})
+    matches = []
+    for index in range(segmentation.GetNumberOfSegments()):
+        segment_id = segmentation.GetNthSegmentID(index)
+        name = segmentation.GetSegment(segment_id).GetName()
+        if segment_id in explicit or name in explicit:
+            wanted = explicit.get(segment_id, explicit.get(name))
+            label = canonical_label_name(wanted, model_labels) if wanted else None
+            if wanted and label is None:
+                raise GANSynthesisError(f"Segment {name!r} is mapped to {wanted!r}, which is not one of the model's "
+                                        f"labels ({', '.join(model_labels)}).")
+        else:
+            label = canonical_label_name(name, model_labels)
+        matches.append(SegmentMatch(segment_id, name, label))
+    used = [m.model_label for m in matches if m.model_label]
+    duplicates = {label for label in used if used.count(label) > 1}
+    if duplicates:
+        raise GANSynthesisError(f"Several segments match the model label(s) {', '.join(sorted(duplicates))}; map them "
+                                "explicitly so each model label gets one segment.")
+    return matches
+
+
+def labelmap_from_segmentation(segmentation_node, model_labels: Mapping[str, int], reference_volume_node=None,
+                               explicit: Mapping[str, str] | None = None) -> tuple[Volume, list[SegmentMatch]]:
+    """The segmentation as a label map in the model's label values, on the reference volume's grid if given.
+
+    Works for binary-labelmap and closed-surface source representations. The scene is left as it was.
+    """
+    slicer = _slicer()
+    import vtk
+
+    _check_in_scene(segmentation_node, "segmentation")
+    _check_untransformed(segmentation_node, "segmentation")
+    if reference_volume_node is not None:
+        _check_in_scene(reference_volume_node, "reference volume")
+        _check_untransformed(reference_volume_node, "reference volume")
+        if reference_volume_node.GetImageData() is None:
+            raise GANSynthesisError(f"The reference volume {reference_volume_node.GetName()!r} has no image data; "
+                                    "load it or choose no reference volume.")
+    matches = match_segments(segmentation_node, model_labels, explicit)
+    used = [m for m in matches if m.model_label]
+    if not used:
+        names = ", ".join(repr(m.segment_name) for m in matches) or "none"
+        raise GANSynthesisError(f"No segment matches the model's labels ({', '.join(model_labels)}); segments: {names}. "
+                                "Rename the segments or map them explicitly.")
+    scene = segmentation_node.GetScene()
+    logic = slicer.vtkSlicerSegmentationsModuleLogic()
+    logic.SetMRMLScene(scene)
+    ids = vtk.vtkStringArray()
+    for match in used:
+        ids.InsertNextValue(match.segment_id)
+    with _temporary_nodes(scene):
+        temporary = scene.AddNewNodeByClass("vtkMRMLLabelMapVolumeNode", "GANSynthesis temporary labelmap")
+        if not logic.ExportSegmentsToLabelmapNode(segmentation_node, ids, temporary, reference_volume_node):
+            raise GANSynthesisError(f"Could not turn segmentation {segmentation_node.GetName()!r} into a label map.")
+        exported = volume_from_node(temporary, "exported label map")
+    values = np.zeros(len(used) + 1, np.uint16)
+    for index, match in enumerate(used, start=1):
+        values[index] = model_labels[match.model_label]
+    counts = np.bincount(exported.array.ravel().astype(np.int64), minlength=len(used) + 1)
+    empty = [m.segment_name for m, count in zip(used, counts[1:]) if count == 0]
+    if empty:
+        where = "inside the reference volume" if reference_volume_node is not None else ""
+        raise GANSynthesisError(f"Segment(s) {', '.join(map(repr, empty))} are empty {where}".strip()
+                                + "; paint them, or leave them out of the label mapping.")
+    return exported.with_array(values[exported.array.astype(np.int64)]), matches
+
+
+def _place_next_to(scene, node, input_node) -> None:
+    hierarchy = scene.GetSubjectHierarchyNode()
+    input_item = hierarchy.GetItemByDataNode(input_node)
+    parent = hierarchy.GetItemParent(input_item) if input_item else hierarchy.GetSceneItemID()
+    item = hierarchy.GetItemByDataNode(node)
+    if item:
+        hierarchy.SetItemParent(item, parent)
+    else:
+        hierarchy.CreateItem(parent, node)
+
+
+def _apply_display(node, display: str) -> None:
+    node.CreateDefaultDisplayNodes()
+    colour, window, level = DISPLAY_PRESETS[display]
+    display_node = node.GetDisplayNode()
+    display_node.SetAndObserveColorNodeID(colour)
+    if window is None:
+        display_node.SetAutoWindowLevel(True)
+    else:
+        display_node.SetAutoWindowLevel(False)
+        display_node.SetWindowLevel(window, level)
+
+
+def publish_volume(input_node, volume: Volume, name_suffix: str, attributes: Mapping[str, Any], display: str = "ct",
+                   output_node=None):
+    """Put a result into the scene: a new uniquely named volume next to the input, or the chosen ``output_node``."""
+    scene = input_node.GetScene()
+    if output_node is None:
+        name = scene.GenerateUniqueName(f"{input_node.GetName()} {name_suffix}")
+        output_node = scene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", name)
+    elif output_node is input_node:
+        raise GANSynthesisError("The output volume cannot be the input; choose another or create a new volume.")
+    update_node_from_volume(output_node, volume)
+    for key, value in attributes.items():
+        output_node.SetAttribute(key, str(value))
+    _apply_display(output_node, display)
+    _place_next_to(scene, output_node, input_node)
+    return output_node
