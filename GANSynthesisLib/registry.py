@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 from .bundle import MANIFEST_NAME, ModelBundle, load_bundle
@@ -54,3 +55,19 @@ def find_model(name_or_path: str | None, task: str, extra_dirs: list[str | Path]
     if bundle.task != task:
         raise GANSynthesisError(f"Model {bundle.name} is a {bundle.task} model, not a {task} model.")
     return bundle
+
+
+def import_model_folder(source: str | Path, destination_root: str | Path = USER_MODELS_DIR) -> ModelBundle:
+    """Copy a bundle folder into the user's model folder after checking its manifest and every weight's SHA-256.
+
+    An existing model of the same name is not replaced.
+    """
+    bundle = load_bundle(source)
+    for part in bundle.manifest["weights"]:
+        bundle.load_weights(part)  # verifies the hash; refuses tampered or pickled files
+    target = Path(destination_root) / bundle.name
+    if target.exists():
+        raise GANSynthesisError(f"A model named {bundle.name!r} is already installed at {target}; remove it first.")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(bundle.path, target)
+    return load_bundle(target)
