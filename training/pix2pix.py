@@ -94,7 +94,6 @@ class Pix2PixTrainer:
             return False
         meta = load_checkpoint(self.run_dir, self.networks, self.optimizers)
         self.step = meta["step"]
-        self.sampler.manual_seed(self.config.seed + self.step)
         return True
 
     def train_step(self, condition: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -133,6 +132,9 @@ class Pix2PixTrainer:
         while self.step < config.steps:
             if self.snapshot and self.step in config.snapshot_steps:
                 self.snapshot(self.generator, self.step)
+            # Random state derives from (seed, step) alone, so a resumed run repeats an uninterrupted one.
+            torch.manual_seed(config.seed * 1_000_003 + self.step)
+            self.sampler.manual_seed(config.seed * 7_919 + self.step)
             condition, target = self.bank.sample(config.batch_size, self.sampler)
             if self.device.type == "cuda":
                 condition = condition.contiguous(memory_format=torch.channels_last)

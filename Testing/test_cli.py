@@ -1,0 +1,140 @@
+"""The command line as a user runs it: real files in, real files out, clear one-line errors."""
+
+import hashlib
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+
+from conftest import ROOT, hand_drawn_heart, oblique_direction
+from GANSynthesisLib.io import read_metadata, volume_to_sitk
+
+
+def cli(*args, check=True):
+    result = subprocess.run([sys.executable, "-m", "GANSynthesisLib", *map(str, args)], cwd=ROOT, capture_output=True,
+                            text=True, timeout=300)
+    if check:
+        assert result.returncode == 0, result.stderr
+    return result
+
+
+def digest(path):
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def foreign_labels(tmp_path_factory):
+    """A label map written with SimpleITK (not by the project), oblique and anisotropic."""
+    path = tmp_path_factory.mktemp("foreign") / "heart_labels.nrrd"
+    sitk.WriteImage(volume_to_sitk(hand_drawn_heart(size=(120, 100, 30), spacing=(1.6, 1.25, 4.0),
+                                                    direction=oblique_direction(15, 6))), str(path))
+    return path
+
+
+def test_synthesize_with_the_bundled_model_keeps_geometry_and_marks_output(foreign_labels, tmp_path):
+    before = digest(foreign_labels)
+    output = tmp_path / "synthetic_ct.nii.gz"
+    result = cli("synthesize", "--input", foreign_labels, "--output", output, "--device", "cpu")
+    assert "wrote" in result.stdout and digest(foreign_labels) == before
+    source, synthetic = sitk.ReadImage(str(foreign_labels)), sitk.ReadImage(str(output))
+    assert synthetic.GetSize() == source.GetSize()
+    assert np.allclose(synthetic.GetSpacing(), source.GetSpacing(), atol=1e-5)
+    assert np.allclose(synthetic.GetOrigin(), source.GetOrigin(), atol=1e-4)
+    assert np.allclose(synthetic.GetDirection(), source.GetDirection(), atol=1e-5)
+    ct, labels = sitk.GetArrayFromImage(synthetic), sitk.GetArrayFromImage(source)
+    assert np.isfinite(ct).all()
+    assert ct[labels == 500].mean() >= ct[labels == 205].mean() + 100
+    assert read_metadata(output)["descrip"].startswith("SYNTHETIC CT")
+
+
+def test_nrrd_output_carries_provenance_keys(foreign_labels, tmp_path, tiny_bundle_dir):
+    output = tmp_path / "out.nrrd"
+    cli("synthesize", "-i", foreign_labels, "-o", output, "--model", tiny_bundle_dir, "--quiet")
+    meta = read_metadata(output)
+    assert meta["GANSynthesis.Synthetic"] == "true" and meta["GANSynthesis.Model"] == "tiny-synth"
+    assert meta["GANSynthesis.IntendedUse"] == "research, not for diagnosis"
+
+
+def test_existing_output_needs_overwrite(foreign_labels, tmp_path, tiny_bundle_dir):
+    output = tmp_path / "out.nii.gz"
+    output.write_bytes(b"keep me")
+    result = cli("synthesize", "-i", foreign_labels, "-o", output, "-m", tiny_bundle_dir, check=False)
+    assert result.returncode != 0 and "--overwrite" in result.stderr and output.read_bytes() == b"keep me"
+    cli("synthesize", "-i", foreign_labels, "-o", output, "-m", tiny_bundle_dir, "--overwrite", "-q")
+    assert output.read_bytes() != b"keep me"
+
+
+def test_label_mapping_from_the_command_line(tmp_path, tiny_bundle_dir):
+    labels = hand_drawn_heart(size=(40, 40, 6))
+    renumbered = labels.with_array(np.select([labels.array == 500, labels.array == 205], [1, 2], 0).astype(np.uint8))
+    path = tmp_path / "renumbered.nii.gz"
+    sitk.WriteImage(volume_to_sitk(renumbered), str(path))
+    failed = cli("synthesize", "-i", path, "-o", tmp_path / "a.nii.gz", "-m", tiny_bundle_dir, check=False)
+    assert failed.returncode != 0 and "--labels" in failed.stderr
+    cli("synthesize", "-i", path, "-o", tmp_path / "b.nii.gz", "-m", tiny_bundle_dir, "--labels", "LV=1, Myocardium=2")
+    assert (tmp_path / "b.nii.gz").exists()
+
+
+def write(tmp_path, name, array, **kwargs):
+    path = tmp_path / name
+    sitk.WriteImage(sitk.GetImageFromArray(array, **kwargs), str(path))
+    return path
+
+
+def bad_inputs(tmp_path, tiny_bundle_dir):
+    tampered = shutil.copytree(tiny_bundle_dir, tmp_path / "tampered")
+    weights = tampered / "generator.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-8] + b"\x00" * 8)
+    pickled = tmp_path / "generator.pth"
+    pickled.write_bytes(b"\x80\x04pretend pickle")
+    labels = tmp_path / "labels.nii.gz"
+    sitk.WriteImage(volume_to_sitk(hand_drawn_heart(size=(30, 30, 5))), str(labels))
+    return {
+        "empty": (write(tmp_path, "empty.nii.gz", np.zeros((4, 20, 20), np.uint16)), None, "empty"),
+        "no model labels": (write(tmp_path, "other.nii.gz", np.full((4, 20, 20), 7, np.uint16)), None,
+                            "None of the label values"),
+        "4-D": (write(tmp_path, "four_d.nii.gz", np.zeros((2, 3, 8, 8), np.uint16), isVector=False), None, "4-D"),
+        "missing": (tmp_path / "does_not_exist.nii.gz", None, "not found"),
+        "tampered": (labels, tampered, "SHA-256"),
+        "pickled": (labels, pickled, "pickle"),
+    }
+
+
+def test_bad_input_fails_with_one_clear_line_and_no_output(tmp_path, tiny_bundle_dir):
+    for case, (source, model, message) in bad_inputs(tmp_path, tiny_bundle_dir).items():
+        output = tmp_path / f"out_{case.replace(' ', '_')}.nii.gz"
+        args = ["synthesize", "-i", source, "-o", output] + (["-m", model] if model else ["-m", tiny_bundle_dir])
+        result = cli(*args, check=False)
+        lines = result.stderr.strip().splitlines()
+        assert result.returncode == 2, case
+        assert len(lines) == 1 and lines[0].startswith("error:") and message in lines[0], (case, result.stderr)
+        assert not output.exists() and not list(tmp_path.glob("*.partial*")), case
+
+
+def test_models_lists_the_bundled_default_with_metrics():
+    out = cli("models").stdout
+    assert "[synthesize]" in out and "(default)" in out and "left ventricle=500" in out and "held-out: MAE" in out
+
+
+def test_phantom_command_writes_a_case(tmp_path):
+    cli("phantom", "--output", tmp_path / "case", "--seed", "5", "--size", "40", "36", "12", "--spacing", "6", "6", "8")
+    ct = sitk.ReadImage(str(tmp_path / "case" / "ct.nii.gz"))
+    assert ct.GetSize() == (40, 36, 12) and ct.GetSpacing() == (6.0, 6.0, 8.0)
+    labels = sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "case" / "labels.nii.gz")))
+    assert 500 in labels
+
+
+def test_evaluate_prints_synthrad_metrics(tmp_path):
+    cli("phantom", "-o", tmp_path, "--size", "48", "48", "16", "--spacing", "6", "6", "6")
+    result = cli("evaluate", "--synthetic", tmp_path / "ct.nii.gz", "--reference", tmp_path / "ct.nii.gz", "--mask",
+                 tmp_path / "body.nii.gz")
+    assert "MAE 0.0 HU" in result.stdout and "SSIM 1.0000" in result.stdout
+
+
+def test_help_lists_the_commands():
+    out = cli("--help").stdout
+    for command in ("synthesize", "models", "phantom", "evaluate", "demo"):
+        assert command in out

@@ -1,0 +1,111 @@
+"""Training code on tiny real runs: artifacts, resume, losses, data layouts, export."""
+
+import csv
+import json
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+import torch
+from safetensors.torch import load_file
+
+from GANSynthesisLib.bundle import load_bundle
+from GANSynthesisLib.inference import InferenceOptions
+from GANSynthesisLib.io import volume_to_sitk
+from GANSynthesisLib.labels import MMWHS_LABELS
+from GANSynthesisLib.synthesis import synthesize
+from training import train_synthesis
+from training.datasets import csv_cases, mmwhs_cases, phantom_cases
+from training.pix2pix import Pix2PixConfig, Pix2PixTrainer
+from training.slices import SliceBank
+
+TINY = ["--phantoms", "2", "--held-out", "1", "--batch-size", "2", "--g-base-width", "8", "--g-depth", "4",
+        "--g-max-width", "16", "--d-base-width", "8", "--d-layers", "2", "--canvas", "64", "--phantom-size", "64",
+        "64", "8", "--spacing", "6", "--log-every", "2", "--checkpoint-every", "3", "--threads", "2"]
+
+
+def test_a_tiny_run_writes_every_artifact_and_a_usable_bundle(tmp_path):
+    run, export = tmp_path / "run", tmp_path / "bundle"
+    assert train_synthesis.main(TINY + ["--steps", "6", "--snapshot-steps", "0", "6", "--run", str(run),
+                                        "--export", str(export), "--name", "tiny-trained"]) == 0
+    for name in ("losses.csv", "losses.png", "checkpoint.safetensors", "checkpoint.json", "metrics.json",
+                 "held_out.png", "split.json", "config.json", "snapshots/step_000000.png", "snapshots/step_000006.png"):
+        assert (run / name).is_file(), name
+    rows = list(csv.DictReader(open(run / "losses.csv")))
+    assert [int(r["step"]) for r in rows] == [2, 4, 6] and all(float(r["loss_g_l1"]) > 0 for r in rows)
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert {"gan", "baseline_label_mean_hu"} <= set(metrics) and metrics["cases"] == 1
+    bundle = load_bundle(export)
+    assert bundle.manifest["metrics"]["gan"]["mae"] == pytest.approx(metrics["gan"]["mae"])
+    assert (export / "README.md").read_text().count("baseline") >= 1 and (export / "held_out.png").is_file()
+    case = phantom_cases([123], (64, 64, 8), (6.0, 6.0, 6.0))[0]
+    out = synthesize(case.labels, bundle, options=InferenceOptions(device="cpu"))
+    assert out.same_geometry(case.labels) and np.isfinite(out.array).all()
+
+
+def test_resume_after_an_interruption_matches_an_uninterrupted_run(tmp_path):
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    train_synthesis.main(TINY + ["--steps", "6", "--snapshot-steps", "--run", str(straight)])
+    train_synthesis.main(TINY + ["--steps", "3", "--snapshot-steps", "--run", str(resumed)])
+    train_synthesis.main(TINY + ["--steps", "6", "--snapshot-steps", "--run", str(resumed), "--resume"])
+    a = load_file(str(straight / "checkpoint.safetensors"))
+    b = load_file(str(resumed / "checkpoint.safetensors"))
+    assert a.keys() == b.keys()
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=0, atol=1e-6, msg=key)
+    steps = [int(r["step"]) for r in csv.DictReader(open(resumed / "losses.csv"))]
+    assert steps == [2, 3, 4, 6]
+
+
+@pytest.fixture(scope="module")
+def bank():
+    return SliceBank.from_cases(phantom_cases([1], (64, 64, 6), (6.0, 6.0, 6.0)), list(MMWHS_LABELS.values()), 6.0,
+                                64, (-1024.0, 2000.0))
+
+
+def one_step(bank, tmp_path, **overrides):
+    config = Pix2PixConfig(steps=1, batch_size=2, g_base_width=8, g_depth=4, g_max_width=16, d_base_width=8,
+                           d_layers=2, snapshot_steps=[], **overrides)
+    trainer = Pix2PixTrainer(config, bank, tmp_path / str(overrides))
+    trainer.train(log=lambda line: None)
+    return trainer
+
+
+def test_wgan_gp_really_applies_the_gradient_penalty(bank, tmp_path):
+    plain = one_step(bank, tmp_path, adversarial="wgan-gp", gradient_penalty_weight=0.0)
+    penalised = one_step(bank, tmp_path, adversarial="wgan-gp", gradient_penalty_weight=1000.0)
+    assert plain.config.d_norm == "instance"
+    differs = [not torch.equal(p, q) for p, q in zip(plain.discriminator.parameters(),
+                                                     penalised.discriminator.parameters())]
+    assert any(differs)
+
+
+@pytest.mark.parametrize("kind", ["vanilla", "lsgan", "hinge"])
+def test_every_loss_kind_trains(bank, tmp_path, kind):
+    trainer = one_step(bank, tmp_path, adversarial=kind)
+    assert all(torch.isfinite(p).all() for p in trainer.generator.parameters())
+
+
+def test_bank_holds_one_hot_conditions_and_unit_range_targets(bank):
+    assert bank.conditions.shape[1:] == (8, 64, 64) and bank.targets.shape[1:] == (1, 64, 64)
+    assert torch.allclose(bank.conditions.float().sum(1), torch.ones(1))
+    assert bank.targets.min() >= -1 and bank.targets.max() <= 1
+    condition, target = bank.sample(4, torch.Generator().manual_seed(0))
+    assert condition.shape == (4, 8, 64, 64) and condition.dtype == torch.float32
+
+
+def test_mmwhs_layout_and_csv_pairs_are_read(tmp_path):
+    for number, case in zip((1001, 1002), phantom_cases([3, 4], (48, 48, 6), (6.0, 6.0, 6.0))):
+        sitk.WriteImage(volume_to_sitk(case.image), str(tmp_path / f"ct_train_{number}_image.nii.gz"))
+        sitk.WriteImage(volume_to_sitk(case.labels), str(tmp_path / f"ct_train_{number}_label.nii.gz"))
+    cases = mmwhs_cases(tmp_path)
+    assert [c.case_id for c in cases] == ["ct_train_1001", "ct_train_1002"]
+    assert cases[0].body.any() and 500 in cases[0].labels.array
+    (tmp_path / "pairs.csv").write_text("id,image,label\nA,ct_train_1001_image.nii.gz,ct_train_1001_label.nii.gz\n")
+    assert [c.case_id for c in csv_cases(tmp_path / "pairs.csv")] == ["A"]
+
+
+def test_dataset_split_keeps_patients_on_one_side():
+    cases = phantom_cases(list(range(5)), (32, 32, 4), (10.0, 10.0, 10.0))
+    train, test = train_synthesis.split_cases(cases, 2, seed=0)
+    assert len(test) == 2 and not {c.case_id for c in train} & {c.case_id for c in test}
