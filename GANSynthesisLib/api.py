@@ -18,9 +18,9 @@ from .bundle import ModelBundle
 from .errors import GANSynthesisError
 from .inference import InferenceOptions
 from .mrml import SegmentMatch, labelmap_from_segmentation, publish_volume, volume_from_node
-from .provenance import output_modality, synthetic_metadata
+from .provenance import WARNINGS_KEY, output_modality, synthetic_metadata
 from .registry import find_model
-from .tasks import TaskSpec, get_task
+from .tasks import TaskResult, TaskSpec, get_task
 from .volume import Volume
 
 
@@ -59,16 +59,22 @@ def prepare(task_name: str, input_node, model: str | ModelBundle | None = None, 
     return PreparedRun(task, bundle, input_node, volume, {}, output_node, matches)
 
 
-def compute(run: PreparedRun, options: InferenceOptions | None = None) -> Volume:
+def compute(run: PreparedRun, options: InferenceOptions | None = None) -> TaskResult:
     """Run the model; touches no MRML, so it may run in a worker thread."""
     return run.task.run(run.volume, run.bundle, run.inputs, options or InferenceOptions())
 
 
-def publish(run: PreparedRun, result: Volume):
-    """Add the result to the scene next to the input, marked synthetic; returns the output node."""
+def publish(run: PreparedRun, result: TaskResult):
+    """Add the result to the scene next to the input, marked synthetic; returns the output node.
+
+    Warnings about the input are stored in the node's ``GANSynthesis.Warnings`` attribute.
+    """
     name_suffix = f"synthetic {output_modality(run.bundle)}"
     attributes = synthetic_metadata(run.bundle, source=run.input_node.GetName())
-    return publish_volume(run.input_node, result, name_suffix, attributes, run.task.output_display, run.output_node)
+    if result.warnings:
+        attributes[WARNINGS_KEY] = " | ".join(result.warnings)
+    return publish_volume(run.input_node, result.volume, name_suffix, attributes, run.task.output_display,
+                          run.output_node)
 
 
 def run_task(task_name: str, input_node, model: str | ModelBundle | None = None, reference_volume_node=None,

@@ -6,10 +6,11 @@ from torch import nn
 
 from .bundle import ModelBundle
 from .errors import GANSynthesisError
-from .networks import PatchDiscriminator, UNetGenerator
+from .networks import PatchDiscriminator, ResnetGenerator, UNetGenerator
 
 ARCHITECTURES: dict[str, type[nn.Module]] = {
     "UNetGenerator": UNetGenerator,
+    "ResnetGenerator": ResnetGenerator,
     "PatchDiscriminator": PatchDiscriminator,
 }
 

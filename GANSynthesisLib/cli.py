@@ -7,13 +7,15 @@ import json
 import sys
 from pathlib import Path
 
+from .bundle import ModelBundle
+from .cards import metric_line
 from .devices import DEVICE_CHOICES
 from .errors import GANSynthesisError
 from .inference import InferenceOptions
 from .io import check_writable_path, read_volume, write_volume
 from .labels import parse_label_mapping, resolve_label_mapping
 from .progress import TerminalProgress
-from .provenance import synthetic_description, synthetic_metadata
+from .provenance import WARNINGS_KEY, synthetic_description, synthetic_metadata
 from .registry import find_model, list_models
 from .tasks import get_task
 
@@ -40,6 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--labels", help="map your label values to the model's labels, e.g. "
                                         "'left ventricle=1,myocardium=2,right ventricle=3'")
 
+    translate = commands.add_parser("translate", help="volume → the same anatomy in another modality (e.g. MR → CT)")
+    _add_run_options(translate)
+
     models = commands.add_parser("models", help="list installed models with task, labels and metrics")
     models.add_argument("--task", help="only models of this task")
     models.add_argument("--json", action="store_true", help="print the manifests as JSON")
@@ -65,28 +70,35 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def run_task(task_name: str, args: argparse.Namespace, inputs: dict) -> int:
+def run_task(task_name: str, args: argparse.Namespace, bundle: ModelBundle, inputs: dict) -> int:
     """Read the input, run the task with the chosen model, write the output with provenance."""
     task = get_task(task_name)
-    bundle = find_model(args.model, task_name)
     output = check_writable_path(args.output, args.overwrite)
     volume = read_volume(args.input)
     progress = None if args.quiet else TerminalProgress(f"{task_name} ({bundle.name})")
     options = InferenceOptions(device=args.device, batch_size=args.batch_size, progress=progress)
     result = task.run(volume, bundle, inputs, options)
-    write_volume(result, output, synthetic_metadata(bundle, source=str(args.input)), synthetic_description(bundle),
-                 overwrite=args.overwrite)
-    print(f"wrote {output} ({' × '.join(map(str, result.size))} voxels, synthetic {bundle.manifest['output']['modality']} "
-          f"by {bundle.name})")
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    metadata = synthetic_metadata(bundle, source=str(args.input))
+    if result.warnings:
+        metadata[WARNINGS_KEY] = " | ".join(result.warnings)
+    write_volume(result.volume, output, metadata, synthetic_description(bundle), overwrite=args.overwrite)
+    print(f"wrote {output} ({' × '.join(map(str, result.volume.size))} voxels, synthetic "
+          f"{bundle.manifest['output']['modality']} by {bundle.name})")
     return 0
 
 
 def cmd_synthesize(args: argparse.Namespace) -> int:
+    bundle = find_model(args.model, "synthesize")
     inputs = {}
     if args.labels:
-        bundle = find_model(args.model, "synthesize")
         inputs["label_mapping"] = resolve_label_mapping(parse_label_mapping(args.labels), bundle.manifest["input"]["labels"])
-    return run_task("synthesize", args, inputs)
+    return run_task("synthesize", args, bundle, inputs)
+
+
+def cmd_translate(args: argparse.Namespace) -> int:
+    return run_task("translate", args, find_model(args.model, "translate"), {})
 
 
 def cmd_models(args: argparse.Namespace) -> int:
@@ -102,10 +114,13 @@ def cmd_models(args: argparse.Namespace) -> int:
         print(f"  {bundle.title}")
         if "labels" in m["input"]:
             print("  labels: " + ", ".join(f"{k}={v}" for k, v in m["input"]["labels"].items()))
-        gan = m.get("metrics", {}).get("gan")
-        if gan:
-            print(f"  held-out: MAE {gan['mae']:.1f} HU, PSNR {gan['psnr']:.2f} dB, SSIM {gan['ssim']:.3f} "
-                  f"({m['metrics'].get('data', '')})")
+        else:
+            print(f"  input: {m['input'].get('modality', 'image')} → output: {m['output'].get('modality', 'image')}")
+        metrics = m.get("metrics", {})
+        if "model" in metrics:
+            print(f"  held-out ({metrics.get('data', '')}): {metric_line(metrics['model'])}")
+            for name, scores in metrics.get("baselines", {}).items():
+                print(f"    baseline, {name}: {metric_line(scores)}")
         print(f"  trained on: {m['training']['data']}")
         print(f"  intended use: {m['intended_use']}   path: {bundle.path}")
     return 0
@@ -155,7 +170,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"demo": cmd_demo, "synthesize": cmd_synthesize, "models": cmd_models, "phantom": cmd_phantom, "evaluate": cmd_evaluate}
+COMMANDS = {"demo": cmd_demo, "synthesize": cmd_synthesize, "translate": cmd_translate, "models": cmd_models, "phantom": cmd_phantom, "evaluate": cmd_evaluate}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -76,6 +76,55 @@ class UNetGenerator(nn.Module):
         return x
 
 
+class _ResidualBlock(nn.Module):
+    def __init__(self, width: int, norm: str, dropout: float) -> None:
+        super().__init__()
+        layers: list[nn.Module] = [nn.ReflectionPad2d(1), nn.Conv2d(width, width, 3, bias=norm != "batch"),
+                                   _norm(norm, width), nn.ReLU(True)]
+        if dropout:
+            layers.append(nn.Dropout(dropout))
+        layers += [nn.ReflectionPad2d(1), nn.Conv2d(width, width, 3, bias=norm != "batch"), _norm(norm, width)]
+        self.block = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.block(x)
+
+
+class ResnetGenerator(nn.Module):
+    """CycleGAN/pix2pix ResNet generator: 7×7 stem, stride-2 downsampling, residual blocks, upsampling, tanh.
+
+    Input height and width must be multiples of 2**n_downsampling. Output in [-1, 1].
+    """
+
+    def __init__(self, in_channels: int, out_channels: int = 1, base_width: int = 64, n_blocks: int = 9,
+                 n_downsampling: int = 2, norm: str = "instance", dropout: float = 0.0) -> None:
+        super().__init__()
+        self.config: dict[str, Any] = dict(in_channels=in_channels, out_channels=out_channels, base_width=base_width,
+                                           n_blocks=n_blocks, n_downsampling=n_downsampling, norm=norm, dropout=dropout)
+        bias = norm != "batch"
+        layers: list[nn.Module] = [nn.ReflectionPad2d(3), nn.Conv2d(in_channels, base_width, 7, bias=bias),
+                                   _norm(norm, base_width), nn.ReLU(True)]
+        width = base_width
+        for _ in range(n_downsampling):
+            layers += [nn.Conv2d(width, width * 2, 3, 2, 1, bias=bias), _norm(norm, width * 2), nn.ReLU(True)]
+            width *= 2
+        layers += [_ResidualBlock(width, norm, dropout) for _ in range(n_blocks)]
+        for _ in range(n_downsampling):
+            layers += [nn.ConvTranspose2d(width, width // 2, 3, 2, 1, output_padding=1, bias=bias),
+                       _norm(norm, width // 2), nn.ReLU(True)]
+            width //= 2
+        layers += [nn.ReflectionPad2d(3), nn.Conv2d(width, out_channels, 7), nn.Tanh()]
+        self.model = nn.Sequential(*layers)
+
+    @property
+    def size_multiple(self) -> int:
+        """Height and width of the input must be multiples of this."""
+        return 2 ** self.config["n_downsampling"]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)
+
+
 class PatchDiscriminator(nn.Module):
     """PatchGAN: a map of real/fake logits, one per overlapping patch (70×70 for n_layers=3).
 

@@ -8,6 +8,7 @@ from .bundle import ModelBundle
 
 PREFIX = "GANSynthesis."
 SYNTHETIC_KEY = PREFIX + "Synthetic"
+WARNINGS_KEY = PREFIX + "Warnings"
 
 
 def output_modality(bundle: ModelBundle) -> str:

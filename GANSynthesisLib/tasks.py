@@ -5,7 +5,7 @@ Adding a task means writing its ``run`` function and registering a :class:`TaskS
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from .bundle import ModelBundle
@@ -13,7 +13,17 @@ from .errors import GANSynthesisError
 from .inference import InferenceOptions
 from .volume import Volume
 
-TaskRunner = Callable[[Volume, ModelBundle, dict[str, Any], InferenceOptions], Volume]
+
+
+@dataclass
+class TaskResult:
+    """A task's output volume and the warnings the user should see (e.g. input unlike the training data)."""
+
+    volume: Volume
+    warnings: list[str] = field(default_factory=list)
+
+
+TaskRunner = Callable[[Volume, ModelBundle, dict[str, Any], InferenceOptions], TaskResult]
 
 
 @dataclass(frozen=True)
@@ -43,10 +53,17 @@ def get_task(name: str) -> TaskSpec:
     return TASKS[name]
 
 
-def _run_synthesize(volume: Volume, bundle: ModelBundle, inputs: dict[str, Any], options: InferenceOptions) -> Volume:
+def _run_synthesize(volume: Volume, bundle: ModelBundle, inputs: dict[str, Any], options: InferenceOptions) -> TaskResult:
     from .synthesis import synthesize
 
-    return synthesize(volume, bundle, inputs.get("label_mapping"), options)
+    return TaskResult(synthesize(volume, bundle, inputs.get("label_mapping"), options))
+
+
+def _run_translate(volume: Volume, bundle: ModelBundle, inputs: dict[str, Any], options: InferenceOptions) -> TaskResult:
+    from .translation import translate
+
+    return TaskResult(*translate(volume, bundle, options))
 
 
 register_task(TaskSpec("synthesize", "Synthesize CT from a segmentation", "labelmap", "ct", _run_synthesize))
+register_task(TaskSpec("translate", "Translate a volume to another modality", "scalar", "ct", _run_translate))

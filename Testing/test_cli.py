@@ -116,7 +116,7 @@ def test_bad_input_fails_with_one_clear_line_and_no_output(tmp_path, tiny_bundle
 
 def test_models_lists_the_bundled_default_with_metrics():
     out = cli("models").stdout
-    assert "[synthesize]" in out and "(default)" in out and "left ventricle=500" in out and "held-out: MAE" in out
+    assert "[synthesize]" in out and "(default)" in out and "left ventricle=500" in out and "held-out (" in out and "baseline, per-label mean HU" in out
 
 
 def test_phantom_command_writes_a_case(tmp_path):

@@ -17,7 +17,8 @@ from GANSynthesisLib.synthesis import synthesize
 from training import train_synthesis
 from training.datasets import csv_cases, mmwhs_cases, phantom_cases
 from training.pix2pix import Pix2PixConfig, Pix2PixTrainer
-from training.slices import SliceBank
+from training.workflow import split_cases
+from training.slices import OneHotLabels, SliceBank
 
 TINY = ["--phantoms", "2", "--held-out", "1", "--batch-size", "2", "--g-base-width", "8", "--g-depth", "4",
         "--g-max-width", "16", "--d-base-width", "8", "--d-layers", "2", "--canvas", "64", "--phantom-size", "64",
@@ -34,13 +35,13 @@ def test_a_tiny_run_writes_every_artifact_and_a_usable_bundle(tmp_path):
     rows = list(csv.DictReader(open(run / "losses.csv")))
     assert [int(r["step"]) for r in rows] == [2, 4, 6] and all(float(r["loss_g_l1"]) > 0 for r in rows)
     metrics = json.loads((run / "metrics.json").read_text())
-    assert {"gan", "baseline_label_mean_hu"} <= set(metrics) and metrics["cases"] == 1
+    assert set(metrics["baselines"]) == {"per-label mean HU"} and metrics["cases"] == 1
     bundle = load_bundle(export)
-    assert bundle.manifest["metrics"]["gan"]["mae"] == pytest.approx(metrics["gan"]["mae"])
-    assert (export / "README.md").read_text().count("baseline") >= 1 and (export / "held_out.png").is_file()
+    assert bundle.manifest["metrics"]["model"]["mae"] == pytest.approx(metrics["model"]["mae"])
+    assert "per-label mean HU" in (export / "README.md").read_text() and (export / "held_out.png").is_file()
     case = phantom_cases([123], (64, 64, 8), (6.0, 6.0, 6.0))[0]
-    out = synthesize(case.labels, bundle, options=InferenceOptions(device="cpu"))
-    assert out.same_geometry(case.labels) and np.isfinite(out.array).all()
+    out = synthesize(case.source, bundle, options=InferenceOptions(device="cpu"))
+    assert out.same_geometry(case.source) and np.isfinite(out.array).all()
 
 
 def test_resume_after_an_interruption_matches_an_uninterrupted_run(tmp_path):
@@ -59,8 +60,8 @@ def test_resume_after_an_interruption_matches_an_uninterrupted_run(tmp_path):
 
 @pytest.fixture(scope="module")
 def bank():
-    return SliceBank.from_cases(phantom_cases([1], (64, 64, 6), (6.0, 6.0, 6.0)), list(MMWHS_LABELS.values()), 6.0,
-                                64, (-1024.0, 2000.0))
+    return SliceBank.from_cases(phantom_cases([1], (64, 64, 6), (6.0, 6.0, 6.0)), OneHotLabels(list(MMWHS_LABELS.values())),
+                                6.0, 64, (-1024.0, 2000.0))
 
 
 def one_step(bank, tmp_path, **overrides):
@@ -87,8 +88,8 @@ def test_every_loss_kind_trains(bank, tmp_path, kind):
 
 
 def test_bank_holds_one_hot_conditions_and_unit_range_targets(bank):
-    assert bank.conditions.shape[1:] == (8, 64, 64) and bank.targets.shape[1:] == (1, 64, 64)
-    assert torch.allclose(bank.conditions.float().sum(1), torch.ones(1))
+    assert bank.sources.shape[1:] == (8, 64, 64) and bank.targets.shape[1:] == (1, 64, 64)
+    assert torch.allclose(bank.sources.float().sum(1), torch.ones(1))
     assert bank.targets.min() >= -1 and bank.targets.max() <= 1
     condition, target = bank.sample(4, torch.Generator().manual_seed(0))
     assert condition.shape == (4, 8, 64, 64) and condition.dtype == torch.float32
@@ -96,16 +97,16 @@ def test_bank_holds_one_hot_conditions_and_unit_range_targets(bank):
 
 def test_mmwhs_layout_and_csv_pairs_are_read(tmp_path):
     for number, case in zip((1001, 1002), phantom_cases([3, 4], (48, 48, 6), (6.0, 6.0, 6.0))):
-        sitk.WriteImage(volume_to_sitk(case.image), str(tmp_path / f"ct_train_{number}_image.nii.gz"))
-        sitk.WriteImage(volume_to_sitk(case.labels), str(tmp_path / f"ct_train_{number}_label.nii.gz"))
+        sitk.WriteImage(volume_to_sitk(case.target), str(tmp_path / f"ct_train_{number}_image.nii.gz"))
+        sitk.WriteImage(volume_to_sitk(case.source), str(tmp_path / f"ct_train_{number}_label.nii.gz"))
     cases = mmwhs_cases(tmp_path)
     assert [c.case_id for c in cases] == ["ct_train_1001", "ct_train_1002"]
-    assert cases[0].body.any() and 500 in cases[0].labels.array
+    assert cases[0].body.any() and 500 in cases[0].source.array and cases[0].target.array.dtype == np.float32
     (tmp_path / "pairs.csv").write_text("id,image,label\nA,ct_train_1001_image.nii.gz,ct_train_1001_label.nii.gz\n")
-    assert [c.case_id for c in csv_cases(tmp_path / "pairs.csv")] == ["A"]
+    assert [c.case_id for c in csv_cases(tmp_path / "pairs.csv", "label", "image", True)] == ["A"]
 
 
 def test_dataset_split_keeps_patients_on_one_side():
     cases = phantom_cases(list(range(5)), (32, 32, 4), (10.0, 10.0, 10.0))
-    train, test = train_synthesis.split_cases(cases, 2, seed=0)
+    train, test = split_cases(cases, 2, seed=0)
     assert len(test) == 2 and not {c.case_id for c in train} & {c.case_id for c in test}

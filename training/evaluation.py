@@ -1,62 +1,55 @@
-"""Held-out evaluation of a synthesis generator beside the per-label mean-HU baseline."""
+"""Held-out evaluation: the model and plain baselines on the same cases, SynthRAD2023 metrics in the body."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
-from GANSynthesisLib.inference import InferenceOptions, run_translator
 from GANSynthesisLib.metrics import image_metrics
-from GANSynthesisLib.synthesis import LabelToImageTranslator
 
-from .datasets import LabelledCase
+from .datasets import PairedCase
 from .plots import save_image_grid
 
 METRIC_NAMES = ("mae", "psnr", "ssim")
+Predictor = Callable[[PairedCase], np.ndarray]
 
 
-def label_mean_baseline(cases: list[LabelledCase], label_values: list[int]) -> dict[int, float]:
-    """Mean HU of each label (and of label 0) over the body voxels of the training cases."""
-    means = {}
-    for value in [0, *label_values]:
-        voxels = [case.image.array[(case.labels.array == value) & case.body] for case in cases]
-        voxels = np.concatenate(voxels) if voxels else np.array([])
-        means[value] = float(voxels.mean()) if voxels.size else -1000.0
-    return means
-
-
-def apply_baseline(labels: np.ndarray, means: dict[int, float]) -> np.ndarray:
-    """Each voxel gets its label's mean HU (unknown labels get label 0's)."""
-    out = np.full(labels.shape, means[0], np.float32)
-    for value, mean in means.items():
-        out[labels == value] = mean
-    return out
-
-
-def _summarise(per_case: list[dict[str, float]]) -> dict[str, float]:
+def summarise(per_case: list[dict[str, float]]) -> dict[str, float]:
+    """Mean and standard deviation of each metric over cases."""
     return {name: float(np.mean([m[name] for m in per_case])) for name in METRIC_NAMES} | {
         f"{name}_std": float(np.std([m[name] for m in per_case])) for name in METRIC_NAMES}
 
 
-def evaluate_synthesis(translator: LabelToImageTranslator, cases: list[LabelledCase], baseline: dict[int, float],
-                       figure_path: Path | None = None, options: InferenceOptions | None = None) -> dict:
-    """SynthRAD metrics in the body mask for the GAN and the baseline, per case and averaged."""
-    gan, base, rows = [], [], {"mask": [], "real": [], "synthetic": [], "difference": []}
+def _source_style(case: PairedCase) -> tuple:
+    array = case.source.array
+    if np.issubdtype(array.dtype, np.integer):
+        return (0, float(array.max()) or 1.0, "nipy_spectral")
+    low, high = np.percentile(array, [1, 99])
+    return (float(low), float(high), "gray")
+
+
+def evaluate_cases(cases: list[PairedCase], predict: Predictor, baselines: list[Predictor],
+                   figure_path: Path | None = None, title: str = "") -> dict:
+    """Metrics per case and averaged for ``predict`` and each baseline (objects with a ``name``)."""
+    model_scores, baseline_scores = [], {b.name: [] for b in baselines}
+    rows: dict[str, list] = {"source": [], "target": [], "output": [], "output − target": []}
     for case in cases:
-        synthetic = run_translator(translator, case.labels, options).array
-        baseline_ct = apply_baseline(case.labels.array, baseline)
-        gan.append(image_metrics(case.image.array, synthetic, case.body) | {"case": case.case_id})
-        base.append(image_metrics(case.image.array, baseline_ct, case.body) | {"case": case.case_id})
-        k = int(np.argmax((case.labels.array > 0).sum(axis=(1, 2))))
-        rows["mask"].append(case.labels.array[k])
-        rows["real"].append(case.image.array[k])
-        rows["synthetic"].append(synthetic[k])
-        rows["difference"].append(synthetic[k] - case.image.array[k])
+        output = predict(case)
+        model_scores.append(image_metrics(case.target.array, output, case.body) | {"case": case.case_id})
+        for baseline in baselines:
+            baseline_scores[baseline.name].append(image_metrics(case.target.array, baseline(case), case.body)
+                                                  | {"case": case.case_id})
+        k = int(np.argmax(case.body.sum(axis=(1, 2)) if not np.issubdtype(case.source.array.dtype, np.integer)
+                          else (case.source.array > 0).sum(axis=(1, 2))))
+        for key, image in zip(rows, (case.source.array[k], case.target.array[k], output[k],
+                                     output[k] - case.target.array[k])):
+            rows[key].append(image)
     if figure_path is not None:
-        shown = {key: values[:4] for key, values in rows.items()}
-        save_image_grid(shown, figure_path, {"mask": (0, 850, "nipy_spectral"), "real": (-400, 600, "gray"),
-                                             "synthetic": (-400, 600, "gray"), "difference": (-300, 300, "coolwarm")},
-                        title="held-out phantoms: label map | real CT | synthetic CT | synthetic − real (HU)")
-    return {"cases": len(cases), "gan": _summarise(gan), "baseline_label_mean_hu": _summarise(base),
-            "per_case": {"gan": gan, "baseline_label_mean_hu": base}}
+        styles = {"source": _source_style(cases[0]), "target": (-400, 600, "gray"), "output": (-400, 600, "gray"),
+                  "output − target": (-300, 300, "coolwarm")}
+        save_image_grid({key: values[:4] for key, values in rows.items()}, figure_path, styles, title=title)
+    return {"cases": len(cases), "model": summarise(model_scores),
+            "baselines": {name: summarise(scores) for name, scores in baseline_scores.items()},
+            "per_case": {"model": model_scores, **baseline_scores}}

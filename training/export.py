@@ -11,6 +11,15 @@ from GANSynthesisLib.bundle import INTENDED_USE, ModelBundle, save_bundle
 from GANSynthesisLib.networks import UNetGenerator, count_parameters
 
 
+def metrics_table(metrics: dict) -> str:
+    """Markdown table: the model and each baseline, mean ± standard deviation over held-out cases."""
+    lines = ["| method | MAE (HU) ↓ | PSNR (dB) ↑ | SSIM ↑ |", "| --- | --- | --- | --- |"]
+    for label, m in [("**this model**", metrics["model"]), *metrics["baselines"].items()]:
+        lines.append(f"| {label} | {m['mae']:.1f} ± {m['mae_std']:.1f} | {m['psnr']:.2f} ± {m['psnr_std']:.2f} | "
+                     f"{m['ssim']:.3f} ± {m['ssim_std']:.3f} |")
+    return "\n".join(lines)
+
+
 def model_card(manifest: dict) -> str:
     """A Markdown model card from a manifest."""
     metrics = manifest.get("metrics", {})
@@ -20,14 +29,10 @@ def model_card(manifest: dict) -> str:
              f"**Training:** {manifest['training']['summary']}", ""]
     if metrics:
         lines += [f"## Held-out metrics ({metrics['cases']} cases, {metrics['data']})", "",
-                  "| method | MAE (HU) ↓ | PSNR (dB) ↑ | SSIM ↑ |", "| --- | --- | --- | --- |"]
-        for key, label in (("gan", "this GAN"), ("baseline_label_mean_hu", "per-label mean-HU baseline")):
-            m = metrics[key]
-            lines.append(f"| {label} | {m['mae']:.1f} ± {m['mae_std']:.1f} | {m['psnr']:.2f} ± {m['psnr_std']:.2f} | "
-                         f"{m['ssim']:.3f} ± {m['ssim_std']:.3f} |")
-        lines += ["", "Metrics are computed inside the body mask the way SynthRAD2023 does (PSNR and SSIM on "
+                  metrics_table(metrics), "",
+                  "Metrics are computed inside the body mask the way SynthRAD2023 does (PSNR and SSIM on "
                   "[-1024, 3000] HU, data range 4024).", ""]
-    if (manifest.get("figure")):
+    if manifest.get("figure"):
         lines += [f"![held-out cases]({manifest['figure']})", ""]
     lines += ["## Limits", "", *[f"- {limit}" for limit in manifest.get("limits", [])], ""]
     return "\n".join(lines)

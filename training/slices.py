@@ -1,8 +1,9 @@
-"""An in-memory bank of axial training slices on the model grid, sampled in batches on the device."""
+"""In-memory banks of axial training slices on the model grid, sampled in batches on the device."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -12,8 +13,42 @@ from GANSynthesisLib.inference import model_grid_size
 from GANSynthesisLib.intensity import to_unit_range
 from GANSynthesisLib.orientation import axial_view
 from GANSynthesisLib.synthesis import labels_to_channels
+from GANSynthesisLib.translation import input_range
+from GANSynthesisLib.volume import Volume
 
-from .datasets import LabelledCase
+
+class SourceEncoder(Protocol):
+    """Turns a volume's axial slices into network input channels."""
+
+    fill: torch.Tensor  # (C,) values outside the field of view
+
+    def encode(self, axial: np.ndarray) -> torch.Tensor:
+        """(N, H, W) axial slices → (N, C, H, W) float tensor."""
+
+
+class OneHotLabels:
+    """Label values → one-hot channels (background first)."""
+
+    def __init__(self, label_values: list[int]) -> None:
+        self.label_values = label_values
+        self.fill = torch.zeros(len(label_values) + 1)
+        self.fill[0] = 1
+
+    def encode(self, axial: np.ndarray) -> torch.Tensor:
+        channels = torch.from_numpy(labels_to_channels(axial, self.label_values))
+        return F.one_hot(channels, len(self.label_values) + 1).permute(0, 3, 1, 2).float()
+
+
+class NormalisedImage:
+    """Image → one channel in [-1, 1] by a manifest normalisation (window or per-volume percentiles)."""
+
+    def __init__(self, normalisation: dict) -> None:
+        self.normalisation = normalisation
+        self.fill = torch.tensor([-1.0])
+
+    def encode(self, axial: np.ndarray) -> torch.Tensor:
+        low, high = input_range(axial, self.normalisation)
+        return to_unit_range(torch.from_numpy(np.asarray(axial, np.float32)), low, high)[:, None]
 
 
 def _fit_canvas(x: torch.Tensor, canvas: int, fill: torch.Tensor) -> torch.Tensor:
@@ -27,47 +62,50 @@ def _fit_canvas(x: torch.Tensor, canvas: int, fill: torch.Tensor) -> torch.Tenso
     return out
 
 
+def axial_slices(volume: Volume, encoder: SourceEncoder, spacing_mm: float, canvas: int) -> torch.Tensor:
+    """Every axial slice of ``volume`` encoded, resampled in-plane to ``spacing_mm`` and fitted to the canvas (fp16)."""
+    view = axial_view(volume)
+    x = encoder.encode(np.ascontiguousarray(view.forward(volume.array)))
+    grid = (model_grid_size(x.shape[2], view.spacing_kji[1], spacing_mm),
+            model_grid_size(x.shape[3], view.spacing_kji[2], spacing_mm))
+    if grid != tuple(x.shape[2:]):
+        x = F.interpolate(x, size=grid, mode="bilinear", align_corners=False, antialias=True)
+    return _fit_canvas(x, canvas, encoder.fill).half()
+
+
+def sample_rows(tensors: list[torch.Tensor], batch_size: int, generator: torch.Generator,
+                max_shift: int = 8) -> list[torch.Tensor]:
+    """The same random rows of each tensor (float32), shifted together by one random in-plane translation."""
+    index = torch.randint(tensors[0].shape[0], (batch_size,), generator=generator).to(tensors[0].device)
+    rows = [t[index].float() for t in tensors]
+    if max_shift:
+        dy, dx = (int(v) for v in torch.randint(-max_shift, max_shift + 1, (2,), generator=generator))
+        rows = [torch.roll(r, (dy, dx), (2, 3)) for r in rows]
+    return rows
+
+
 @dataclass
 class SliceBank:
-    """Conditions (one-hot labels) and targets (images in [-1, 1]) as (N, C, canvas, canvas) tensors."""
+    """Paired slices: network inputs (sources) and targets in [-1, 1], both (N, C, canvas, canvas) fp16."""
 
-    conditions: torch.Tensor
+    sources: torch.Tensor
     targets: torch.Tensor
 
     @classmethod
-    def from_cases(cls, cases: list[LabelledCase], label_values: list[int], spacing_mm: float, canvas: int,
-                   window: tuple[float, float]) -> "SliceBank":
-        conditions, targets = [], []
-        label_fill = torch.zeros(len(label_values) + 1)
-        label_fill[0] = 1
-        for case in cases:
-            view = axial_view(case.labels)
-            labels = torch.from_numpy(labels_to_channels(np.ascontiguousarray(view.forward(case.labels.array)), label_values))
-            onehot = F.one_hot(labels, len(label_values) + 1).permute(0, 3, 1, 2).float()
-            image = to_unit_range(torch.from_numpy(np.ascontiguousarray(view.forward(case.image.array))).float(), *window)[:, None]
-            grid = (model_grid_size(onehot.shape[2], view.spacing_kji[1], spacing_mm),
-                    model_grid_size(onehot.shape[3], view.spacing_kji[2], spacing_mm))
-            if grid != tuple(onehot.shape[2:]):
-                onehot = F.interpolate(onehot, size=grid, mode="bilinear", align_corners=False, antialias=True)
-                image = F.interpolate(image, size=grid, mode="bilinear", align_corners=False, antialias=True)
-            conditions.append(_fit_canvas(onehot, canvas, label_fill).half())
-            targets.append(_fit_canvas(image, canvas, torch.tensor([-1.0])).half())
-        return cls(torch.cat(conditions), torch.cat(targets))
+    def from_cases(cls, cases, encoder: SourceEncoder, spacing_mm: float, canvas: int,
+                   target_window: tuple[float, float]) -> "SliceBank":
+        target_encoder = NormalisedImage({"type": "window", "low": target_window[0], "high": target_window[1]})
+        sources = [axial_slices(case.source, encoder, spacing_mm, canvas) for case in cases]
+        targets = [axial_slices(case.target, target_encoder, spacing_mm, canvas) for case in cases]
+        return cls(torch.cat(sources), torch.cat(targets))
 
     def __len__(self) -> int:
-        return self.conditions.shape[0]
+        return self.sources.shape[0]
 
     def to(self, device: torch.device) -> "SliceBank":
-        pin = device.type == "cuda"
-        return SliceBank(self.conditions.to(device, non_blocking=pin), self.targets.to(device, non_blocking=pin))
+        return SliceBank(self.sources.to(device), self.targets.to(device))
 
     def sample(self, batch_size: int, generator: torch.Generator, max_shift: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
-        """A random batch (float32), shifted together by a random in-plane translation."""
-        device = self.conditions.device
-        index = torch.randint(len(self), (batch_size,), generator=generator, device="cpu").to(device)
-        condition, target = self.conditions[index].float(), self.targets[index].float()
-        if max_shift:
-            dy, dx = (int(v) for v in torch.randint(-max_shift, max_shift + 1, (2,), generator=generator))
-            condition = torch.roll(condition, (dy, dx), (2, 3))
-            target = torch.roll(target, (dy, dx), (2, 3))
-        return condition, target
+        """A random batch of (source, target) pairs."""
+        source, target = sample_rows([self.sources, self.targets], batch_size, generator, max_shift)
+        return source, target

@@ -1,0 +1,109 @@
+"""Translate: a scalar volume (MR, low-dose CT, …) in, the same anatomy in another modality out.
+
+Input intensities are normalised as the manifest says: a fixed window (CT, HU) or robust percentiles of
+the volume (MR, arbitrary units). The input's intensity histogram is compared with the training data's,
+recorded in the manifest, and a warning says so when they differ a lot.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .architectures import load_network
+from .bundle import ModelBundle
+from .errors import GANSynthesisError
+from .inference import InferenceOptions, run_translator
+from .intensity import from_unit_range, to_unit_range
+from .volume import Volume
+
+HISTOGRAM_BINS = 32
+FOREGROUND_LEVEL = -0.9  # normalised intensities above this count as "inside the patient"
+DEFAULT_WARN_DISTANCE = 0.35
+
+
+def input_range(array: np.ndarray, normalisation: dict) -> tuple[float, float]:
+    """The input intensities mapped to [-1, 1]: a fixed window, or the volume's robust percentiles."""
+    if normalisation["type"] == "window":
+        return float(normalisation["low"]), float(normalisation["high"])
+    if normalisation["type"] == "percentile":
+        low, high = np.percentile(array, [normalisation["low_percentile"], normalisation["high_percentile"]])
+        if not high > low:
+            raise GANSynthesisError("The input volume is (nearly) constant; there is no image to translate.")
+        return float(low), float(high)
+    raise GANSynthesisError(f"Unknown input normalisation {normalisation['type']!r} in the model manifest.")
+
+
+def intensity_histogram(normalised: np.ndarray) -> np.ndarray:
+    """Share of foreground voxels in each of HISTOGRAM_BINS bins over [-1, 1]."""
+    values = normalised[normalised > FOREGROUND_LEVEL]
+    counts, _ = np.histogram(np.clip(values, -1, 1), HISTOGRAM_BINS, (-1.0, 1.0))
+    return counts / max(1, counts.sum())
+
+
+def histogram_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """Total-variation distance between two histograms (0 identical, 1 disjoint)."""
+    return float(0.5 * np.abs(np.asarray(a) - np.asarray(b)).sum())
+
+
+def normalised_input(array: np.ndarray, normalisation: dict) -> np.ndarray:
+    """The input in the network's [-1, 1] scale (clipped)."""
+    low, high = input_range(array, normalisation)
+    return to_unit_range(torch.from_numpy(np.asarray(array, np.float32)), low, high).numpy()
+
+
+def distribution_warning(array: np.ndarray, bundle: ModelBundle) -> str | None:
+    """A sentence when the input's intensity distribution is far from the training data's, else None."""
+    statistics = bundle.manifest["input"].get("statistics")
+    if not statistics:
+        return None
+    histogram = intensity_histogram(normalised_input(array, bundle.manifest["input"]["normalisation"]))
+    distance = histogram_distance(histogram, statistics["histogram"])
+    limit = statistics.get("warn_distance", DEFAULT_WARN_DISTANCE)
+    if distance <= limit:
+        return None
+    return (f"The input's intensities look unlike the data model {bundle.name} was trained on "
+            f"({statistics.get('data', 'its training data')}): histogram distance {distance:.2f} > {limit:.2f}. "
+            "Check the input modality and body region; treat the result with extra care.")
+
+
+@dataclass
+class ImageTranslator:
+    """Slice translator: one normalised image channel → image in the manifest's output window."""
+
+    network: torch.nn.Module
+    in_plane_spacing: tuple[float, float]
+    size_multiple: int
+    input_window: tuple[float, float]
+    output_window: tuple[float, float]
+
+    def encode(self, slices: np.ndarray, device: torch.device) -> torch.Tensor:
+        return to_unit_range(torch.from_numpy(slices).to(device).float(), *self.input_window)[:, None]
+
+    def pad_values(self) -> torch.Tensor:
+        return torch.tensor([-1.0])
+
+    def decode(self, output: torch.Tensor) -> torch.Tensor:
+        return from_unit_range(output[:, 0].float(), *self.output_window)
+
+
+def image_translator(bundle: ModelBundle, network: torch.nn.Module, input_window: tuple[float, float]) -> ImageTranslator:
+    """The slice translator of a translation bundle for an input with ``input_window``."""
+    output = bundle.manifest["output"]["normalisation"]
+    return ImageTranslator(network, tuple(bundle.manifest["grid"]["in_plane_spacing_mm"]), network.size_multiple,
+                           input_window, (float(output["low"]), float(output["high"])))
+
+
+def translate(volume: Volume, bundle: ModelBundle, options: InferenceOptions | None = None) -> tuple[Volume, list[str]]:
+    """The volume in the model's output modality (float32, same grid) and any warnings about the input."""
+    if bundle.task != "translate":
+        raise GANSynthesisError(f"Model {bundle.name} is a {bundle.task} model, not a translate model.")
+    array = volume.array
+    if not np.issubdtype(array.dtype, np.number) or not np.isfinite(array).all():
+        raise GANSynthesisError("The input volume holds non-finite values (NaN or infinity); fix or mask them first.")
+    warnings = [w for w in [distribution_warning(array, bundle)] if w]
+    window = input_range(array, bundle.manifest["input"]["normalisation"])
+    translator = image_translator(bundle, load_network(bundle, "generator"), window)
+    return run_translator(translator, volume.with_array(array.astype(np.float32, copy=False)), options), warnings

@@ -1,0 +1,137 @@
+"""The training loop every GAN here shares: per-step seeding, logging without host syncs, checkpoints,
+resume, loss plots and snapshots. A model family supplies its networks, optimizers, batches and step."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from .checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
+from .plots import plot_losses
+
+
+@dataclass
+class TrainingConfig:
+    """Settings common to all GAN families."""
+
+    steps: int = 2000
+    batch_size: int = 8
+    lr_g: float = 2e-4
+    lr_d: float = 2e-4
+    beta1: float = 0.5
+    adversarial: str = "lsgan"
+    log_every: int = 25
+    checkpoint_every: int = 250
+    snapshot_steps: list[int] = field(default_factory=lambda: [0, 250, 1000])
+    seed: int = 0
+    device: str = "cpu"
+
+
+def add_config_arguments(parser: argparse.ArgumentParser, config_class: type) -> None:
+    """One --flag per config field, defaulting to the field's default."""
+    defaults = config_class()
+    for f in fields(config_class):
+        value = getattr(defaults, f.name)
+        flag = "--" + f.name.replace("_", "-")
+        if isinstance(value, list):
+            parser.add_argument(flag, type=int, nargs="*", default=value)
+        else:
+            parser.add_argument(flag, type=type(value), default=value)
+
+
+def config_from_arguments(config_class: type, args: argparse.Namespace):
+    """The config built from parsed --flags."""
+    return config_class(**{f.name: getattr(args, f.name) for f in fields(config_class)})
+
+
+def adam(parameters, config: TrainingConfig, lr: float, device: torch.device) -> torch.optim.Adam:
+    """Adam with the GAN betas (fused on GPU)."""
+    return torch.optim.Adam(parameters, lr, betas=(config.beta1, 0.999), fused=device.type == "cuda")
+
+
+class GanTrainer:
+    """Subclasses set ``loss_names`` and implement ``networks``, ``optimizers``, ``sample`` and ``train_step``."""
+
+    loss_names: tuple[str, ...] = ()
+
+    def __init__(self, config: TrainingConfig, run_dir: Path,
+                 snapshot: Callable[["GanTrainer", int], None] | None = None) -> None:
+        self.config, self.run_dir, self.snapshot = config, run_dir, snapshot
+        run_dir.mkdir(parents=True, exist_ok=True)
+        torch.manual_seed(config.seed)
+        self.device = torch.device(config.device)
+        if self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True
+        self.sampler = torch.Generator().manual_seed(config.seed)
+        self.step = 0
+
+    @property
+    def networks(self) -> dict[str, torch.nn.Module]:
+        raise NotImplementedError
+
+    @property
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        raise NotImplementedError
+
+    def sample(self) -> tuple[torch.Tensor, ...]:
+        """The next training batch, on the device."""
+        raise NotImplementedError
+
+    def train_step(self, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        """One update of every network; the losses (detached, on the device) in ``loss_names`` order."""
+        raise NotImplementedError
+
+    def to_device(self, network: torch.nn.Module) -> torch.nn.Module:
+        network = network.to(self.device)
+        return network.to(memory_format=torch.channels_last) if self.device.type == "cuda" else network
+
+    def resume(self) -> bool:
+        """Continue from the run folder's checkpoint if there is one."""
+        if not has_checkpoint(self.run_dir):
+            return False
+        self.step = load_checkpoint(self.run_dir, self.networks, self.optimizers)["step"]
+        return True
+
+    def train(self, log: Callable[[str], None] = print) -> None:
+        """Run until ``config.steps``, logging every ``log_every`` steps (the only host syncs)."""
+        config = self.config
+        csv_path = self.run_dir / "losses.csv"
+        if self.step == 0 or not csv_path.exists():
+            with open(csv_path, "w", newline="") as stream:
+                csv.writer(stream).writerow(["step", *self.loss_names, "images_per_s"])
+        (self.run_dir / "config.json").write_text(json.dumps(asdict(config), indent=2))
+        running = torch.zeros(len(self.loss_names), device=self.device)
+        started, counted = time.perf_counter(), 0
+        for network in self.networks.values():
+            network.train()
+        while self.step < config.steps:
+            if self.snapshot and self.step in config.snapshot_steps:
+                self.snapshot(self, self.step)
+            # Random state derives from (seed, step) alone, so a resumed run repeats an uninterrupted one.
+            torch.manual_seed(config.seed * 1_000_003 + self.step)
+            self.sampler.manual_seed(config.seed * 7_919 + self.step)
+            running += self.train_step(self.sample())
+            self.step += 1
+            counted += 1
+            if self.step % config.log_every == 0 or self.step == config.steps:
+                losses = (running / counted).tolist()
+                rate = counted * config.batch_size / (time.perf_counter() - started)
+                with open(csv_path, "a", newline="") as stream:
+                    csv.writer(stream).writerow([self.step, *(f"{v:.5f}" for v in losses), f"{rate:.1f}"])
+                log(f"step {self.step}/{config.steps}  " + "  ".join(
+                    f"{name.removeprefix('loss_')} {value:.4f}" for name, value in zip(self.loss_names, losses))
+                    + f"  {rate:.1f} img/s")
+                running.zero_()
+                started, counted = time.perf_counter(), 0
+            if self.step % config.checkpoint_every == 0 or self.step == config.steps:
+                save_checkpoint(self.run_dir, self.step, self.networks, self.optimizers)
+                plot_losses(csv_path, self.run_dir / "losses.png")
+        if self.snapshot and self.step in config.snapshot_steps:
+            self.snapshot(self, self.step)

@@ -1,0 +1,95 @@
+"""What every training command does: common options, patient-level split, snapshots, train → evaluate → export."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from .evaluation import Predictor, evaluate_cases
+from .export import export_generator
+from .plots import save_image_grid
+from .slices import SliceBank
+from .trainer import GanTrainer
+
+HELD_OUT_SEED_BASE = 90_000  # phantom seeds at or above this are never used for training
+
+
+def add_run_arguments(parser: argparse.ArgumentParser, default_name: str) -> None:
+    parser.add_argument("--held-out", type=int, default=6, help="held-out cases (phantoms: new seeds; datasets: "
+                        "whole patients split off before training)")
+    parser.add_argument("--run", type=Path, required=True, help="run folder: checkpoints, losses, snapshots")
+    parser.add_argument("--resume", action="store_true", help="continue from the run folder's checkpoint")
+    parser.add_argument("--export", type=Path, metavar="DIR", help="write the trained model bundle here")
+    parser.add_argument("--name", default=default_name, help="model name in the bundle")
+    parser.add_argument("--spacing", type=float, default=3.0, help="in-plane model spacing (mm)")
+    parser.add_argument("--canvas", type=int, default=128, help="training slice size (pixels)")
+    parser.add_argument("--phantom-size", type=int, nargs=3, default=(128, 128, 48))
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads for training")
+
+
+def split_cases(cases: list, held_out: int, seed: int) -> tuple[list, list]:
+    """Patient-level split: whole cases go to one side only."""
+    order = list(range(len(cases)))
+    random.Random(seed).shuffle(order)
+    return [cases[i] for i in order[held_out:]], [cases[i] for i in order[:held_out]]
+
+
+def held_out_seeds(count: int) -> list[int]:
+    return list(range(HELD_OUT_SEED_BASE, HELD_OUT_SEED_BASE + count))
+
+
+def snapshot_writer(fixed: SliceBank, run_dir: Path, labels: bool) -> Callable[[GanTrainer, int], None]:
+    """Writes snapshots/step_NNNNNN.png: source | target | output of fixed held-out slices."""
+    foreground = fixed.sources[:, 1:].sum(dim=(1, 2, 3)) if labels else (fixed.targets > -0.9).sum(dim=(1, 2, 3))
+    chosen = foreground.argsort(descending=True)[:: max(1, len(fixed) // 8)][:4]
+    sources, targets = fixed.sources[chosen].float(), fixed.targets[chosen].float()
+    (run_dir / "snapshots").mkdir(parents=True, exist_ok=True)
+
+    def snapshot(trainer: GanTrainer, step: int) -> None:
+        generator = trainer.generator
+        generator.eval()
+        with torch.no_grad():
+            fake = generator(sources.to(trainer.device)).float().cpu()
+        generator.train()
+        shown_sources = sources.argmax(1) if labels else sources[:, 0]
+        source_style = (0, sources.shape[1] - 1, "nipy_spectral") if labels else (-1, 1, "gray")
+        save_image_grid({"source": list(shown_sources.numpy()), "target": list(targets[:, 0].numpy()),
+                         "output": list(fake[:, 0].numpy())}, run_dir / "snapshots" / f"step_{step:06d}.png",
+                        {"source": source_style, "target": (-1, 0, "gray"), "output": (-1, 0, "gray")},
+                        title=f"step {step}")
+
+    return snapshot
+
+
+def print_metrics(metrics: dict) -> None:
+    rows = [("model", metrics["model"]), *metrics["baselines"].items()]
+    for name, m in rows:
+        print(f"{name:40s} MAE {m['mae']:7.1f} HU  PSNR {m['psnr']:6.2f} dB  SSIM {m['ssim']:.3f}")
+
+
+def evaluate_and_export(args: argparse.Namespace, trainer: GanTrainer, test_cases: list, predict: Predictor,
+                        baselines: list, manifest: dict, test_data: str) -> dict:
+    """Held-out metrics (model and baselines) to metrics.json and held_out.png; bundle export if asked."""
+    print(f"evaluating on {len(test_cases)} held-out cases …", flush=True)
+    metrics = evaluate_cases(test_cases, predict, baselines, args.run / "held_out.png",
+                             title=f"held-out: source | target | {args.name} | difference (HU)")
+    metrics["data"] = test_data
+    (args.run / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    print_metrics(metrics)
+    if args.export:
+        manifest = manifest | {"metrics": {k: v for k, v in metrics.items() if k != "per_case"}}
+        bundle = export_generator(args.export, trainer.generator.cpu().eval(), manifest, args.run / "held_out.png")
+        print(f"exported {bundle.name} to {bundle.path}")
+    return metrics
+
+
+def training_summary(config, data: str) -> dict:
+    device = "GPU" if config.device.startswith("cuda") else "CPU (small configuration, no GPU was available)"
+    return {"data": data, "steps": config.steps, "batch_size": config.batch_size, "adversarial_loss": config.adversarial,
+            "device": device, "summary": f"{config.steps} steps of batch {config.batch_size} on {device}, "
+            f"{config.adversarial} adversarial loss, Adam lr {config.lr_g:g} β1 {config.beta1}"}
