@@ -11,6 +11,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q --no-deps nilearn==0.14.1  # only for its real MNI152 T1 MR template (a test reads the file)
 	touch $@
 
 venv: $(VENV)/.installed

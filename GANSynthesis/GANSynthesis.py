@@ -68,6 +68,9 @@ class GANSynthesisParameterNode:
     outputVolume: vtkMRMLScalarVolumeNode
     device: Annotated[str, Choice(DEVICE_CHOICES)] = "auto"
     batchSize: Annotated[int, WithinRange(1, 512)] = 16
+    evaluationSynthetic: vtkMRMLScalarVolumeNode
+    evaluationReference: vtkMRMLScalarVolumeNode
+    evaluationMask: vtkMRMLScalarVolumeNode
 
 
 class GANSynthesisWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
@@ -105,6 +108,8 @@ class GANSynthesisWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.importModelButton.connect("clicked(bool)", self.onImportModel)
         self.ui.applyButton.connect("clicked(bool)", self.onApplyOrCancel)
         self.ui.inputSegmentationSelector.connect("currentNodeChanged(vtkMRMLNode*)", self.updateLabelMapping)
+        self.ui.inputVolumeSelector.connect("currentNodeChanged(vtkMRMLNode*)", self.refreshModels)
+        self.ui.evaluateButton.connect("clicked(bool)", self.onEvaluate)
 
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
@@ -168,11 +173,14 @@ class GANSynthesisWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.labelMappingCollapsibleButton.setVisible(takesLabels)
         self.refreshModels()
 
-    def refreshModels(self) -> None:
+    def refreshModels(self, _node=None) -> None:
+        """List the models of the task; for a volume from DICOM, only those taking its modality."""
         wanted = self._parameterNode.model if self._parameterNode else ""
         self.ui.modelComboBox.blockSignals(True)
         self.ui.modelComboBox.clear()
-        for bundle in self.logic.models(self.currentTask().name):
+        inputNode = self.inputNode() if self.currentTask().input_kind == "scalar" else None
+        modality = inputNode.GetAttribute("DICOM.Modality") if inputNode else None
+        for bundle in self.logic.models(self.currentTask().name, modality):
             self.ui.modelComboBox.addItem(bundle.title, bundle.name)
         self.ui.modelComboBox.blockSignals(False)
         index = self.ui.modelComboBox.findData(wanted)
@@ -304,10 +312,25 @@ class GANSynthesisWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                 slicer.util.errorDisplay(message, windowTitle="GANSynthesis")
         else:
             with slicer.util.tryWithErrorDisplay("Could not add the result to the scene."):
-                output = self.logic.publish(prepared, state["result"])
+                result = state["result"]
+                output = self.logic.publish(prepared, result)
                 self.logic.showResult(prepared, output)
+                self.ui.evaluationSyntheticSelector.setCurrentNode(output)
                 self.ui.statusLabel.text = f"Done: {output.GetName()} (synthetic, research use only)."
+                for warning in result.warnings:
+                    logging.warning(warning)
+                    self.ui.statusLabel.text += " Warning: " + warning
         self.updateApplyButton()
+
+    def onEvaluate(self) -> None:
+        with slicer.util.tryWithErrorDisplay("Could not evaluate.", waitCursor=True):
+            metrics, errorMap = self.logic.evaluate(self.ui.evaluationSyntheticSelector.currentNode(),
+                                                    self.ui.evaluationReferenceSelector.currentNode(),
+                                                    self.ui.evaluationMaskSelector.currentNode())
+            self.ui.evaluationResultLabel.text = (
+                f"MAE {metrics['mae']:.1f} HU, PSNR {metrics['psnr']:.2f} dB, SSIM {metrics['ssim']:.3f} "
+                f"over {metrics['mask_voxels']} voxels; error map: {errorMap.GetName()}")
+            slicer.util.setSliceViewerLayers(foreground=errorMap, foregroundOpacity=0.6)
 
     def cancelRun(self) -> None:
         if self._run:
@@ -324,10 +347,10 @@ class GANSynthesisLogic(ScriptedLoadableModuleLogic):
     def getParameterNode(self):
         return GANSynthesisParameterNode(super().getParameterNode())
 
-    def models(self, task):
+    def models(self, task, modality=None):
         from GANSynthesisLib.registry import list_models
 
-        return list_models(task)
+        return list_models(task, modality=modality)
 
     def model(self, name, task):
         from GANSynthesisLib.registry import find_model
@@ -400,6 +423,12 @@ class GANSynthesisLogic(ScriptedLoadableModuleLogic):
         from GANSynthesisLib import api
 
         return api.run_task(task, inputNode, model, referenceVolumeNode, outputNode, device=device)
+
+    def evaluate(self, syntheticNode, referenceNode, maskNode=None):
+        """SynthRAD2023 metrics and an error-map volume node."""
+        from GANSynthesisLib import api
+
+        return api.evaluate(syntheticNode, referenceNode, maskNode)
 
     def showResult(self, prepared, outputNode) -> None:
         """Synthetic images as background with the input segmentation on top; heatmaps as a foreground overlay."""

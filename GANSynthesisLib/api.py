@@ -91,3 +91,18 @@ def synthesize_ct(segmentation_node, reference_volume_node=None, model: str | Mo
                   **options) -> Any:
     """Synthetic CT volume node from a segmentation (or label-map) node; see :func:`run_task` for options."""
     return run_task("synthesize", segmentation_node, model, reference_volume_node, **options)
+
+
+def evaluate(synthetic_node, reference_node, mask_node=None, error_map_node=None) -> tuple[dict, Any]:
+    """SynthRAD2023 metrics of a synthetic volume against a real reference (inside ``mask_node`` if given, else
+    the reference's body) and an error-map volume node (synthetic − reference, HU) next to the synthetic one."""
+    from .evaluation import evaluate_volumes
+
+    synthetic = volume_from_node(synthetic_node, "synthetic volume")
+    reference = volume_from_node(reference_node, "reference volume")
+    mask = volume_from_node(mask_node, "mask") if mask_node is not None else None
+    metrics, error = evaluate_volumes(synthetic, reference, mask)
+    attributes = {f"GANSynthesis.{key}": f"{value:.6g}" for key, value in metrics.items()}
+    attributes["GANSynthesis.ErrorMapOf"] = f"{synthetic_node.GetName()} − {reference_node.GetName()}"
+    node = publish_volume(synthetic_node, error, "error map", attributes, "error", error_map_node)
+    return metrics, node

@@ -21,7 +21,9 @@ LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0])
 DISPLAY_PRESETS = {  # output_display → (colour node ID, window, level)
     "ct": ("vtkMRMLColorTableNodeGrey", 800.0, 150.0),
     "heat": ("vtkMRMLColorTableNodeIron", None, None),
+    "error": ("vtkMRMLColorTableNodeFileColdToHotRainbow.txt", 600.0, 0.0),
 }
+FALLBACK_COLOUR = "vtkMRMLColorTableNodeRainbow"  # where a file-based colour table is not loaded
 
 
 def _slicer():
@@ -192,7 +194,8 @@ def _apply_display(node, display: str) -> None:
     node.CreateDefaultDisplayNodes()
     colour, window, level = DISPLAY_PRESETS[display]
     display_node = node.GetDisplayNode()
-    display_node.SetAndObserveColorNodeID(colour)
+    scene = node.GetScene()
+    display_node.SetAndObserveColorNodeID(colour if scene.GetNodeByID(colour) else FALLBACK_COLOUR)
     if window is None:
         display_node.SetAutoWindowLevel(True)
     else:

@@ -22,8 +22,17 @@ def model_search_dirs(extra_dirs: list[str | Path] | None = None) -> list[Path]:
     return dirs
 
 
-def list_models(task: str | None = None, extra_dirs: list[str | Path] | None = None) -> list[ModelBundle]:
-    """All valid bundles (optionally of one task); the default model of each task comes first."""
+def accepts_modality(bundle: ModelBundle, modality: str | None) -> bool:
+    """Whether the bundle takes images of ``modality`` (a DICOM modality such as 'MR'); unknown means yes."""
+    if not modality:
+        return True
+    wanted = bundle.manifest["input"].get("modality")
+    return wanted is None or wanted.upper().startswith(modality.upper())
+
+
+def list_models(task: str | None = None, extra_dirs: list[str | Path] | None = None,
+                modality: str | None = None) -> list[ModelBundle]:
+    """All valid bundles (optionally of one task and input modality); each task's default model first."""
     found: dict[str, ModelBundle] = {}
     for folder in model_search_dirs(extra_dirs):
         candidates = [folder] if (folder / MANIFEST_NAME).is_file() else sorted(folder.glob(f"*/{MANIFEST_NAME}"))
@@ -32,7 +41,7 @@ def list_models(task: str | None = None, extra_dirs: list[str | Path] | None = N
                 bundle = load_bundle(manifest)
             except GANSynthesisError:
                 continue  # a broken folder must not hide the others; loading it by name reports why
-            if task is None or bundle.task == task:
+            if (task is None or bundle.task == task) and accepts_modality(bundle, modality):
                 found.setdefault(bundle.name, bundle)
     return sorted(found.values(), key=lambda b: (b.task, not b.manifest.get("default", False), b.name))
 

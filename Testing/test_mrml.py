@@ -180,3 +180,20 @@ def test_label_map_volume_node_is_accepted(scene, labels, tiny_bundle_dir):
     assert node.GetName() == "heart labels synthetic CT"
     update_node_from_volume(labelmap, labels)  # the input is untouched and still usable
     np.testing.assert_array_equal(slicer.util.arrayFromVolume(labelmap), labels.array)
+
+
+def test_evaluation_on_nodes_gives_metrics_and_an_error_map(scene, labels):
+    rng = np.random.default_rng(3)
+    real = labels.with_array(rng.normal(0, 100, labels.array.shape).astype(np.float32))
+    reference = add_volume_node(scene, real, "real CT")
+    synthetic = add_volume_node(scene, real.with_array(real.array + 25), "patient synthetic CT")
+    mask = add_volume_node(scene, real.with_array((labels.array > 0).astype(np.uint8)), "mask",
+                           "vtkMRMLLabelMapVolumeNode")
+    metrics, error_map = api.evaluate(synthetic, reference, mask)
+    assert metrics["mae"] == pytest.approx(25, abs=1e-3) and metrics["mask_voxels"] == int((labels.array > 0).sum())
+    assert error_map.GetName() == "patient synthetic CT error map"
+    np.testing.assert_allclose(slicer.util.arrayFromVolume(error_map), 25, atol=1e-3)
+    assert volume_from_node(error_map).same_geometry(real, atol=1e-6)
+    elsewhere = add_volume_node(scene, Volume(np.zeros((3, 4, 5), np.float32)), "other grid")
+    with pytest.raises(GANSynthesisError, match="voxel grid"):
+        api.evaluate(synthetic, elsewhere)

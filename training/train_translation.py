@@ -53,9 +53,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def input_statistics(cases, normalisation: dict, data: str) -> dict:
+def input_statistics(volumes: list, normalisation: dict, data: str) -> dict:
     """Mean foreground histogram of the training inputs and the distance beyond which inputs look unfamiliar."""
-    histograms = [intensity_histogram(normalised_input(c.source.array, normalisation)) for c in cases]
+    histograms = [intensity_histogram(normalised_input(v.array, normalisation)) for v in volumes]
     mean = np.mean(histograms, axis=0)
     spread = max(histogram_distance(h, mean) for h in histograms)
     return {"histogram": [round(float(v), 6) for v in mean], "warn_distance": round(max(0.2, 2.5 * spread), 3),
@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         "description": f"pix2pix ({config.generator} generator, conditional PatchGAN) that translates {modality} "
                        "into CT, slice by slice (axial), trained on registered pairs.",
         "input": {"kind": "image", "modality": modality, "normalisation": normalisation,
-                  "statistics": input_statistics(train, normalisation, data)},
+                  "statistics": input_statistics([c.source for c in train], normalisation, data)},
         "output": {"modality": "CT", "units": "HU",
                    "normalisation": {"type": "window", "low": output_window[0], "high": output_window[1],
                                      "range": [-1, 1]}},

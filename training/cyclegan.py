@@ -1,0 +1,122 @@
+"""CycleGAN for unpaired translation: G_AB, G_BA, D_A, D_B, cycle and identity losses, image pools."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from GANSynthesisLib.losses import AdversarialLoss
+from GANSynthesisLib.networks import PatchDiscriminator
+
+from .pix2pix import Pix2PixConfig, build_generator
+from .slices import sample_rows
+from .trainer import GanTrainer, adam
+
+
+@dataclass
+class CycleGANConfig(Pix2PixConfig):
+    """CycleGAN hyper-parameters (reference defaults: λ_cycle 10, λ_identity 0.5, pool 50, ResNet G)."""
+
+    lambda_cycle: float = 10.0
+    lambda_identity: float = 0.5
+    pool_size: int = 50
+    generator: str = "resnet"
+    g_norm: str = "instance"
+    d_norm: str = "instance"
+
+
+class ImagePool:
+    """The last ``size`` generated images; each new image is, with probability ½, swapped for a stored one.
+
+    Batched and on the device (no per-sample Python), as in the CycleGAN paper's history buffer.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size, self.images, self.count = size, None, 0
+
+    def query(self, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        images = images.detach()
+        if self.size == 0:
+            return images
+        if self.images is None:
+            self.images = torch.empty((self.size, *images.shape[1:]), dtype=images.dtype, device=images.device)
+        n = images.shape[0]
+        if self.count < self.size:  # still filling: store and return as they are
+            take = min(n, self.size - self.count)
+            self.images[self.count:self.count + take] = images[:take]
+            self.count += take
+            return images
+        swap = (torch.rand(n, generator=generator) < 0.5).to(images.device)
+        slots = torch.randint(self.size, (n,), generator=generator).to(images.device)
+        returned = torch.where(swap.view(-1, 1, 1, 1), self.images[slots], images)
+        self.images[slots[swap]] = images[swap]
+        return returned
+
+
+class CycleGANTrainer(GanTrainer):
+    """Trains A → B and B → A from two unpaired slice tensors (N, 1, H, W) in [-1, 1]."""
+
+    loss_names = ("loss_d_a", "loss_d_b", "loss_g_adv", "loss_cycle", "loss_identity")
+
+    def __init__(self, config: CycleGANConfig, domain_a: torch.Tensor, domain_b: torch.Tensor, run_dir: Path,
+                 snapshot: Callable[[GanTrainer, int], None] | None = None) -> None:
+        super().__init__(config, run_dir, snapshot)
+        self.domain_a, self.domain_b = domain_a.to(self.device), domain_b.to(self.device)
+        self.generator = self.to_device(build_generator(config, 1))  # A → B, the one exported
+        self.generator_ba = self.to_device(build_generator(config, 1))
+        self.disc_a = self.to_device(PatchDiscriminator(1, config.d_base_width, config.d_layers, config.d_norm))
+        self.disc_b = self.to_device(PatchDiscriminator(1, config.d_base_width, config.d_layers, config.d_norm))
+        self.opt_g = adam(list(self.generator.parameters()) + list(self.generator_ba.parameters()), config,
+                          config.lr_g, self.device)
+        self.opt_d = adam(list(self.disc_a.parameters()) + list(self.disc_b.parameters()), config, config.lr_d,
+                          self.device)
+        self.adversarial = AdversarialLoss(config.adversarial)
+        if self.adversarial.needs_gradient_penalty:
+            raise ValueError("CycleGAN here trains with vanilla, lsgan or hinge losses")
+        self.pool_a, self.pool_b = ImagePool(config.pool_size), ImagePool(config.pool_size)
+
+    @property
+    def networks(self) -> dict:
+        return {"generator": self.generator, "generator_ba": self.generator_ba, "disc_a": self.disc_a,
+                "disc_b": self.disc_b}
+
+    @property
+    def optimizers(self) -> dict:
+        return {"opt_g": self.opt_g, "opt_d": self.opt_d}
+
+    def sample(self) -> tuple[torch.Tensor, torch.Tensor]:
+        (a,) = sample_rows([self.domain_a], self.config.batch_size, self.sampler)
+        (b,) = sample_rows([self.domain_b], self.config.batch_size, self.sampler)
+        return a, b
+
+    def train_step(self, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        real_a, real_b = batch
+        config = self.config
+        autocast = torch.autocast(self.device.type, torch.bfloat16, enabled=self.device.type == "cuda")
+        for d in (self.disc_a, self.disc_b):
+            d.requires_grad_(False)
+        with autocast:
+            fake_b, fake_a = self.generator(real_a), self.generator_ba(real_b)
+            loss_adv = self.adversarial.generator(self.disc_b(fake_b)) + self.adversarial.generator(self.disc_a(fake_a))
+            loss_cycle = config.lambda_cycle * ((self.generator_ba(fake_b) - real_a).abs().mean()
+                                                + (self.generator(fake_a) - real_b).abs().mean())
+            loss_identity = config.lambda_identity * config.lambda_cycle * (
+                (self.generator(real_b) - real_b).abs().mean() + (self.generator_ba(real_a) - real_a).abs().mean())
+        self.opt_g.zero_grad(set_to_none=True)
+        (loss_adv + loss_cycle + loss_identity).backward()
+        self.opt_g.step()
+        for d in (self.disc_a, self.disc_b):
+            d.requires_grad_(True)
+        with autocast:
+            pooled_b = self.pool_b.query(fake_b, self.sampler)
+            pooled_a = self.pool_a.query(fake_a, self.sampler)
+            loss_d_b = self.adversarial.discriminator(self.disc_b(real_b), self.disc_b(pooled_b))
+            loss_d_a = self.adversarial.discriminator(self.disc_a(real_a), self.disc_a(pooled_a))
+        self.opt_d.zero_grad(set_to_none=True)
+        (loss_d_a + loss_d_b).backward()
+        self.opt_d.step()
+        return torch.stack([loss_d_a.detach(), loss_d_b.detach(), loss_adv.detach(), loss_cycle.detach(),
+                            loss_identity.detach()]).float()
