@@ -27,7 +27,7 @@ TINY = ["--phantoms", "2", "--held-out", "1", "--batch-size", "2", "--g-base-wid
 
 def test_a_tiny_run_writes_every_artifact_and_a_usable_bundle(tmp_path):
     run, export = tmp_path / "run", tmp_path / "bundle"
-    assert train_synthesis.main(TINY + ["--steps", "6", "--snapshot-steps", "0", "6", "--run", str(run),
+    assert train_synthesis.main(TINY + ["--steps", "6", "--snapshot-steps", "0", "6", "--run-dir", str(run),
                                         "--export", str(export), "--name", "tiny-trained"]) == 0
     for name in ("losses.csv", "losses.png", "checkpoint.safetensors", "checkpoint.json", "metrics.json",
                  "held_out.png", "split.json", "config.json", "snapshots/step_000000.png", "snapshots/step_000006.png"):
@@ -46,9 +46,9 @@ def test_a_tiny_run_writes_every_artifact_and_a_usable_bundle(tmp_path):
 
 def test_resume_after_an_interruption_matches_an_uninterrupted_run(tmp_path):
     straight, resumed = tmp_path / "straight", tmp_path / "resumed"
-    train_synthesis.main(TINY + ["--steps", "6", "--snapshot-steps", "--run", str(straight)])
-    train_synthesis.main(TINY + ["--steps", "3", "--snapshot-steps", "--run", str(resumed)])
-    train_synthesis.main(TINY + ["--steps", "6", "--snapshot-steps", "--run", str(resumed), "--resume"])
+    train_synthesis.main(TINY + ["--steps", "6", "--snapshot-steps", "--run-dir", str(straight)])
+    train_synthesis.main(TINY + ["--steps", "3", "--snapshot-steps", "--run-dir", str(resumed)])
+    train_synthesis.main(TINY + ["--steps", "6", "--snapshot-steps", "--run-dir", str(resumed), "--resume"])
     a = load_file(str(straight / "checkpoint.safetensors"))
     b = load_file(str(resumed / "checkpoint.safetensors"))
     assert a.keys() == b.keys()

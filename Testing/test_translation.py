@@ -162,7 +162,7 @@ def test_cyclegan_trains_unpaired_from_the_command_line_and_exports_a_usable_bun
     args = ["--phantoms", "2", "--source", "mr", "--held-out", "1", "--batch-size", "2", "--g-base-width", "4",
             "--g-blocks", "1", "--d-base-width", "4", "--d-layers", "2", "--canvas", "64", "--phantom-size", "64",
             "64", "8", "--spacing", "6", "--log-every", "2", "--threads", "2", "--steps", "4", "--snapshot-steps",
-            "--pool-size", "4", "--run", str(tmp_path / "run"), "--export", str(bundle_dir), "--name", "tiny-cycle"]
+            "--pool-size", "4", "--run-dir", str(tmp_path / "run"), "--export", str(bundle_dir), "--name", "tiny-cycle"]
     result = subprocess.run([sys.executable, "-m", "training.train_cyclegan", *args], cwd=ROOT, capture_output=True,
                             text=True, timeout=600)
     assert result.returncode == 0, result.stderr

@@ -53,12 +53,17 @@ def has_checkpoint(run_dir: Path) -> bool:
 
 def load_checkpoint(run_dir: Path, networks: dict[str, torch.nn.Module],
                     optimizers: dict[str, torch.optim.Optimizer]) -> dict:
-    """Restore networks and optimizers in place; returns the saved metadata (step, extra)."""
+    """Restore networks and optimizers in place; returns the saved metadata (step, extra, and ``restored``:
+    the names of the networks found in the checkpoint; others keep their weights)."""
     tensors = load_file(str(run_dir / CHECKPOINT_TENSORS))
     meta = json.loads((run_dir / CHECKPOINT_STATE).read_text())
+    meta["restored"] = []
     for name, network in networks.items():
         prefix = name + "."
-        network.load_state_dict({k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)})
+        state = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+        if state:
+            network.load_state_dict(state)
+            meta["restored"].append(name)
     for name, optimizer in optimizers.items():
         _restore_optimizer(name, optimizer, tensors, meta["optimizers"])
     return meta

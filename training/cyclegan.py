@@ -77,6 +77,9 @@ class CycleGANTrainer(GanTrainer):
         if self.adversarial.needs_gradient_penalty:
             raise ValueError("CycleGAN here trains with vanilla, lsgan or hinge losses")
         self.pool_a, self.pool_b = ImagePool(config.pool_size), ImagePool(config.pool_size)
+        self.train_g, self.train_g_ba = self.parallel(self.generator), self.parallel(self.generator_ba)
+        self.train_d_a, self.train_d_b = self.parallel(self.disc_a), self.parallel(self.disc_b)
+        self.start_ema()
 
     @property
     def networks(self) -> dict:
@@ -96,15 +99,16 @@ class CycleGANTrainer(GanTrainer):
         real_a, real_b = batch
         config = self.config
         autocast = torch.autocast(self.device.type, torch.bfloat16, enabled=self.device.type == "cuda")
-        for d in (self.disc_a, self.disc_b):
+        for d in (self.disc_a, self.disc_b):  # generator step through the plain, frozen discriminators
             d.requires_grad_(False)
         with autocast:
-            fake_b, fake_a = self.generator(real_a), self.generator_ba(real_b)
+            fake_b, fake_a = self.train_g(real_a), self.train_g_ba(real_b)
+            cycle_a, cycle_b = self.train_g_ba(fake_b), self.train_g(fake_a)
+            identity_b, identity_a = self.train_g(real_b), self.train_g_ba(real_a)
             loss_adv = self.adversarial.generator(self.disc_b(fake_b)) + self.adversarial.generator(self.disc_a(fake_a))
-            loss_cycle = config.lambda_cycle * ((self.generator_ba(fake_b) - real_a).abs().mean()
-                                                + (self.generator(fake_a) - real_b).abs().mean())
+            loss_cycle = config.lambda_cycle * ((cycle_a - real_a).abs().mean() + (cycle_b - real_b).abs().mean())
             loss_identity = config.lambda_identity * config.lambda_cycle * (
-                (self.generator(real_b) - real_b).abs().mean() + (self.generator_ba(real_a) - real_a).abs().mean())
+                (identity_b - real_b).abs().mean() + (identity_a - real_a).abs().mean())
         self.opt_g.zero_grad(set_to_none=True)
         (loss_adv + loss_cycle + loss_identity).backward()
         self.opt_g.step()
@@ -113,8 +117,8 @@ class CycleGANTrainer(GanTrainer):
         with autocast:
             pooled_b = self.pool_b.query(fake_b, self.sampler)
             pooled_a = self.pool_a.query(fake_a, self.sampler)
-            loss_d_b = self.adversarial.discriminator(self.disc_b(real_b), self.disc_b(pooled_b))
-            loss_d_a = self.adversarial.discriminator(self.disc_a(real_a), self.disc_a(pooled_a))
+            loss_d_b = self.adversarial.discriminator(self.train_d_b(real_b), self.train_d_b(pooled_b))
+            loss_d_a = self.adversarial.discriminator(self.train_d_a(real_a), self.train_d_a(pooled_a))
         self.opt_d.zero_grad(set_to_none=True)
         (loss_d_a + loss_d_b).backward()
         self.opt_d.step()

@@ -41,8 +41,9 @@ def evaluate_cases(cases: list[PairedCase], predict: Predictor, baselines: list[
         for baseline in baselines:
             baseline_scores[baseline.name].append(image_metrics(case.target.array, baseline(case), case.body)
                                                   | {"case": case.case_id})
-        k = int(np.argmax(case.body.sum(axis=(1, 2)) if not np.issubdtype(case.source.array.dtype, np.integer)
-                          else (case.source.array > 0).sum(axis=(1, 2))))
+        shown = (case.source.array > 0) if np.issubdtype(case.source.array.dtype, np.integer) else case.body
+        slices = np.nonzero(shown.any(axis=(1, 2)))[0]
+        k = int(slices[len(slices) // 2]) if len(slices) else case.body.shape[0] // 2  # middle of the anatomy
         for key, image in zip(rows, (case.source.array[k], case.target.array[k], output[k],
                                      output[k] - case.target.array[k])):
             rows[key].append(image)

@@ -62,6 +62,8 @@ class Pix2PixTrainer(GanTrainer):
         self.opt_g = adam(self.generator.parameters(), config, config.lr_g, self.device)
         self.opt_d = adam(self.discriminator.parameters(), config, config.lr_d, self.device)
         self.adversarial = AdversarialLoss(config.adversarial)
+        self.train_g, self.train_d = self.parallel(self.generator), self.parallel(self.discriminator)
+        self.start_ema()
 
     @property
     def networks(self) -> dict:
@@ -82,19 +84,22 @@ class Pix2PixTrainer(GanTrainer):
         condition, target = batch
         autocast = torch.autocast(self.device.type, torch.bfloat16, enabled=self.device.type == "cuda")
         with autocast:
-            fake = self.generator(condition)
+            fake = self.train_g(condition)
             real_pair, fake_pair = torch.cat([condition, target], 1), torch.cat([condition, fake.detach()], 1)
-            loss_d = self.adversarial.discriminator(self.discriminator(real_pair), self.discriminator(fake_pair))
+            loss_d = self.adversarial.discriminator(self.train_d(real_pair), self.train_d(fake_pair))
         if self.adversarial.needs_gradient_penalty:
             loss_d = loss_d + gradient_penalty(self.discriminator, real_pair.float(), fake_pair.float(),
                                                self.config.gradient_penalty_weight)
         self.opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
         self.opt_d.step()
+        # Generator step through the plain, frozen discriminator: no D gradients, no DDP sync for D.
+        self.discriminator.requires_grad_(False)
         with autocast:
             loss_adv = self.adversarial.generator(self.discriminator(torch.cat([condition, fake], 1)))
             loss_l1 = weighted_l1(fake.float(), target, self.config.lambda_l1)
         self.opt_g.zero_grad(set_to_none=True)
         (loss_adv + loss_l1).backward()
         self.opt_g.step()
+        self.discriminator.requires_grad_(True)
         return torch.stack([loss_d.detach(), loss_adv.detach(), loss_l1.detach()]).float()

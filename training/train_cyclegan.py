@@ -1,8 +1,8 @@
 """Train an unpaired A → CT translation model (CycleGAN) and export its A → B generator as a bundle.
 
 Examples:
-  python -m training.train_cyclegan --domain-a mr_folder/ --domain-b ct_folder/ --source mr --run runs/cycle
-  python -m training.train_cyclegan --phantoms 20 --source mr --run runs/cycle-phantoms --export models/mr-to-ct-cyclegan
+  python -m training.train_cyclegan --domain-a mr_folder/ --domain-b ct_folder/ --source mr --run-dir runs/cycle
+  python -m training.train_cyclegan --phantoms 20 --source mr --run-dir runs/cycle-phantoms --export models/mr-to-ct-cyclegan
 
 With --phantoms, domain A (e.g. MR) comes from seeds 0..N-1 and domain B (CT) from other seeds in shuffled
 order, so no slice has its partner; evaluation uses held-out phantoms, where the true CT is known.
@@ -21,6 +21,7 @@ import torch
 from GANSynthesisLib.inference import InferenceOptions, run_translator
 from GANSynthesisLib.translation import ImageTranslator, input_range
 
+from . import distributed
 from .baselines import IntensityMapping
 from .cyclegan import CycleGANConfig, CycleGANTrainer
 from .datasets import folder_volumes, phantom_cases
@@ -53,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     modality, normalisation, _, default_name = SOURCES[args.source]
     args.name = args.name or default_name.replace("phantom", "cyclegan")
     config = config_from_arguments(CycleGANConfig, args)
-    args.run.mkdir(parents=True, exist_ok=True)
+    args.run_dir.mkdir(parents=True, exist_ok=True)
     window = tuple(args.window)
     ct_window = {"type": "window", "low": window[0], "high": window[1]}
     size = tuple(args.phantom_size)
@@ -77,15 +78,19 @@ def main(argv: list[str] | None = None) -> int:
     snapshot = None
     if test:
         snapshot = snapshot_writer(SliceBank.from_cases(test[:2], encoder_a, args.spacing, args.canvas, window),
-                                   args.run, labels=False)
-    trainer = CycleGANTrainer(config, domain_a, domain_b, args.run, snapshot)
+                                   args.run_dir, labels=False)
+    trainer = CycleGANTrainer(config, domain_a, domain_b, args.run_dir, snapshot)
     if args.resume and trainer.resume():
         print(f"resumed at step {trainer.step}", flush=True)
     trainer.train()
+    if not trainer.is_main:
+        distributed.cleanup()
+        return 0
     if not test:
+        distributed.cleanup()
         return 0
 
-    generator = trainer.generator.cpu().eval()
+    generator = trainer.export_generator.cpu().eval()
 
     def predict(case) -> np.ndarray:
         translator = ImageTranslator(generator, (args.spacing, args.spacing), generator.size_multiple,
@@ -102,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
         "output": {"modality": "CT", "units": "HU", "normalisation": ct_window | {"range": [-1, 1]}},
         "grid": {"plane": "axial", "in_plane_spacing_mm": [args.spacing, args.spacing],
                  "in_plane_size": [args.canvas, args.canvas]},
-        "training": training_summary(config, data) | {"paired": False, "lambda_cycle": config.lambda_cycle,
+        "training": training_summary(config, data, args.training_note) | {"paired": False, "lambda_cycle": config.lambda_cycle,
                                                       "lambda_identity": config.lambda_identity},
         "license": "Apache-2.0", "intended_use": "research, not for diagnosis",
         "limits": ["Unpaired training: nothing ties each output voxel to the truth, so check the anatomy.",
@@ -111,6 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     evaluate_and_export(args, trainer, test, predict, baselines, manifest,
                         f"held-out paired phantoms, seeds {held_out_seeds(args.held_out)[0]}–"
                         f"{held_out_seeds(args.held_out)[-1]} (baseline fitted on the domain-A phantoms' own CT)")
+    distributed.cleanup()
     return 0
 
 

@@ -1,8 +1,8 @@
 """Train a label-map → CT pix2pix model, evaluate it on held-out cases and export a model bundle.
 
 Examples:
-  python -m training.train_synthesis --phantoms 40 --steps 3000 --run runs/demo --export Resources/Models/mmwhs-ct-phantom
-  python -m training.train_synthesis --mmwhs /data/MM-WHS/ct_train --steps 100000 --device cuda --run runs/mmwhs
+  python -m training.train_synthesis --phantoms 40 --steps 3000 --run-dir runs/demo --export Resources/Models/mmwhs-ct-phantom
+  python -m training.train_synthesis --mmwhs /data/MM-WHS/ct_train --steps 100000 --device cuda --run-dir runs/mmwhs
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from GANSynthesisLib.inference import InferenceOptions, run_translator
 from GANSynthesisLib.labels import MMWHS_LABELS
 from GANSynthesisLib.synthesis import LabelToImageTranslator
 
+from . import distributed
 from .baselines import LabelMeanHU
 from .datasets import csv_cases, mmwhs_cases, phantom_cases
 from .pix2pix import Pix2PixConfig, Pix2PixTrainer
@@ -48,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     config = config_from_arguments(Pix2PixConfig, args)
     label_values = list(MMWHS_LABELS.values())
-    args.run.mkdir(parents=True, exist_ok=True)
+    args.run_dir.mkdir(parents=True, exist_ok=True)
     if args.phantoms:
         size = tuple(args.phantom_size)
         train = phantom_cases(list(range(args.phantoms)), size)
@@ -60,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         cases = mmwhs_cases(args.mmwhs) if args.mmwhs else csv_cases(args.pairs_csv, "label", "image", True)
         train, test = split_cases(cases, args.held_out, config.seed)
         data, test_data = f"{len(train)} cases from {args.mmwhs or args.pairs_csv}", f"{len(test)} held-out patients"
-    (args.run / "split.json").write_text(json.dumps({"train": [c.case_id for c in train],
+    (args.run_dir / "split.json").write_text(json.dumps({"train": [c.case_id for c in train],
                                                      "test": [c.case_id for c in test]}, indent=1))
     window = tuple(args.window)
     encoder = OneHotLabels(label_values)
@@ -68,12 +69,15 @@ def main(argv: list[str] | None = None) -> int:
     bank = SliceBank.from_cases(train, encoder, args.spacing, args.canvas, window)
     print(f"{len(bank)} slices of {args.canvas}×{args.canvas} in memory", flush=True)
     fixed = SliceBank.from_cases(test[:2], encoder, args.spacing, args.canvas, window)
-    trainer = Pix2PixTrainer(config, bank, args.run, snapshot_writer(fixed, args.run, labels=True))
+    trainer = Pix2PixTrainer(config, bank, args.run_dir, snapshot_writer(fixed, args.run_dir, labels=True))
     if args.resume and trainer.resume():
         print(f"resumed at step {trainer.step}", flush=True)
     trainer.train()
+    if not trainer.is_main:
+        distributed.cleanup()
+        return 0
 
-    generator = trainer.generator.cpu().eval()
+    generator = trainer.export_generator.cpu().eval()
     translator = LabelToImageTranslator(generator, label_values, (args.spacing, args.spacing),
                                         generator.size_multiple, window)
 
@@ -91,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
                    "normalisation": {"type": "window", "low": window[0], "high": window[1], "range": [-1, 1]}},
         "grid": {"plane": "axial", "in_plane_spacing_mm": [args.spacing, args.spacing],
                  "in_plane_size": [args.canvas, args.canvas]},
-        "training": training_summary(config, data) | {"lambda_l1": config.lambda_l1},
+        "training": training_summary(config, data, args.training_note) | {"lambda_l1": config.lambda_l1},
         "license": "Apache-2.0", "intended_use": "research, not for diagnosis",
         "limits": ["Trained on procedural phantoms only: real patient CT looks different and the model has "
                    "never seen it.", "Only the 7 cardiac labels are given to the model: lungs, bones and the "
@@ -99,6 +103,7 @@ def main(argv: list[str] | None = None) -> int:
                    "smoothed away.", "Research use only, not for diagnosis or treatment planning."],
     }
     evaluate_and_export(args, trainer, test, predict, [LabelMeanHU(train, label_values)], manifest, test_data)
+    distributed.cleanup()
     return 0
 
 

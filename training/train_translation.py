@@ -1,9 +1,9 @@
 """Train a paired image → CT translation model (pix2pix), evaluate it beside plain baselines, export a bundle.
 
 Examples:
-  python -m training.train_translation --phantoms 40 --source mr --run runs/mr2ct --export Resources/Models/mr-to-ct-phantom
-  python -m training.train_translation --phantoms 30 --source low-dose-ct --run runs/ldct --name lowdose-ct-phantom
-  python -m training.train_translation --synthrad /data/SynthRAD2023/Task1 --source mr --device cuda --run runs/synthrad
+  python -m training.train_translation --phantoms 40 --source mr --run-dir runs/mr2ct --export Resources/Models/mr-to-ct-phantom
+  python -m training.train_translation --phantoms 30 --source low-dose-ct --run-dir runs/ldct --name lowdose-ct-phantom
+  python -m training.train_translation --synthrad /data/SynthRAD2023/Task1 --source mr --device cuda --run-dir runs/synthrad
   python -m training.train_translation --pairs-csv pairs.csv --source mr ...    # columns: source,target[,mask,id]
 """
 
@@ -21,6 +21,7 @@ from GANSynthesisLib.inference import InferenceOptions, run_translator
 from GANSynthesisLib.translation import (ImageTranslator, histogram_distance, input_range, intensity_histogram,
                                          normalised_input)
 
+from . import distributed
 from .baselines import GaussianDenoiser, IntensityMapping, UnchangedInput
 from .datasets import csv_cases, phantom_cases, synthrad_cases
 from .pix2pix import Pix2PixConfig, Pix2PixTrainer
@@ -69,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     modality, normalisation, title, default_name = SOURCES[args.source]
     args.name = args.name or default_name
     config = config_from_arguments(Pix2PixConfig, args)
-    args.run.mkdir(parents=True, exist_ok=True)
+    args.run_dir.mkdir(parents=True, exist_ok=True)
     if args.phantoms:
         size = tuple(args.phantom_size)
         print(f"generating {args.phantoms} + {args.held_out} phantoms ({args.source}) …", flush=True)
@@ -84,19 +85,22 @@ def main(argv: list[str] | None = None) -> int:
                                                                                              "target")
         train, test = split_cases(cases, args.held_out, config.seed)
         data, test_data = f"{len(train)} cases from {args.synthrad or args.pairs_csv}", f"{len(test)} held-out patients"
-    (args.run / "split.json").write_text(json.dumps({"train": [c.case_id for c in train],
+    (args.run_dir / "split.json").write_text(json.dumps({"train": [c.case_id for c in train],
                                                      "test": [c.case_id for c in test]}, indent=1))
     output_window = tuple(args.window)
     encoder = NormalisedImage(normalisation)
     bank = SliceBank.from_cases(train, encoder, args.spacing, args.canvas, output_window)
     print(f"{len(bank)} slices of {args.canvas}×{args.canvas} in memory", flush=True)
     fixed = SliceBank.from_cases(test[:2], encoder, args.spacing, args.canvas, output_window)
-    trainer = Pix2PixTrainer(config, bank, args.run, snapshot_writer(fixed, args.run, labels=False))
+    trainer = Pix2PixTrainer(config, bank, args.run_dir, snapshot_writer(fixed, args.run_dir, labels=False))
     if args.resume and trainer.resume():
         print(f"resumed at step {trainer.step}", flush=True)
     trainer.train()
+    if not trainer.is_main:
+        distributed.cleanup()
+        return 0
 
-    generator = trainer.generator.cpu().eval()
+    generator = trainer.export_generator.cpu().eval()
 
     def predict(case) -> np.ndarray:
         translator = ImageTranslator(generator, (args.spacing, args.spacing), generator.size_multiple,
@@ -116,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
                                      "range": [-1, 1]}},
         "grid": {"plane": "axial", "in_plane_spacing_mm": [args.spacing, args.spacing],
                  "in_plane_size": [args.canvas, args.canvas]},
-        "training": training_summary(config, data) | {"lambda_l1": config.lambda_l1, "paired": True},
+        "training": training_summary(config, data, args.training_note) | {"lambda_l1": config.lambda_l1, "paired": True},
         "license": "Apache-2.0", "intended_use": "research, not for diagnosis",
         "limits": ["Trained on procedural phantoms only: real images look different and the model has never seen "
                    "them; it warns when an input's intensities are far from its training data.",
@@ -124,6 +128,7 @@ def main(argv: list[str] | None = None) -> int:
                    "Research use only, not for diagnosis or treatment planning."],
     }
     evaluate_and_export(args, trainer, test, predict, baselines, manifest, test_data)
+    distributed.cleanup()
     return 0
 
 

@@ -13,6 +13,7 @@ from typing import Callable
 
 import torch
 
+from . import distributed
 from .checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
 from .plots import plot_losses
 
@@ -32,6 +33,8 @@ class TrainingConfig:
     snapshot_steps: list[int] = field(default_factory=lambda: [0, 250, 1000])
     seed: int = 0
     device: str = "cpu"
+    ema_decay: float = 0.0
+    compile: bool = False
 
 
 def add_config_arguments(parser: argparse.ArgumentParser, config_class: type) -> None:
@@ -42,6 +45,8 @@ def add_config_arguments(parser: argparse.ArgumentParser, config_class: type) ->
         flag = "--" + f.name.replace("_", "-")
         if isinstance(value, list):
             parser.add_argument(flag, type=int, nargs="*", default=value)
+        elif isinstance(value, bool):
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=value)
         else:
             parser.add_argument(flag, type=type(value), default=value)
 
@@ -56,21 +61,66 @@ def adam(parameters, config: TrainingConfig, lr: float, device: torch.device) ->
     return torch.optim.Adam(parameters, lr, betas=(config.beta1, 0.999), fused=device.type == "cuda")
 
 
+class GeneratorEMA:
+    """Exponential moving average of a generator's weights (updated on the device, no host sync)."""
+
+    def __init__(self, generator: torch.nn.Module, decay: float) -> None:
+        import copy
+
+        self.decay = decay
+        self.average = copy.deepcopy(generator).eval().requires_grad_(False)
+
+    @torch.no_grad()
+    def update(self, generator: torch.nn.Module) -> None:
+        params = [p for p in self.average.parameters()]
+        torch._foreach_lerp_(params, [p.detach() for p in generator.parameters()], 1 - self.decay)
+        for mine, theirs in zip(self.average.buffers(), generator.buffers()):
+            mine.copy_(theirs)
+
+
 class GanTrainer:
-    """Subclasses set ``loss_names`` and implement ``networks``, ``optimizers``, ``sample`` and ``train_step``."""
+    """Subclasses set ``loss_names`` and implement ``networks``, ``optimizers``, ``sample`` and ``train_step``.
+
+    Under ``torchrun`` each process trains a DDP replica on its own random batches; only rank 0 writes files.
+    """
 
     loss_names: tuple[str, ...] = ()
 
     def __init__(self, config: TrainingConfig, run_dir: Path,
                  snapshot: Callable[["GanTrainer", int], None] | None = None) -> None:
         self.config, self.run_dir, self.snapshot = config, run_dir, snapshot
-        run_dir.mkdir(parents=True, exist_ok=True)
+        self.device = distributed.setup(config.device)
+        self.rank, self.world_size = distributed.rank(), distributed.world_size()
+        self.is_main = self.rank == 0
+        if self.is_main:
+            run_dir.mkdir(parents=True, exist_ok=True)
         torch.manual_seed(config.seed)
-        self.device = torch.device(config.device)
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True
         self.sampler = torch.Generator().manual_seed(config.seed)
         self.step = 0
+        self.ema: GeneratorEMA | None = None
+
+    def start_ema(self) -> None:
+        """Keep an EMA of ``self.generator`` when ``ema_decay`` > 0 (call once the generator exists)."""
+        if self.config.ema_decay > 0:
+            self.ema = GeneratorEMA(self.generator, self.config.ema_decay)
+
+    @property
+    def export_generator(self) -> torch.nn.Module:
+        """The generator to evaluate and export: its EMA when kept, else the trained weights."""
+        return self.ema.average if self.ema else self.generator
+
+    def parallel(self, network: torch.nn.Module) -> torch.nn.Module:
+        """The network as used for updates: DDP-wrapped under torchrun, compiled when asked."""
+        wrapped = distributed.parallel(network, self.device)
+        return torch.compile(wrapped) if self.config.compile else wrapped
+
+    def checkpointed_networks(self) -> dict[str, torch.nn.Module]:
+        networks = dict(self.networks)
+        if self.ema:
+            networks["generator_ema"] = self.ema.average
+        return networks
 
     @property
     def networks(self) -> dict[str, torch.nn.Module]:
@@ -96,42 +146,61 @@ class GanTrainer:
         """Continue from the run folder's checkpoint if there is one."""
         if not has_checkpoint(self.run_dir):
             return False
-        self.step = load_checkpoint(self.run_dir, self.networks, self.optimizers)["step"]
+        meta = load_checkpoint(self.run_dir, self.checkpointed_networks(), self.optimizers)
+        self.step = meta["step"]
+        if self.ema and "generator_ema" not in meta["restored"]:
+            self.start_ema()  # the EMA starts from the resumed weights
         return True
 
     def train(self, log: Callable[[str], None] = print) -> None:
         """Run until ``config.steps``, logging every ``log_every`` steps (the only host syncs)."""
         config = self.config
         csv_path = self.run_dir / "losses.csv"
-        if self.step == 0 or not csv_path.exists():
-            with open(csv_path, "w", newline="") as stream:
-                csv.writer(stream).writerow(["step", *self.loss_names, "images_per_s"])
-        (self.run_dir / "config.json").write_text(json.dumps(asdict(config), indent=2))
+        if self.is_main:
+            if self.step == 0 or not csv_path.exists():
+                with open(csv_path, "w", newline="") as stream:
+                    csv.writer(stream).writerow(["step", *self.loss_names, "images_per_s"])
+            (self.run_dir / "config.json").write_text(json.dumps(asdict(config) | {"processes": self.world_size},
+                                                                 indent=2))
         running = torch.zeros(len(self.loss_names), device=self.device)
         started, counted = time.perf_counter(), 0
         for network in self.networks.values():
             network.train()
         while self.step < config.steps:
-            if self.snapshot and self.step in config.snapshot_steps:
+            if self.is_main and self.snapshot and self.step in config.snapshot_steps:
                 self.snapshot(self, self.step)
-            # Random state derives from (seed, step) alone, so a resumed run repeats an uninterrupted one.
-            torch.manual_seed(config.seed * 1_000_003 + self.step)
-            self.sampler.manual_seed(config.seed * 7_919 + self.step)
+            # Random state derives from (seed, step, rank) alone, so a resumed run repeats an uninterrupted one
+            # and each process draws its own batches.
+            torch.manual_seed(config.seed * 1_000_003 + self.step * 8191 + self.rank)
+            self.sampler.manual_seed(config.seed * 7_919 + self.step * 8191 + self.rank)
             running += self.train_step(self.sample())
+            if self.ema:
+                self.ema.update(self.generator)
             self.step += 1
             counted += 1
             if self.step % config.log_every == 0 or self.step == config.steps:
-                losses = (running / counted).tolist()
-                rate = counted * config.batch_size / (time.perf_counter() - started)
-                with open(csv_path, "a", newline="") as stream:
-                    csv.writer(stream).writerow([self.step, *(f"{v:.5f}" for v in losses), f"{rate:.1f}"])
-                log(f"step {self.step}/{config.steps}  " + "  ".join(
-                    f"{name.removeprefix('loss_')} {value:.4f}" for name, value in zip(self.loss_names, losses))
-                    + f"  {rate:.1f} img/s")
+                losses = distributed.mean_across_processes(running / counted).tolist()
+                rate = counted * config.batch_size * self.world_size / (time.perf_counter() - started)
+                if self.is_main:
+                    with open(csv_path, "a", newline="") as stream:
+                        csv.writer(stream).writerow([self.step, *(f"{v:.5f}" for v in losses), f"{rate:.1f}"])
+                    log(f"step {self.step}/{config.steps}  " + "  ".join(
+                        f"{name.removeprefix('loss_')} {value:.4f}" for name, value in zip(self.loss_names, losses))
+                        + f"  {rate:.1f} img/s")
                 running.zero_()
                 started, counted = time.perf_counter(), 0
             if self.step % config.checkpoint_every == 0 or self.step == config.steps:
-                save_checkpoint(self.run_dir, self.step, self.networks, self.optimizers)
-                plot_losses(csv_path, self.run_dir / "losses.png")
-        if self.snapshot and self.step in config.snapshot_steps:
+                distributed.broadcast_buffers(self.checkpointed_networks())
+                if self.is_main:
+                    save_checkpoint(self.run_dir, self.step, self.checkpointed_networks(), self.optimizers)
+                    plot_losses(csv_path, self.run_dir / "losses.png")
+                distributed.barrier()
+        if self.is_main and self.snapshot and self.step in config.snapshot_steps:
             self.snapshot(self, self.step)
+        if self.world_size > 1:
+            weights = distributed.replica_difference(self.checkpointed_networks(), buffers=False)
+            everything = distributed.replica_difference(self.checkpointed_networks())
+            if self.is_main:
+                (self.run_dir / "replicas.json").write_text(json.dumps(
+                    {"processes": self.world_size, "max_weight_difference": weights,
+                     "max_weight_and_buffer_difference": everything}))

@@ -22,7 +22,7 @@ HELD_OUT_SEED_BASE = 90_000  # phantom seeds at or above this are never used for
 def add_run_arguments(parser: argparse.ArgumentParser, default_name: str) -> None:
     parser.add_argument("--held-out", type=int, default=6, help="held-out cases (phantoms: new seeds; datasets: "
                         "whole patients split off before training)")
-    parser.add_argument("--run", type=Path, required=True, help="run folder: checkpoints, losses, snapshots")
+    parser.add_argument("--run-dir", type=Path, required=True, help="run folder: checkpoints, losses, snapshots")
     parser.add_argument("--resume", action="store_true", help="continue from the run folder's checkpoint")
     parser.add_argument("--export", type=Path, metavar="DIR", help="write the trained model bundle here")
     parser.add_argument("--name", default=default_name, help="model name in the bundle")
@@ -30,6 +30,8 @@ def add_run_arguments(parser: argparse.ArgumentParser, default_name: str) -> Non
     parser.add_argument("--canvas", type=int, default=128, help="training slice size (pixels)")
     parser.add_argument("--phantom-size", type=int, nargs=3, default=(128, 128, 48))
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for training")
+    parser.add_argument("--training-note", default="", help="sentence added to the model card's training summary "
+                        "(e.g. how a resumed run changed its settings)")
 
 
 def split_cases(cases: list, held_out: int, seed: int) -> tuple[list, list]:
@@ -51,7 +53,7 @@ def snapshot_writer(fixed: SliceBank, run_dir: Path, labels: bool) -> Callable[[
     (run_dir / "snapshots").mkdir(parents=True, exist_ok=True)
 
     def snapshot(trainer: GanTrainer, step: int) -> None:
-        generator = trainer.generator
+        generator = trainer.export_generator
         generator.eval()
         with torch.no_grad():
             fake = generator(sources.to(trainer.device)).float().cpu()
@@ -76,20 +78,24 @@ def evaluate_and_export(args: argparse.Namespace, trainer: GanTrainer, test_case
                         baselines: list, manifest: dict, test_data: str) -> dict:
     """Held-out metrics (model and baselines) to metrics.json and held_out.png; bundle export if asked."""
     print(f"evaluating on {len(test_cases)} held-out cases …", flush=True)
-    metrics = evaluate_cases(test_cases, predict, baselines, args.run / "held_out.png",
+    metrics = evaluate_cases(test_cases, predict, baselines, args.run_dir / "held_out.png",
                              title=f"held-out: source | target | {args.name} | difference (HU)")
     metrics["data"] = test_data
-    (args.run / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    (args.run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
     print_metrics(metrics)
     if args.export:
         manifest = manifest | {"metrics": {k: v for k, v in metrics.items() if k != "per_case"}}
-        bundle = export_generator(args.export, trainer.generator.cpu().eval(), manifest, args.run / "held_out.png")
+        bundle = export_generator(args.export, trainer.export_generator.cpu().eval(), manifest,
+                                  args.run_dir / "held_out.png")
         print(f"exported {bundle.name} to {bundle.path}")
     return metrics
 
 
-def training_summary(config, data: str) -> dict:
+def training_summary(config, data: str, note: str = "") -> dict:
     device = "GPU" if config.device.startswith("cuda") else "CPU (small configuration, no GPU was available)"
+    summary = (f"{config.steps} steps of batch {config.batch_size} on {device}, {config.adversarial} adversarial "
+               f"loss, Adam lr {config.lr_g:g} β1 {config.beta1}")
+    if config.ema_decay:
+        summary += f", exported weights: EMA (decay {config.ema_decay:g})"
     return {"data": data, "steps": config.steps, "batch_size": config.batch_size, "adversarial_loss": config.adversarial,
-            "device": device, "summary": f"{config.steps} steps of batch {config.batch_size} on {device}, "
-            f"{config.adversarial} adversarial loss, Adam lr {config.lr_g:g} β1 {config.beta1}"}
+            "device": device, "summary": summary + (f". {note}" if note else "")}

@@ -1,0 +1,69 @@
+"""torchrun with 2 CPU processes (gloo): replicas stay identical; a killed run resumes and finishes."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from conftest import ROOT
+
+TINY = ["--phantoms", "2", "--held-out", "1", "--batch-size", "2", "--g-base-width", "8", "--g-depth", "4",
+        "--g-max-width", "16", "--d-base-width", "8", "--d-layers", "2", "--canvas", "64", "--phantom-size", "64",
+        "64", "8", "--spacing", "6", "--log-every", "2", "--threads", "1", "--snapshot-steps"]
+
+
+def torchrun(module, *args, processes=2, **popen):
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}", "-m",
+               module, *map(str, args)]
+    return subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env=os.environ | {"OMP_NUM_THREADS": "1"}, **popen)
+
+
+def finished(process, timeout=300):
+    output, _ = process.communicate(timeout=timeout)
+    assert process.returncode == 0, output[-3000:]
+    return output
+
+
+def test_two_gloo_processes_keep_identical_pix2pix_replicas(tmp_path):
+    run = tmp_path / "run"
+    finished(torchrun("training.train_synthesis", *TINY, "--steps", "4", "--ema-decay", "0.9", "--run-dir", run))
+    replicas = json.loads((run / "replicas.json").read_text())
+    assert replicas["processes"] == 2
+    assert replicas["max_weight_difference"] == 0.0 and replicas["max_weight_and_buffer_difference"] == 0.0
+    assert [line.split(",")[0] for line in (run / "losses.csv").read_text().splitlines()] == ["step", "2", "4"]
+    assert json.loads((run / "config.json").read_text())["processes"] == 2
+
+
+def test_two_gloo_processes_keep_identical_cyclegan_replicas(tmp_path):
+    run = tmp_path / "run"
+    finished(torchrun("training.train_cyclegan", "--phantoms", "2", "--held-out", "0", "--batch-size", "2",
+                      "--g-base-width", "4", "--g-blocks", "1", "--d-base-width", "4", "--d-layers", "2", "--canvas",
+                      "64", "--phantom-size", "64", "64", "8", "--spacing", "6", "--log-every", "2", "--threads", "1",
+                      "--steps", "4", "--snapshot-steps", "--pool-size", "4", "--run-dir", run))
+    assert json.loads((run / "replicas.json").read_text())["max_weight_and_buffer_difference"] == 0.0
+
+
+def test_a_killed_run_resumes_and_finishes(tmp_path):
+    run = tmp_path / "run"
+    args = [*TINY, "--steps", "100000", "--checkpoint-every", "2", "--run-dir", run]
+    process = torchrun("training.train_synthesis", *args, start_new_session=True)
+    deadline = time.time() + 240
+    while time.time() < deadline:
+        state = run / "checkpoint.json"
+        if state.exists() and json.loads(state.read_text())["step"] >= 4:
+            break
+        time.sleep(0.5)
+    os.killpg(process.pid, signal.SIGKILL)  # the launcher …
+    subprocess.run(["pkill", "-KILL", "-f", str(run)], check=False)  # … and its workers (own sessions)
+    process.communicate()
+    time.sleep(1)
+    killed_at = json.loads((run / "checkpoint.json").read_text())["step"]
+    assert 4 <= killed_at < 100000
+    output = finished(torchrun("training.train_synthesis", *TINY, "--steps",
+                               str(killed_at + 4), "--checkpoint-every", "2", "--run-dir", run, "--resume"))
+    assert f"resumed at step {killed_at}" in output
+    assert json.loads((run / "checkpoint.json").read_text())["step"] == killed_at + 4
+    assert json.loads((run / "replicas.json").read_text())["max_weight_difference"] == 0.0
