@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 
 from .bundle import ModelBundle
@@ -44,6 +45,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     translate = commands.add_parser("translate", help="volume → the same anatomy in another modality (e.g. MR → CT)")
     _add_run_options(translate)
+
+    batch = commands.add_parser("batch", help="run a task on every case in a folder (skips cases already done)")
+    batch.add_argument("task", choices=("synthesize", "translate"))
+    batch.add_argument("--input-dir", required=True, help="folder of image files and/or DICOM series sub-folders")
+    batch.add_argument("--output-dir", required=True)
+    batch.add_argument("--suffix", default=None, help="output name = case name + suffix (default _synthetic_ct.nii.gz)")
+    batch.add_argument("--model", "-m")
+    batch.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
+    batch.add_argument("--batch-size", type=int, default=16)
+    batch.add_argument("--overwrite", action="store_true", help="redo cases whose output exists")
 
     models = commands.add_parser("models", help="list installed models with task, labels and metrics")
     models.add_argument("--task", help="only models of this task")
@@ -99,6 +110,54 @@ def cmd_synthesize(args: argparse.Namespace) -> int:
 
 def cmd_translate(args: argparse.Namespace) -> int:
     return run_task("translate", args, find_model(args.model, "translate"), {})
+
+
+def batch_cases(folder: Path) -> list[tuple[str, Path]]:
+    """(case name, path) for each image file and each sub-folder (a DICOM series) of ``folder``."""
+    if not folder.is_dir():
+        raise GANSynthesisError(f"Input folder not found: {folder}.")
+    cases = []
+    for path in sorted(folder.iterdir()):
+        suffix = next((s for s in (".nii.gz", ".nii", ".nrrd", ".mha") if path.name.lower().endswith(s)), None)
+        if suffix:
+            cases.append((path.name[: -len(suffix)], path))
+        elif path.is_dir():
+            cases.append((path.name, path))
+    if not cases:
+        raise GANSynthesisError(f"No images (.nii.gz, .nii, .nrrd, .mha) or DICOM folders in {folder}.")
+    return cases
+
+
+def cmd_batch(args: argparse.Namespace) -> int:
+    task, bundle = get_task(args.task), find_model(args.model, args.task)
+    output_dir = Path(args.output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    suffix = args.suffix or f"_synthetic_{bundle.manifest['output']['modality'].lower()}.nii.gz"
+    cases = batch_cases(Path(args.input_dir))
+    failed = 0
+    for number, (name, path) in enumerate(cases, start=1):
+        output = output_dir / f"{name}{suffix}"
+        prefix = f"[{number}/{len(cases)}] {name}:"
+        if output.exists() and not args.overwrite:
+            print(f"{prefix} skipped, {output.name} exists", flush=True)
+            continue
+        started = time.perf_counter()
+        try:
+            result = task.run(read_volume(path), bundle, {}, InferenceOptions(args.device, args.batch_size))
+            metadata = synthetic_metadata(bundle, source=str(path))
+            if result.warnings:
+                metadata[WARNINGS_KEY] = " | ".join(result.warnings)
+            write_volume(result.volume, output, metadata, synthetic_description(bundle), overwrite=True)
+        except GANSynthesisError as error:
+            failed += 1
+            print(f"{prefix} failed: {error}", file=sys.stderr, flush=True)
+            continue
+        note = f" (warning: {'; '.join(result.warnings)})" if result.warnings else ""
+        print(f"{prefix} done in {time.perf_counter() - started:.1f} s → {output}{note}", flush=True)
+    if failed:
+        print(f"error: {failed} of {len(cases)} cases failed (see above)", file=sys.stderr)
+        return 2
+    return 0
 
 
 def cmd_models(args: argparse.Namespace) -> int:
@@ -170,7 +229,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"demo": cmd_demo, "synthesize": cmd_synthesize, "translate": cmd_translate, "models": cmd_models, "phantom": cmd_phantom, "evaluate": cmd_evaluate}
+COMMANDS = {"demo": cmd_demo, "synthesize": cmd_synthesize, "translate": cmd_translate, "batch": cmd_batch, "models": cmd_models, "phantom": cmd_phantom, "evaluate": cmd_evaluate}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -138,3 +138,19 @@ def test_help_lists_the_commands():
     out = cli("--help").stdout
     for command in ("synthesize", "models", "phantom", "evaluate", "demo"):
         assert command in out
+
+
+def test_batch_runs_every_case_skips_done_ones_and_reports_bad_ones(tmp_path, tiny_bundle_dir):
+    cases = tmp_path / "cases"
+    cases.mkdir()
+    for name in ("a", "b"):
+        sitk.WriteImage(volume_to_sitk(hand_drawn_heart(size=(32, 32, 4))), str(cases / f"{name}.nii.gz"))
+    sitk.WriteImage(sitk.GetImageFromArray(np.zeros((4, 8, 8), np.uint16)), str(cases / "empty.nrrd"))
+    out = tmp_path / "out"
+    first = cli("batch", "synthesize", "--input-dir", cases, "--output-dir", out, "-m", tiny_bundle_dir, check=False)
+    assert first.returncode == 2 and "[3/3] empty: failed" in first.stderr and "empty" in first.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["a_synthetic_ct.nii.gz", "b_synthetic_ct.nii.gz"]
+    assert "[1/3] a: done" in first.stdout
+    (cases / "empty.nrrd").unlink()
+    second = cli("batch", "synthesize", "--input-dir", cases, "--output-dir", out, "-m", tiny_bundle_dir)
+    assert second.stdout.count("skipped") == 2

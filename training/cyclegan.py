@@ -12,7 +12,7 @@ from GANSynthesisLib.losses import AdversarialLoss
 from GANSynthesisLib.networks import PatchDiscriminator
 
 from .pix2pix import Pix2PixConfig, build_generator
-from .slices import sample_rows
+from .slices import on_device_or_pinned, sample_rows
 from .trainer import GanTrainer, adam
 
 
@@ -64,7 +64,8 @@ class CycleGANTrainer(GanTrainer):
     def __init__(self, config: CycleGANConfig, domain_a: torch.Tensor, domain_b: torch.Tensor, run_dir: Path,
                  snapshot: Callable[[GanTrainer, int], None] | None = None) -> None:
         super().__init__(config, run_dir, snapshot)
-        self.domain_a, self.domain_b = domain_a.to(self.device), domain_b.to(self.device)
+        self.domain_a = on_device_or_pinned(domain_a, self.device)
+        self.domain_b = on_device_or_pinned(domain_b, self.device)
         self.generator = self.to_device(build_generator(config, 1))  # A → B, the one exported
         self.generator_ba = self.to_device(build_generator(config, 1))
         self.disc_a = self.to_device(PatchDiscriminator(1, config.d_base_width, config.d_layers, config.d_norm))
@@ -91,14 +92,14 @@ class CycleGANTrainer(GanTrainer):
         return {"opt_g": self.opt_g, "opt_d": self.opt_d}
 
     def sample(self) -> tuple[torch.Tensor, torch.Tensor]:
-        (a,) = sample_rows([self.domain_a], self.config.batch_size, self.sampler)
-        (b,) = sample_rows([self.domain_b], self.config.batch_size, self.sampler)
+        (a,) = sample_rows([self.domain_a], self.config.batch_size, self.sampler, device=self.device)
+        (b,) = sample_rows([self.domain_b], self.config.batch_size, self.sampler, device=self.device)
         return a, b
 
     def train_step(self, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
         real_a, real_b = batch
         config = self.config
-        autocast = torch.autocast(self.device.type, torch.bfloat16, enabled=self.device.type == "cuda")
+        autocast = self.autocast()
         for d in (self.disc_a, self.disc_b):  # generator step through the plain, frozen discriminators
             d.requires_grad_(False)
         with autocast:

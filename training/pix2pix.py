@@ -75,14 +75,14 @@ class Pix2PixTrainer(GanTrainer):
 
     def sample(self) -> tuple[torch.Tensor, torch.Tensor]:
         source, target = self.bank.sample(self.config.batch_size, self.sampler)
-        if self.device.type == "cuda":
+        if self.fast_gpu:
             return (source.contiguous(memory_format=torch.channels_last),
                     target.contiguous(memory_format=torch.channels_last))
         return source, target
 
     def train_step(self, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
         condition, target = batch
-        autocast = torch.autocast(self.device.type, torch.bfloat16, enabled=self.device.type == "cuda")
+        autocast = self.autocast()
         with autocast:
             fake = self.train_g(condition)
             real_pair, fake_pair = torch.cat([condition, target], 1), torch.cat([condition, fake.detach()], 1)

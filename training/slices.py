@@ -73,11 +73,23 @@ def axial_slices(volume: Volume, encoder: SourceEncoder, spacing_mm: float, canv
     return _fit_canvas(x, canvas, encoder.fill).half()
 
 
+def on_device_or_pinned(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """The tensor on ``device`` when it fits there, else in pinned host memory (copied per batch)."""
+    if device.type != "cuda":
+        return tensor.to(device)
+    try:
+        return tensor.to(device)
+    except torch.cuda.OutOfMemoryError:
+        return tensor.pin_memory()
+
+
 def sample_rows(tensors: list[torch.Tensor], batch_size: int, generator: torch.Generator,
-                max_shift: int = 8) -> list[torch.Tensor]:
-    """The same random rows of each tensor (float32), shifted together by one random in-plane translation."""
+                max_shift: int = 8, device: torch.device | None = None) -> list[torch.Tensor]:
+    """The same random rows of each tensor (float32, on ``device``), shifted together by one random in-plane
+    translation. Rows of pinned host tensors are copied to the device without blocking."""
     index = torch.randint(tensors[0].shape[0], (batch_size,), generator=generator).to(tensors[0].device)
-    rows = [t[index].float() for t in tensors]
+    device = device or tensors[0].device
+    rows = [t[index].to(device, non_blocking=True).float() for t in tensors]
     if max_shift:
         dy, dx = (int(v) for v in torch.randint(-max_shift, max_shift + 1, (2,), generator=generator))
         rows = [torch.roll(r, (dy, dx), (2, 3)) for r in rows]
@@ -102,10 +114,13 @@ class SliceBank:
     def __len__(self) -> int:
         return self.sources.shape[0]
 
+    device: torch.device = torch.device("cpu")  # where batches are delivered
+
     def to(self, device: torch.device) -> "SliceBank":
-        return SliceBank(self.sources.to(device), self.targets.to(device))
+        """The bank for training on ``device``: held there when it fits, else pinned on the host."""
+        return SliceBank(on_device_or_pinned(self.sources, device), on_device_or_pinned(self.targets, device), device)
 
     def sample(self, batch_size: int, generator: torch.Generator, max_shift: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
-        """A random batch of (source, target) pairs."""
-        source, target = sample_rows([self.sources, self.targets], batch_size, generator, max_shift)
+        """A random batch of (source, target) pairs on the bank's device."""
+        source, target = sample_rows([self.sources, self.targets], batch_size, generator, max_shift, self.device)
         return source, target

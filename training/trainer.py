@@ -35,6 +35,7 @@ class TrainingConfig:
     device: str = "cpu"
     ema_decay: float = 0.0
     compile: bool = False
+    mixed_precision: bool = True  # bf16 autocast and channels_last on GPU
 
 
 def add_config_arguments(parser: argparse.ArgumentParser, config_class: type) -> None:
@@ -138,9 +139,17 @@ class GanTrainer:
         """One update of every network; the losses (detached, on the device) in ``loss_names`` order."""
         raise NotImplementedError
 
+    @property
+    def fast_gpu(self) -> bool:
+        """Whether bf16 autocast and channels_last are on (GPU with mixed precision)."""
+        return self.device.type == "cuda" and self.config.mixed_precision
+
+    def autocast(self) -> torch.autocast:
+        return torch.autocast(self.device.type, torch.bfloat16, enabled=self.fast_gpu)
+
     def to_device(self, network: torch.nn.Module) -> torch.nn.Module:
         network = network.to(self.device)
-        return network.to(memory_format=torch.channels_last) if self.device.type == "cuda" else network
+        return network.to(memory_format=torch.channels_last) if self.fast_gpu else network
 
     def resume(self) -> bool:
         """Continue from the run folder's checkpoint if there is one."""
