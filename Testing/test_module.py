@@ -5,7 +5,6 @@ import importlib.util
 import py_compile
 import re
 import xml.etree.ElementTree as ET
-from pathlib import Path
 
 import numpy as np
 import pytest

@@ -4,7 +4,6 @@ import vtk
 
 from conftest import hand_drawn_heart, oblique_direction
 from GANSynthesisLib import api
-from GANSynthesisLib.bundle import load_bundle
 from GANSynthesisLib.errors import GANSynthesisError
 from GANSynthesisLib.io import read_volume
 from GANSynthesisLib.labels import MMWHS_LABELS

@@ -15,20 +15,17 @@ import random
 import sys
 from pathlib import Path
 
-import numpy as np
 import torch
 
-from GANSynthesisLib.inference import InferenceOptions, run_translator
-from GANSynthesisLib.translation import ImageTranslator, input_range
 
-from . import distributed
 from .baselines import IntensityMapping
 from .cyclegan import CycleGANConfig, CycleGANTrainer
 from .datasets import folder_volumes, phantom_cases
 from .slices import NormalisedImage, SliceBank, axial_slices
 from .train_translation import SOURCES, input_statistics
 from .trainer import add_config_arguments, config_from_arguments
-from .workflow import add_run_arguments, evaluate_and_export, held_out_seeds, snapshot_writer, training_summary
+from .workflow import (add_run_arguments, evaluate_and_export, held_out_seeds, image_predictor, run_training,
+                       snapshot_writer, training_summary)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -80,22 +77,9 @@ def main(argv: list[str] | None = None) -> int:
         snapshot = snapshot_writer(SliceBank.from_cases(test[:2], encoder_a, args.spacing, args.canvas, window),
                                    args.run_dir, labels=False)
     trainer = CycleGANTrainer(config, domain_a, domain_b, args.run_dir, snapshot)
-    if args.resume and trainer.resume():
-        print(f"resumed at step {trainer.step}", flush=True)
-    trainer.train()
-    if not trainer.is_main:
-        distributed.cleanup()
+    if not run_training(trainer, args.resume) or not test:
         return 0
-    if not test:
-        distributed.cleanup()
-        return 0
-
-    generator = trainer.export_generator.cpu().eval()
-
-    def predict(case) -> np.ndarray:
-        translator = ImageTranslator(generator, (args.spacing, args.spacing), generator.size_multiple,
-                                     input_range(case.source.array, normalisation), window)
-        return run_translator(translator, case.source, InferenceOptions(device="cpu")).array
+    predict = image_predictor(trainer.export_generator.cpu().eval(), args.spacing, normalisation, window)
 
     baselines = [IntensityMapping(a_cases, normalisation)] if a_cases and normalisation["type"] == "percentile" else []
     manifest = {
@@ -116,7 +100,6 @@ def main(argv: list[str] | None = None) -> int:
     evaluate_and_export(args, trainer, test, predict, baselines, manifest,
                         f"held-out paired phantoms, seeds {held_out_seeds(args.held_out)[0]}–"
                         f"{held_out_seeds(args.held_out)[-1]} (baseline fitted on the domain-A phantoms' own CT)")
-    distributed.cleanup()
     return 0
 
 

@@ -8,7 +8,6 @@ Examples:
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -19,14 +18,13 @@ from GANSynthesisLib.inference import InferenceOptions, run_translator
 from GANSynthesisLib.labels import MMWHS_LABELS
 from GANSynthesisLib.synthesis import LabelToImageTranslator
 
-from . import distributed
 from .baselines import LabelMeanHU
 from .datasets import csv_cases, mmwhs_cases, phantom_cases
-from .pix2pix import Pix2PixConfig, Pix2PixTrainer
-from .slices import OneHotLabels, SliceBank
+from .pix2pix import Pix2PixConfig
+from .slices import OneHotLabels
 from .trainer import add_config_arguments, config_from_arguments
-from .workflow import (add_run_arguments, evaluate_and_export, held_out_seeds, snapshot_writer, split_cases,
-                       training_summary)
+from .workflow import (add_run_arguments, evaluate_and_export, held_out_seeds, split_cases, train_pix2pix,
+                       training_summary, write_split)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -61,20 +59,10 @@ def main(argv: list[str] | None = None) -> int:
         cases = mmwhs_cases(args.mmwhs) if args.mmwhs else csv_cases(args.pairs_csv, "label", "image", True)
         train, test = split_cases(cases, args.held_out, config.seed)
         data, test_data = f"{len(train)} cases from {args.mmwhs or args.pairs_csv}", f"{len(test)} held-out patients"
-    (args.run_dir / "split.json").write_text(json.dumps({"train": [c.case_id for c in train],
-                                                     "test": [c.case_id for c in test]}, indent=1))
+    write_split(args.run_dir, train, test)
     window = tuple(args.window)
-    encoder = OneHotLabels(label_values)
-    print(f"preparing {len(train)} training cases …", flush=True)
-    bank = SliceBank.from_cases(train, encoder, args.spacing, args.canvas, window)
-    print(f"{len(bank)} slices of {args.canvas}×{args.canvas} in memory", flush=True)
-    fixed = SliceBank.from_cases(test[:2], encoder, args.spacing, args.canvas, window)
-    trainer = Pix2PixTrainer(config, bank, args.run_dir, snapshot_writer(fixed, args.run_dir, labels=True))
-    if args.resume and trainer.resume():
-        print(f"resumed at step {trainer.step}", flush=True)
-    trainer.train()
-    if not trainer.is_main:
-        distributed.cleanup()
+    trainer = train_pix2pix(args, config, train, test, OneHotLabels(label_values), window, labels=True)
+    if trainer is None:
         return 0
 
     generator = trainer.export_generator.cpu().eval()
@@ -103,7 +91,6 @@ def main(argv: list[str] | None = None) -> int:
                    "smoothed away.", "Research use only, not for diagnosis or treatment planning."],
     }
     evaluate_and_export(args, trainer, test, predict, [LabelMeanHU(train, label_values)], manifest, test_data)
-    distributed.cleanup()
     return 0
 
 

@@ -10,25 +10,21 @@ Examples:
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from GANSynthesisLib.inference import InferenceOptions, run_translator
-from GANSynthesisLib.translation import (ImageTranslator, histogram_distance, input_range, intensity_histogram,
-                                         normalised_input)
+from GANSynthesisLib.translation import histogram_distance, intensity_histogram, normalised_input
 
-from . import distributed
 from .baselines import GaussianDenoiser, IntensityMapping, UnchangedInput
 from .datasets import csv_cases, phantom_cases, synthrad_cases
-from .pix2pix import Pix2PixConfig, Pix2PixTrainer
-from .slices import NormalisedImage, SliceBank
+from .pix2pix import Pix2PixConfig
+from .slices import NormalisedImage
 from .trainer import add_config_arguments, config_from_arguments
-from .workflow import (add_run_arguments, evaluate_and_export, held_out_seeds, snapshot_writer, split_cases,
-                       training_summary)
+from .workflow import (add_run_arguments, evaluate_and_export, held_out_seeds, image_predictor, split_cases,
+                       train_pix2pix, training_summary, write_split)
 
 SOURCES = {  # --source → (modality in the manifest, input normalisation, title, default model name)
     "mr": ("MR (T1-weighted)", {"type": "percentile", "low_percentile": 0.5, "high_percentile": 99.5},
@@ -85,28 +81,12 @@ def main(argv: list[str] | None = None) -> int:
                                                                                              "target")
         train, test = split_cases(cases, args.held_out, config.seed)
         data, test_data = f"{len(train)} cases from {args.synthrad or args.pairs_csv}", f"{len(test)} held-out patients"
-    (args.run_dir / "split.json").write_text(json.dumps({"train": [c.case_id for c in train],
-                                                     "test": [c.case_id for c in test]}, indent=1))
+    write_split(args.run_dir, train, test)
     output_window = tuple(args.window)
-    encoder = NormalisedImage(normalisation)
-    bank = SliceBank.from_cases(train, encoder, args.spacing, args.canvas, output_window)
-    print(f"{len(bank)} slices of {args.canvas}×{args.canvas} in memory", flush=True)
-    fixed = SliceBank.from_cases(test[:2], encoder, args.spacing, args.canvas, output_window)
-    trainer = Pix2PixTrainer(config, bank, args.run_dir, snapshot_writer(fixed, args.run_dir, labels=False))
-    if args.resume and trainer.resume():
-        print(f"resumed at step {trainer.step}", flush=True)
-    trainer.train()
-    if not trainer.is_main:
-        distributed.cleanup()
+    trainer = train_pix2pix(args, config, train, test, NormalisedImage(normalisation), output_window, labels=False)
+    if trainer is None:
         return 0
-
-    generator = trainer.export_generator.cpu().eval()
-
-    def predict(case) -> np.ndarray:
-        translator = ImageTranslator(generator, (args.spacing, args.spacing), generator.size_multiple,
-                                     input_range(case.source.array, normalisation), output_window)
-        return run_translator(translator, case.source, InferenceOptions(device="cpu")).array
-
+    predict = image_predictor(trainer.export_generator.cpu().eval(), args.spacing, normalisation, output_window)
     baselines = ([IntensityMapping(train, normalisation)] if normalisation["type"] == "percentile"
                  else [UnchangedInput(), GaussianDenoiser(train)])
     manifest = {
@@ -128,7 +108,6 @@ def main(argv: list[str] | None = None) -> int:
                    "Research use only, not for diagnosis or treatment planning."],
     }
     evaluate_and_export(args, trainer, test, predict, baselines, manifest, test_data)
-    distributed.cleanup()
     return 0
 
 

@@ -8,10 +8,16 @@ import random
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
 import torch
 
+from GANSynthesisLib.inference import InferenceOptions, run_translator
+from GANSynthesisLib.translation import ImageTranslator, input_range
+
+from . import distributed
 from .evaluation import Predictor, evaluate_cases
 from .export import export_generator
+from .pix2pix import Pix2PixTrainer
 from .plots import save_image_grid
 from .slices import SliceBank
 from .trainer import GanTrainer
@@ -39,6 +45,44 @@ def split_cases(cases: list, held_out: int, seed: int) -> tuple[list, list]:
     order = list(range(len(cases)))
     random.Random(seed).shuffle(order)
     return [cases[i] for i in order[held_out:]], [cases[i] for i in order[:held_out]]
+
+
+def write_split(run_dir: Path, train: list, test: list) -> None:
+    """split.json: which cases trained and which were held out."""
+    (run_dir / "split.json").write_text(json.dumps({"train": [c.case_id for c in train],
+                                                    "test": [c.case_id for c in test]}, indent=1))
+
+
+def run_training(trainer: GanTrainer, resume: bool) -> bool:
+    """Resume if asked, train, and say whether this process goes on to evaluate (rank 0)."""
+    if resume and trainer.resume():
+        print(f"resumed at step {trainer.step}", flush=True)
+    trainer.train()
+    distributed.cleanup()  # evaluation and export happen on rank 0 alone
+    return trainer.is_main
+
+
+def train_pix2pix(args: argparse.Namespace, config, train: list, test: list, encoder, window: tuple[float, float],
+                  labels: bool) -> Pix2PixTrainer | None:
+    """Slice banks from the cases, then pix2pix training; the trainer on rank 0, None on the others."""
+    print(f"preparing {len(train)} training cases …", flush=True)
+    bank = SliceBank.from_cases(train, encoder, args.spacing, args.canvas, window)
+    print(f"{len(bank)} slices of {args.canvas}×{args.canvas} in memory", flush=True)
+    fixed = SliceBank.from_cases(test[:2], encoder, args.spacing, args.canvas, window)
+    trainer = Pix2PixTrainer(config, bank, args.run_dir, snapshot_writer(fixed, args.run_dir, labels))
+    return trainer if run_training(trainer, args.resume) else None
+
+
+def image_predictor(generator: torch.nn.Module, spacing: float, normalisation: dict,
+                    output_window: tuple[float, float]) -> Predictor:
+    """Whole-case prediction of an image-to-image generator, input normalised as its manifest will say."""
+
+    def predict(case) -> np.ndarray:
+        translator = ImageTranslator(generator, (spacing, spacing), generator.size_multiple,
+                                     input_range(case.source.array, normalisation), output_window)
+        return run_translator(translator, case.source, InferenceOptions(device="cpu")).array
+
+    return predict
 
 
 def held_out_seeds(count: int) -> list[int]:
