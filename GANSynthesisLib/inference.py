@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from .devices import resolve_device
-from .errors import CancelledError
+from .errors import CancelledError, GANSynthesisError
 from .orientation import axial_view
 from .volume import Volume
 
@@ -68,8 +68,55 @@ def _pad_to_multiple(x: torch.Tensor, multiple: int, values: torch.Tensor) -> tu
     return padded, (top, left, h, w)
 
 
+def host_to_device(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """Copy a host tensor to ``device``; to a GPU through pinned memory, without blocking the host."""
+    if device.type == "cuda":
+        return tensor.pin_memory().to(device, non_blocking=True)
+    return tensor.to(device)
+
+
+@dataclass
+class _InFlight:
+    """A batch whose result is on its way to host memory."""
+
+    start: int
+    stop: int
+    values: torch.Tensor
+    ready: "torch.cuda.Event | None"
+
+
+def _launch_batch(translator: SliceTranslator, network: torch.nn.Module, slices: np.ndarray, grid: tuple[int, int],
+                  pad: torch.Tensor, device: torch.device) -> tuple[torch.Tensor, "torch.cuda.Event | None"]:
+    """Encode, resample, pad, run, crop, resample back and decode one batch; on a GPU the copy back to
+    (pinned) host memory is only queued, and an event says when it has landed."""
+    rows, cols = slices.shape[1:]
+    gpu = device.type == "cuda"
+    with torch.inference_mode(), torch.autocast(device.type, torch.bfloat16, enabled=gpu):
+        x = translator.encode(np.ascontiguousarray(slices), device)
+        if (rows, cols) != grid:
+            x = F.interpolate(x, size=grid, mode="bilinear", align_corners=False, antialias=True)
+        x, (top, left, h, w) = _pad_to_multiple(x, translator.size_multiple, pad)
+        if gpu:
+            x = x.contiguous(memory_format=torch.channels_last)
+        y = network(x)[:, :, top:top + h, left:left + w].float()
+        if (rows, cols) != grid:
+            y = F.interpolate(y, size=(rows, cols), mode="bilinear", align_corners=False)
+        values = translator.decode(y)
+        if not gpu:
+            return values, None
+        host = torch.empty(values.shape, dtype=torch.float32, pin_memory=True)
+        host.copy_(values, non_blocking=True)
+        ready = torch.cuda.Event()
+        ready.record()
+        return host, ready
+
+
 def run_translator(translator: SliceTranslator, volume: Volume, options: InferenceOptions | None = None) -> Volume:
-    """Apply a slice model to every axial slice of ``volume``; float32 result on the same grid."""
+    """Apply a slice model to every axial slice of ``volume``; float32 result on the same grid.
+
+    On a GPU one batch is in flight while the next is prepared, and a batch that does not fit in GPU memory
+    is retried with half as many slices.
+    """
     options = options or InferenceOptions()
     device = resolve_device(options.device)
     if device.type == "cpu":
@@ -84,22 +131,33 @@ def run_translator(translator: SliceTranslator, volume: Volume, options: Inferen
         network = network.to(memory_format=torch.channels_last)
     pad = translator.pad_values().to(device)
     result = np.empty(source.shape, np.float32)
-    batch = max(1, options.batch_size)
-    for start in range(0, depth, batch):
+
+    def finish(batch: _InFlight) -> None:
+        if batch.ready is not None:
+            batch.ready.synchronize()
+        result[batch.start:batch.stop] = batch.values.cpu().numpy()
+        if options.progress:
+            options.progress(batch.stop / depth, f"slice {batch.stop}/{depth}")
+
+    pending: _InFlight | None = None
+    start, batch_size = 0, max(1, options.batch_size)
+    while start < depth:
         if options.cancel and options.cancel():
             raise CancelledError()
-        stop = min(depth, start + batch)
-        with torch.inference_mode(), torch.autocast(device.type, torch.bfloat16, enabled=device.type == "cuda"):
-            x = translator.encode(np.ascontiguousarray(source[start:stop]), device)
-            if (rows, cols) != grid:
-                x = F.interpolate(x, size=grid, mode="bilinear", align_corners=False, antialias=True)
-            x, (top, left, h, w) = _pad_to_multiple(x, translator.size_multiple, pad)
-            if device.type == "cuda":
-                x = x.contiguous(memory_format=torch.channels_last)
-            y = network(x)[:, :, top:top + h, left:left + w].float()
-            if (rows, cols) != grid:
-                y = F.interpolate(y, size=(rows, cols), mode="bilinear", align_corners=False)
-            result[start:stop] = translator.decode(y).cpu().numpy()
-        if options.progress:
-            options.progress(stop / depth, f"slice {stop}/{depth}")
+        stop = min(depth, start + batch_size)
+        try:
+            values, ready = _launch_batch(translator, network, source[start:stop], grid, pad, device)
+        except torch.cuda.OutOfMemoryError as error:
+            if batch_size == 1:
+                raise GANSynthesisError("The GPU ran out of memory even for one slice at a time; run on the CPU "
+                                        "(device 'cpu').") from error
+            torch.cuda.empty_cache()
+            batch_size = max(1, batch_size // 2)
+            continue
+        if pending is not None:
+            finish(pending)
+        pending = _InFlight(start, stop, values, ready)
+        start = stop
+    if pending is not None:
+        finish(pending)
     return volume.with_array(np.ascontiguousarray(view.backward(result)))

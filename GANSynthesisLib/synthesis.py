@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from .architectures import load_network
 from .bundle import ModelBundle
 from .errors import GANSynthesisError
-from .inference import InferenceOptions, run_translator
+from .inference import InferenceOptions, host_to_device, run_translator
 from .intensity import from_unit_range
 from .volume import Volume
 
@@ -49,7 +49,7 @@ class LabelToImageTranslator:
     window: tuple[float, float]
 
     def encode(self, slices: np.ndarray, device: torch.device) -> torch.Tensor:
-        channels = torch.from_numpy(labels_to_channels(slices, self.label_values)).to(device)
+        channels = host_to_device(torch.from_numpy(labels_to_channels(slices, self.label_values)), device)
         return F.one_hot(channels, len(self.label_values) + 1).permute(0, 3, 1, 2).float()
 
     def pad_values(self) -> torch.Tensor:

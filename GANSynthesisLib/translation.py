@@ -15,7 +15,7 @@ import torch
 from .architectures import load_network
 from .bundle import ModelBundle
 from .errors import GANSynthesisError
-from .inference import InferenceOptions, run_translator
+from .inference import InferenceOptions, host_to_device, run_translator
 from .intensity import from_unit_range, to_unit_range
 from .volume import Volume
 
@@ -80,7 +80,7 @@ class ImageTranslator:
     output_window: tuple[float, float]
 
     def encode(self, slices: np.ndarray, device: torch.device) -> torch.Tensor:
-        return to_unit_range(torch.from_numpy(slices).to(device).float(), *self.input_window)[:, None]
+        return to_unit_range(host_to_device(torch.from_numpy(slices), device).float(), *self.input_window)[:, None]
 
     def pad_values(self) -> torch.Tensor:
         return torch.tensor([-1.0])
