@@ -21,7 +21,7 @@ from .volume import Volume
 
 HISTOGRAM_BINS = 32
 FOREGROUND_LEVEL = -0.9  # normalised intensities above this count as "inside the patient"
-DEFAULT_WARN_DISTANCE = 0.35
+DEFAULT_WARN_DISTANCE = 0.3
 
 
 def input_range(array: np.ndarray, normalisation: dict) -> tuple[float, float]:
@@ -44,8 +44,11 @@ def intensity_histogram(normalised: np.ndarray) -> np.ndarray:
 
 
 def histogram_distance(a: np.ndarray, b: np.ndarray) -> float:
-    """Total-variation distance between two histograms (0 identical, 1 disjoint)."""
-    return float(0.5 * np.abs(np.asarray(a) - np.asarray(b)).sum())
+    """Earth mover's (Wasserstein-1) distance between two histograms over [-1, 1], in normalised intensity
+    units: how far, on average, intensities must move to turn one into the other. Small shifts (bias field,
+    contrast) count little; another body region or modality counts a lot."""
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    return float(np.abs(np.cumsum(a) - np.cumsum(b)).sum() * 2.0 / len(a))
 
 
 def normalised_input(array: np.ndarray, normalisation: dict) -> np.ndarray:
@@ -65,7 +68,7 @@ def distribution_warning(array: np.ndarray, bundle: ModelBundle) -> str | None:
     if distance <= limit:
         return None
     return (f"The input's intensities look unlike the data model {bundle.name} was trained on "
-            f"({statistics.get('data', 'its training data')}): histogram distance {distance:.2f} > {limit:.2f}. "
+            f"({statistics.get('data', 'its training data')}): intensity-histogram distance {distance:.2f} > {limit:.2f}. "
             "Check the input modality and body region; treat the result with extra care.")
 
 

@@ -64,7 +64,7 @@ def test_percentile_normalisation_and_histograms():
     assert normalised.min() == -1 and normalised.max() == 1
     h = intensity_histogram(normalised)
     assert h.sum() == pytest.approx(1) and histogram_distance(h, h) == 0
-    assert histogram_distance(h, intensity_histogram(-np.abs(normalised) * 0.05)) > 0.8
+    assert histogram_distance(h, intensity_histogram(-np.abs(normalised) * 0.05)) > 0.4
     with pytest.raises(GANSynthesisError, match="constant"):
         input_range(np.full((2, 5, 5), 7.0), MR_NORMALISATION)
 

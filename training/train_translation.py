@@ -55,7 +55,7 @@ def input_statistics(volumes: list, normalisation: dict, data: str) -> dict:
     histograms = [intensity_histogram(normalised_input(v.array, normalisation)) for v in volumes]
     mean = np.mean(histograms, axis=0)
     spread = max(histogram_distance(h, mean) for h in histograms)
-    return {"histogram": [round(float(v), 6) for v in mean], "warn_distance": round(max(0.2, 2.5 * spread), 3),
+    return {"histogram": [round(float(v), 6) for v in mean], "warn_distance": round(max(0.1, 1.5 * spread), 3),
             "data": data}
 
 
