@@ -6,11 +6,12 @@ from torch import nn
 
 from .bundle import ModelBundle
 from .errors import GANSynthesisError
-from .networks import PatchDiscriminator, ResnetGenerator, UNetGenerator
+from .networks import PatchDiscriminator, ResidualGenerator, ResnetGenerator, UNetGenerator
 
 ARCHITECTURES: dict[str, type[nn.Module]] = {
     "UNetGenerator": UNetGenerator,
     "ResnetGenerator": ResnetGenerator,
+    "ResidualGenerator": ResidualGenerator,
     "PatchDiscriminator": PatchDiscriminator,
 }
 

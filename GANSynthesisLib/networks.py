@@ -125,6 +125,26 @@ class ResnetGenerator(nn.Module):
         return self.model(x)
 
 
+class ResidualGenerator(nn.Module):
+    """input + scale · inner(input), clipped to [-1, 1]: a generator that corrects its (one-channel) input
+    instead of redrawing it, as denoisers should. ``inner`` is a generator config ({'type': ..., ...})."""
+
+    def __init__(self, inner: dict, scale: float = 0.2) -> None:
+        super().__init__()
+        from .architectures import build_network
+
+        self.config: dict[str, Any] = dict(inner=dict(inner), scale=scale)
+        self.inner = build_network(inner)
+        self.scale = scale
+
+    @property
+    def size_multiple(self) -> int:
+        return self.inner.size_multiple
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x[:, :1] + self.scale * self.inner(x)).clamp(-1, 1)
+
+
 class PatchDiscriminator(nn.Module):
     """PatchGAN: a map of real/fake logits, one per overlapping patch (70×70 for n_layers=3).
 

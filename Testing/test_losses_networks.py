@@ -87,3 +87,19 @@ def test_patchgan_70_gives_30x30_map_for_256_input():
     d = PatchDiscriminator(4, base_width=8, n_layers=3)
     assert d(torch.randn(1, 4, 256, 256)).shape == (1, 1, 30, 30)
     assert PatchDiscriminator(4, base_width=8, n_layers=2)(torch.randn(1, 4, 256, 256)).shape == (1, 1, 62, 62)
+
+
+def test_residual_generator_corrects_its_input_within_its_scale():
+    from GANSynthesisLib.architectures import build_network, network_spec
+    from GANSynthesisLib.networks import ResidualGenerator
+
+    inner = UNetGenerator(1, 1, base_width=4, depth=3, max_width=8)
+    generator = ResidualGenerator(network_spec(inner), scale=0.1).eval()
+    x = torch.rand(2, 1, 32, 32) * 1.6 - 0.8
+    with torch.no_grad():
+        y = generator(x)
+    assert (y - x).abs().max() <= 0.1 + 1e-6 and generator.size_multiple == 8
+    rebuilt = build_network(network_spec(generator)).eval()
+    rebuilt.load_state_dict(generator.state_dict())
+    with torch.no_grad():
+        assert torch.equal(rebuilt(x), y)

@@ -30,6 +30,11 @@ class PairedCase:
     body: np.ndarray
 
 
+def phantom_dose(seed: int) -> float:
+    """Photons per ray of a phantom's low-dose scan: log-uniform over 2·10³–2·10⁴, so noise levels vary."""
+    return float(np.exp(np.random.default_rng([seed, 3]).uniform(np.log(2e3), np.log(2e4))))
+
+
 def phantom_cases(seeds: list[int], size=(128, 128, 48), spacing=(3.0, 3.0, 3.0),
                   source: str = "labels") -> list[PairedCase]:
     """Generated thorax phantoms, one per seed: labels, MR or low-dose CT → normal-dose CT."""
@@ -39,7 +44,7 @@ def phantom_cases(seeds: list[int], size=(128, 128, 48), spacing=(3.0, 3.0, 3.0)
     for seed in seeds:
         phantom = generate_phantom(seed, size, spacing)
         image = {"labels": lambda: phantom.labels, "mr": lambda: render_mr(phantom),
-                 "low-dose-ct": lambda: low_dose_ct(phantom.ct, seed=seed)}[source]()
+                 "low-dose-ct": lambda: low_dose_ct(phantom.ct, phantom_dose(seed), seed)}[source]()
         cases.append(PairedCase(f"phantom-{seed}", image, phantom.ct, phantom.body.array > 0))
     return cases
 

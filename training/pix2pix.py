@@ -9,7 +9,8 @@ from typing import Callable
 import torch
 
 from GANSynthesisLib.losses import AdversarialLoss, gradient_penalty, weighted_l1
-from GANSynthesisLib.networks import PatchDiscriminator, ResnetGenerator, UNetGenerator
+from GANSynthesisLib.architectures import network_spec
+from GANSynthesisLib.networks import PatchDiscriminator, ResidualGenerator, ResnetGenerator, UNetGenerator
 
 from .slices import SliceBank
 from .trainer import GanTrainer, TrainingConfig, adam
@@ -27,6 +28,7 @@ class Pix2PixConfig(TrainingConfig):
     g_max_width: int = 256
     g_blocks: int = 6
     g_norm: str = "batch"
+    residual: float = 0.0  # > 0: G outputs input + residual · correction (denoising)
     d_base_width: int = 32
     d_layers: int = 3
     d_norm: str = "batch"
@@ -37,13 +39,17 @@ class Pix2PixConfig(TrainingConfig):
 
 
 def build_generator(config: Pix2PixConfig, in_channels: int, out_channels: int = 1) -> torch.nn.Module:
-    """The configured generator: pix2pix U-Net or ResNet."""
+    """The configured generator: pix2pix U-Net or ResNet, wrapped as a residual corrector if asked."""
     if config.generator == "unet":
-        return UNetGenerator(in_channels, out_channels, config.g_base_width, config.g_depth, config.g_max_width,
-                             config.g_norm)
-    if config.generator == "resnet":
-        return ResnetGenerator(in_channels, out_channels, config.g_base_width, config.g_blocks, norm=config.g_norm)
-    raise ValueError(f"unknown generator {config.generator!r}; use 'unet' or 'resnet'")
+        generator = UNetGenerator(in_channels, out_channels, config.g_base_width, config.g_depth, config.g_max_width,
+                                  config.g_norm)
+    elif config.generator == "resnet":
+        generator = ResnetGenerator(in_channels, out_channels, config.g_base_width, config.g_blocks, norm=config.g_norm)
+    else:
+        raise ValueError(f"unknown generator {config.generator!r}; use 'unet' or 'resnet'")
+    if config.residual > 0:
+        return ResidualGenerator(network_spec(generator), config.residual)
+    return generator
 
 
 class Pix2PixTrainer(GanTrainer):
