@@ -79,7 +79,7 @@ def publish(run: PreparedRun, result: TaskResult):
 
 def run_task(task_name: str, input_node, model: str | ModelBundle | None = None, reference_volume_node=None,
              output_node=None, segment_mapping: Mapping[str, str] | None = None, device: str = "auto",
-             batch_size: int = 16, progress: Callable[[float, str], None] | None = None,
+             batch_size: int | None = None, progress: Callable[[float, str], None] | None = None,
              cancel: Callable[[], bool] | None = None):
     """Prepare, compute and publish in one call; returns the new (or chosen) output node."""
     run = prepare(task_name, input_node, model, reference_volume_node, output_node, segment_mapping)

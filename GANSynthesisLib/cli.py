@@ -28,7 +28,7 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", "-o", required=True, help="output file (.nii.gz, .nii, .nrrd, .mha)")
     parser.add_argument("--model", "-m", help="model name or bundle folder (default: the task's default model)")
     parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="compute device (default auto)")
-    parser.add_argument("--batch-size", type=int, default=16, help="slices per batch (default 16)")
+    parser.add_argument("--batch-size", type=int, default=None, help="slices per batch (default 8 on CPU, 32 on GPU)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
 
@@ -53,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("--suffix", default=None, help="output name = case name + suffix (default _synthetic_ct.nii.gz)")
     batch.add_argument("--model", "-m")
     batch.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
-    batch.add_argument("--batch-size", type=int, default=16)
+    batch.add_argument("--batch-size", type=int, default=None)
     batch.add_argument("--overwrite", action="store_true", help="redo cases whose output exists")
 
     models = commands.add_parser("models", help="list installed models with task, labels and metrics")

@@ -22,6 +22,7 @@ from .orientation import axial_view
 from .volume import Volume
 
 ProgressCallback = Callable[[float, str], None]
+ENCODE_CHUNK = 1  # full-resolution slices encoded at once on the CPU (cache-sized work)
 
 
 @dataclass
@@ -29,7 +30,7 @@ class InferenceOptions:
     """How to run: device ('auto', 'cpu', 'cuda'), slices per batch, progress and cancel hooks."""
 
     device: str = "auto"
-    batch_size: int = 16
+    batch_size: int | None = None  # slices per network batch; None: 8 on CPU, 32 on GPU
     progress: ProgressCallback | None = None
     cancel: Callable[[], bool] | None = None
     threads: int | None = None
@@ -57,7 +58,7 @@ def model_grid_size(size: int, spacing: float, model_spacing: float) -> int:
     return max(1, int(round(size * spacing / model_spacing)))
 
 
-def _pad_to_multiple(x: torch.Tensor, multiple: int, values: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int, int, int]]:
+def pad_to_multiple(x: torch.Tensor, multiple: int, values: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int, int, int]]:
     h, w = x.shape[-2:]
     ph, pw = (-h) % multiple, (-w) % multiple
     top, left = ph // 2, pw // 2
@@ -91,16 +92,23 @@ def _launch_batch(translator: SliceTranslator, network: torch.nn.Module, slices:
     (pinned) host memory is only queued, and an event says when it has landed."""
     rows, cols = slices.shape[1:]
     gpu = device.type == "cuda"
+    # Full-resolution slices are encoded and resampled a few at a time (memory-bound work stays in cache);
+    # the network then runs on the whole batch at the model grid.
+    step = slices.shape[0] if gpu else ENCODE_CHUNK
     with torch.inference_mode(), torch.autocast(device.type, torch.bfloat16, enabled=gpu):
-        x = translator.encode(np.ascontiguousarray(slices), device)
-        if (rows, cols) != grid:
-            x = F.interpolate(x, size=grid, mode="bilinear", align_corners=False, antialias=True)
-        x, (top, left, h, w) = _pad_to_multiple(x, translator.size_multiple, pad)
+        parts = []
+        for first in range(0, slices.shape[0], step):
+            x = translator.encode(np.ascontiguousarray(slices[first:first + step]), device)
+            if (rows, cols) != grid:
+                x = F.interpolate(x, size=grid, mode="bilinear", align_corners=False, antialias=True)
+            parts.append(x)
+        x, (top, left, h, w) = pad_to_multiple(torch.cat(parts), translator.size_multiple, pad)
         if gpu:
             x = x.contiguous(memory_format=torch.channels_last)
         y = network(x)[:, :, top:top + h, left:left + w].float()
         if (rows, cols) != grid:
-            y = F.interpolate(y, size=(rows, cols), mode="bilinear", align_corners=False)
+            y = torch.cat([F.interpolate(part, size=(rows, cols), mode="bilinear", align_corners=False)
+                           for part in y.split(step)])
         values = translator.decode(y)
         if not gpu:
             return values, None
@@ -140,7 +148,8 @@ def run_translator(translator: SliceTranslator, volume: Volume, options: Inferen
             options.progress(batch.stop / depth, f"slice {batch.stop}/{depth}")
 
     pending: _InFlight | None = None
-    start, batch_size = 0, max(1, options.batch_size)
+    start = 0
+    batch_size = max(1, options.batch_size or (32 if device.type == "cuda" else 8))
     while start < depth:
         if options.cancel and options.cancel():
             raise CancelledError()

@@ -7,7 +7,6 @@ from typing import Mapping
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from .architectures import load_network
 from .bundle import ModelBundle
@@ -50,7 +49,8 @@ class LabelToImageTranslator:
 
     def encode(self, slices: np.ndarray, device: torch.device) -> torch.Tensor:
         channels = host_to_device(torch.from_numpy(labels_to_channels(slices, self.label_values)), device)
-        return F.one_hot(channels, len(self.label_values) + 1).permute(0, 3, 1, 2).float()
+        onehot = torch.zeros((channels.shape[0], len(self.label_values) + 1, *channels.shape[1:]), device=device)
+        return onehot.scatter_(1, channels[:, None], 1.0)
 
     def pad_values(self) -> torch.Tensor:
         values = torch.zeros(len(self.label_values) + 1)
@@ -74,6 +74,14 @@ def translator_for(bundle: ModelBundle) -> LabelToImageTranslator:
     )
 
 
+def present_values(array: np.ndarray) -> list[int]:
+    """The distinct values of an integer array, in one counting pass when they are small and non-negative."""
+    low, high = int(array.min()), int(array.max())
+    if low >= 0 and high < 1 << 20:
+        return np.nonzero(np.bincount(array.ravel(), minlength=high + 1))[0].tolist()
+    return np.unique(array).tolist()
+
+
 def prepare_labelmap(labelmap: Volume, bundle: ModelBundle, mapping: Mapping[int, int] | None = None) -> Volume:
     """The label map in the model's label values, or a clear error when it cannot be used.
 
@@ -86,8 +94,8 @@ def prepare_labelmap(labelmap: Volume, bundle: ModelBundle, mapping: Mapping[int
                 "The input holds non-integer values, so it is not a label map; synthesize needs a label map "
                 "(segmentation) with integer label values."
             )
-    array = array.astype(np.int64)
-    present = sorted(int(v) for v in np.unique(array) if v != 0)
+    array = array.astype(np.int64, copy=False)
+    present = [v for v in present_values(array) if v != 0]
     if not present:
         raise GANSynthesisError("The label map is empty (all voxels are 0); it needs at least one labelled structure.")
     if mapping:
@@ -96,8 +104,7 @@ def prepare_labelmap(labelmap: Volume, bundle: ModelBundle, mapping: Mapping[int
             remapped[array == source] = target
         array = remapped
     labels = model_labels(bundle)
-    known = set(labels.values())
-    if not known.intersection(np.unique(array).tolist()):
+    if not set(labels.values()).intersection(mapping.get(v, v) if mapping else v for v in present):
         described = ", ".join(f"{name}={value}" for name, value in labels.items())
         raise GANSynthesisError(
             f"None of the label values in the input ({', '.join(map(str, present[:12]))}) is one the model "

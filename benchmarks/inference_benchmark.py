@@ -20,7 +20,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from GANSynthesisLib.inference import InferenceOptions, model_grid_size  # noqa: E402
+from GANSynthesisLib.inference import InferenceOptions, model_grid_size, pad_to_multiple  # noqa: E402
 from GANSynthesisLib.phantom import generate_phantom  # noqa: E402
 from GANSynthesisLib.registry import find_model  # noqa: E402
 from GANSynthesisLib.synthesis import synthesize, translator_for  # noqa: E402
@@ -43,17 +43,14 @@ def per_slice_loop(bundle, labels: Volume, device: torch.device) -> np.ndarray:
     depth, rows, cols = labels.array.shape
     grid = (model_grid_size(rows, labels.spacing[1], translator.in_plane_spacing[0]),
             model_grid_size(cols, labels.spacing[0], translator.in_plane_spacing[1]))
-    multiple = translator.size_multiple
-    pad_h, pad_w = (-grid[0]) % multiple, (-grid[1]) % multiple
+    pad = translator.pad_values().to(device)
     out = np.empty(labels.array.shape, np.float32)
     with torch.no_grad():
         for k in range(depth):
             x = translator.encode(labels.array[k:k + 1], device)
             x = F.interpolate(x, size=grid, mode="bilinear", align_corners=False, antialias=True)
-            x = F.pad(x, (0, pad_w, 0, pad_h))
-            x[:, 0, grid[0]:, :] = 1
-            x[:, 0, :, grid[1]:] = 1
-            y = network(x)[:, :, :grid[0], :grid[1]]
+            x, (top, left, h, w) = pad_to_multiple(x, translator.size_multiple, pad)
+            y = network(x)[:, :, top:top + h, left:left + w]
             y = F.interpolate(y, size=(rows, cols), mode="bilinear", align_corners=False)
             out[k] = translator.decode(y).cpu().numpy()[0]
     return out
@@ -75,7 +72,7 @@ def main() -> None:
     parser.add_argument("--size", type=int, nargs=3, default=(512, 512, 300), metavar=("X", "Y", "Z"))
     parser.add_argument("--spacing", type=float, nargs=3, default=(0.7, 0.7, 1.0), metavar=("X", "Y", "Z"))
     parser.add_argument("--devices", nargs="*", default=["cpu"] + (["cuda"] if torch.cuda.is_available() else []))
-    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--batch-size", type=int, default=None, help="default: the engine's (8 on CPU, 32 on GPU)")
     parser.add_argument("--model", default=None)
     args = parser.parse_args()
 
@@ -94,7 +91,8 @@ def main() -> None:
         loop, loop_s = timed(lambda: per_slice_loop(bundle, labels, device), device)
         difference = float(np.abs(engine.array - loop).max())
         print(f"\n[{label}]")
-        print(f"  engine (batch {args.batch_size}{', bf16, channels_last' if device.type == 'cuda' else ', fp32'}): "
+        batch = args.batch_size or (32 if device.type == "cuda" else 8)
+        print(f"  engine (batch {batch}{', bf16, channels_last' if device.type == 'cuda' else ', fp32'}): "
               f"{engine_s:7.2f} s  {depth / engine_s:8.1f} slices/s")
         print(f"  per-slice loop (batch 1, fp32):      {loop_s:7.2f} s  {depth / loop_s:8.1f} slices/s")
         print(f"  speed-up: {loop_s / engine_s:.2f}×   max |engine − loop| = {difference:.1f} HU")
