@@ -18,7 +18,7 @@ from .bundle import ModelBundle
 from .errors import GANSynthesisError
 from .inference import InferenceOptions
 from .mrml import SegmentMatch, labelmap_from_segmentation, publish_volume, volume_from_node
-from .provenance import WARNINGS_KEY, output_modality, synthetic_metadata
+from .provenance import output_modality, synthetic_metadata
 from .registry import find_model
 from .tasks import TaskResult, TaskSpec, get_task
 from .volume import Volume
@@ -70,9 +70,7 @@ def publish(run: PreparedRun, result: TaskResult):
     Warnings about the input are stored in the node's ``GANSynthesis.Warnings`` attribute.
     """
     name_suffix = f"synthetic {output_modality(run.bundle)}"
-    attributes = synthetic_metadata(run.bundle, source=run.input_node.GetName())
-    if result.warnings:
-        attributes[WARNINGS_KEY] = " | ".join(result.warnings)
+    attributes = synthetic_metadata(run.bundle, run.input_node.GetName(), result.warnings)
     return publish_volume(run.input_node, result.volume, name_suffix, attributes, run.task.output_display,
                           run.output_node)
 

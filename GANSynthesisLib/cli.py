@@ -16,7 +16,7 @@ from .inference import InferenceOptions
 from .io import check_writable_path, read_volume, write_volume
 from .labels import parse_label_mapping, resolve_label_mapping
 from .progress import TerminalProgress
-from .provenance import WARNINGS_KEY, synthetic_description, synthetic_metadata
+from .provenance import synthetic_description, synthetic_metadata
 from .registry import find_model, list_models
 from .tasks import get_task
 
@@ -91,9 +91,7 @@ def run_task(task_name: str, args: argparse.Namespace, bundle: ModelBundle, inpu
     result = task.run(volume, bundle, inputs, options)
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
-    metadata = synthetic_metadata(bundle, source=str(args.input))
-    if result.warnings:
-        metadata[WARNINGS_KEY] = " | ".join(result.warnings)
+    metadata = synthetic_metadata(bundle, str(args.input), result.warnings)
     write_volume(result.volume, output, metadata, synthetic_description(bundle), overwrite=args.overwrite)
     print(f"wrote {output} ({' × '.join(map(str, result.volume.size))} voxels, synthetic "
           f"{bundle.manifest['output']['modality']} by {bundle.name})")
@@ -144,9 +142,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
         started = time.perf_counter()
         try:
             result = task.run(read_volume(path), bundle, {}, InferenceOptions(args.device, args.batch_size))
-            metadata = synthetic_metadata(bundle, source=str(path))
-            if result.warnings:
-                metadata[WARNINGS_KEY] = " | ".join(result.warnings)
+            metadata = synthetic_metadata(bundle, str(path), result.warnings)
             write_volume(result.volume, output, metadata, synthetic_description(bundle), overwrite=True)
         except GANSynthesisError as error:
             failed += 1

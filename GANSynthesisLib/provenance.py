@@ -16,9 +16,9 @@ def output_modality(bundle: ModelBundle) -> str:
     return bundle.manifest["output"].get("modality", "image")
 
 
-def synthetic_metadata(bundle: ModelBundle, source: str = "") -> dict[str, str]:
-    """Key/value provenance stored in file headers and as MRML node attributes."""
-    return {
+def synthetic_metadata(bundle: ModelBundle, source: str = "", warnings: list[str] | tuple = ()) -> dict[str, str]:
+    """Key/value provenance stored in file headers and as MRML node attributes (with any warnings)."""
+    return ({WARNINGS_KEY: " | ".join(warnings)} if warnings else {}) | {
         SYNTHETIC_KEY: "true",
         PREFIX + "Task": bundle.task,
         PREFIX + "Model": bundle.name,

@@ -37,6 +37,13 @@ def labels_to_channels(labels: np.ndarray, label_values: list[int]) -> np.ndarra
     return np.where(inside, table[np.clip(labels, 0, len(table) - 1)], 0)
 
 
+def one_hot_labels(slices: np.ndarray, label_values: list[int], device: torch.device) -> torch.Tensor:
+    """(B, H, W) label values → (B, 1 + labels, H, W) float one-hot channels (background first) on ``device``."""
+    channels = host_to_device(torch.from_numpy(labels_to_channels(slices, label_values)), device)
+    onehot = torch.zeros((channels.shape[0], len(label_values) + 1, *channels.shape[1:]), device=device)
+    return onehot.scatter_(1, channels[:, None], 1.0)
+
+
 @dataclass
 class LabelToImageTranslator:
     """Slice translator: one-hot label channels → image in the manifest's output window."""
@@ -48,9 +55,7 @@ class LabelToImageTranslator:
     window: tuple[float, float]
 
     def encode(self, slices: np.ndarray, device: torch.device) -> torch.Tensor:
-        channels = host_to_device(torch.from_numpy(labels_to_channels(slices, self.label_values)), device)
-        onehot = torch.zeros((channels.shape[0], len(self.label_values) + 1, *channels.shape[1:]), device=device)
-        return onehot.scatter_(1, channels[:, None], 1.0)
+        return one_hot_labels(slices, self.label_values, device)
 
     def pad_values(self) -> torch.Tensor:
         values = torch.zeros(len(self.label_values) + 1)

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from GANSynthesisLib.inference import model_grid_size
 from GANSynthesisLib.intensity import to_unit_range
 from GANSynthesisLib.orientation import axial_view
-from GANSynthesisLib.synthesis import labels_to_channels
+from GANSynthesisLib.synthesis import one_hot_labels
 from GANSynthesisLib.translation import input_range
 from GANSynthesisLib.volume import Volume
 
@@ -35,8 +35,7 @@ class OneHotLabels:
         self.fill[0] = 1
 
     def encode(self, axial: np.ndarray) -> torch.Tensor:
-        channels = torch.from_numpy(labels_to_channels(axial, self.label_values))
-        return F.one_hot(channels, len(self.label_values) + 1).permute(0, 3, 1, 2).float()
+        return one_hot_labels(axial, self.label_values, torch.device("cpu"))
 
 
 class NormalisedImage:
