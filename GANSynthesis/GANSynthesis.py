@@ -68,6 +68,7 @@ class GANSynthesisParameterNode:
     outputVolume: vtkMRMLScalarVolumeNode
     device: Annotated[str, Choice(DEVICE_CHOICES)] = "auto"
     batchSize: Annotated[int, WithinRange(1, 512)] = 16
+    anomalyThreshold: Annotated[float, WithinRange(0.0, 1.0)] = 0.0  # 0: the model's calibrated threshold
     evaluationSynthetic: vtkMRMLScalarVolumeNode
     evaluationReference: vtkMRMLScalarVolumeNode
     evaluationMask: vtkMRMLScalarVolumeNode
@@ -171,6 +172,9 @@ class GANSynthesisWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.referenceVolumeSelector.setVisible(takesLabels)
         self.ui.referenceVolumeLabel.setVisible(takesLabels)
         self.ui.labelMappingCollapsibleButton.setVisible(takesLabels)
+        heatmap = task.output_display == "heat"
+        self.ui.anomalyThresholdLabel.setVisible(heatmap)
+        self.ui.anomalyThresholdSpinBox.setVisible(heatmap)
         self.refreshModels()
 
     def refreshModels(self, _node=None) -> None:
@@ -261,6 +265,8 @@ class GANSynthesisWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             prepared = self.logic.prepare(self.currentTask().name, self.inputNode(), self.currentBundle(),
                                           self.ui.referenceVolumeSelector.currentNode(),
                                           self.ui.outputSelector.currentNode(), mapping)
+            if prepared.task.output_display == "heat" and self._parameterNode.anomalyThreshold > 0:
+                prepared.inputs["threshold"] = self._parameterNode.anomalyThreshold
             self.startRun(prepared)
 
     def startRun(self, prepared) -> None:
@@ -317,6 +323,9 @@ class GANSynthesisWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                 self.logic.showResult(prepared, output)
                 self.ui.evaluationSyntheticSelector.setCurrentNode(output)
                 self.ui.statusLabel.text = f"Done: {output.GetName()} (synthetic, research use only)."
+                if "volume_score" in result.summary:
+                    self.ui.statusLabel.text += (f" Anomaly score {result.summary['volume_score']:.3g}; suspected "
+                                                 f"{result.summary['suspected_ml']:.1f} ml.")
                 for warning in result.warnings:
                     logging.warning(warning)
                     self.ui.statusLabel.text += " Warning: " + warning
@@ -431,10 +440,16 @@ class GANSynthesisLogic(ScriptedLoadableModuleLogic):
         return api.evaluate(syntheticNode, referenceNode, maskNode)
 
     def showResult(self, prepared, outputNode) -> None:
-        """Synthetic images as background with the input segmentation on top; heatmaps as a foreground overlay."""
+        """Synthetic images as background with the input segmentation on top; heatmaps as a foreground overlay,
+        with their per-slice score chart in the layout."""
         if prepared.task.output_display == "heat":
+            from GANSynthesisLib import api
+
             slicer.util.setSliceViewerLayers(background=prepared.input_node, foreground=outputNode,
                                              foregroundOpacity=0.5, fit=True)
+            chart = api.related_node(outputNode, "chart")
+            if chart is not None:
+                slicer.modules.plots.logic().ShowChartInLayout(chart)
         else:
             slicer.util.setSliceViewerLayers(background=outputNode, foreground=None, fit=True)
             displayNode = prepared.input_node.GetDisplayNode()

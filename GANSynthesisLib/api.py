@@ -2,6 +2,7 @@
 
     from GANSynthesisLib import api
     ct_node = api.synthesize_ct(segmentation_node, reference_volume_node=ct_or_mr_node)
+    heat_node = api.detect_anomalies(ct_node_or_mr_node)       # + api.related_node(heat_node, "table")
 
 Each run has three steps so a GUI can keep the compute off the main thread:
 :func:`prepare` (main thread; reads nodes, changes nothing), :func:`compute` (any thread; pure
@@ -17,12 +18,16 @@ from typing import Any, Callable, Mapping
 from .bundle import ModelBundle
 from .errors import GANSynthesisError
 from .inference import InferenceOptions
-from .mrml import SegmentMatch, labelmap_from_segmentation, publish_volume, volume_from_node
+from .mrml import (SegmentMatch, labelmap_from_segmentation, publish_segmentation, publish_table, publish_volume,
+                   show_overlay, style_heatmap, volume_from_node)
 from .provenance import output_modality, synthetic_metadata
 from .registry import find_model
 from .tasks import TaskResult, TaskSpec, get_task
 from .volume import Volume
 
+RELATED_NODE_ROLES = {"table": "GANSynthesisScores", "chart": "GANSynthesisChart",
+                      "segmentation": "GANSynthesisSegmentation"}
+SUSPECTED_SEGMENT = "suspected anomaly"
 
 @dataclass
 class PreparedRun:
@@ -67,20 +72,43 @@ def compute(run: PreparedRun, options: InferenceOptions | None = None) -> TaskRe
 def publish(run: PreparedRun, result: TaskResult):
     """Add the result to the scene next to the input, marked synthetic; returns the output node.
 
-    Warnings about the input are stored in the node's ``GANSynthesis.Warnings`` attribute.
+    Warnings about the input are stored in the node's ``GANSynthesis.Warnings`` attribute. A heatmap is
+    shown over the input in the slice views; its per-slice scores (table and chart) and thresholded
+    segmentation are added too and referenced from the heatmap node (see :data:`RELATED_NODE_ROLES`).
     """
     name_suffix = f"synthetic {output_modality(run.bundle)}"
     attributes = synthetic_metadata(run.bundle, run.input_node.GetName(), result.warnings)
-    return publish_volume(run.input_node, result.volume, name_suffix, attributes, run.task.output_display,
+    attributes |= {f"GANSynthesis.{key}": f"{value:.6g}" for key, value in result.summary.items()}
+    node = publish_volume(run.input_node, result.volume, name_suffix, attributes, run.task.output_display,
                           run.output_node)
+    if run.task.output_display == "heat":
+        style_heatmap(node, result.summary.get("threshold", float(result.volume.array.max()) or 1.0))
+        show_overlay(run.input_node, node)
+    if result.slice_table:
+        table, chart = publish_table(run.input_node, result.slice_table, "anomaly scores", attributes, "position_mm",
+                                     "anomaly_score", "anomaly score per slice")
+        node.SetNodeReferenceID(RELATED_NODE_ROLES["table"], table.GetID())
+        node.SetNodeReferenceID(RELATED_NODE_ROLES["chart"], chart.GetID())
+    if result.segmentation is not None:
+        segmentation = publish_segmentation(run.input_node, result.segmentation, SUSPECTED_SEGMENT, (1.0, 0.85, 0.0),
+                                            attributes)
+        node.SetNodeReferenceID(RELATED_NODE_ROLES["segmentation"], segmentation.GetID())
+    return node
+
+
+def related_node(output_node, role: str):
+    """A node published with ``output_node``: 'table' (per-slice scores), 'chart' or 'segmentation'; None if none."""
+    return output_node.GetNodeReference(RELATED_NODE_ROLES[role])
 
 
 def run_task(task_name: str, input_node, model: str | ModelBundle | None = None, reference_volume_node=None,
              output_node=None, segment_mapping: Mapping[str, str] | None = None, device: str = "auto",
              batch_size: int | None = None, progress: Callable[[float, str], None] | None = None,
-             cancel: Callable[[], bool] | None = None):
-    """Prepare, compute and publish in one call; returns the new (or chosen) output node."""
+             cancel: Callable[[], bool] | None = None, inputs: Mapping[str, Any] | None = None):
+    """Prepare, compute and publish in one call; returns the new (or chosen) output node. ``inputs``: task
+    settings (e.g. ``{"threshold": 0.1}`` for anomaly)."""
     run = prepare(task_name, input_node, model, reference_volume_node, output_node, segment_mapping)
+    run.inputs.update(inputs or {})
     result = compute(run, InferenceOptions(device=device, batch_size=batch_size, progress=progress, cancel=cancel))
     return publish(run, result)
 
@@ -89,6 +117,15 @@ def synthesize_ct(segmentation_node, reference_volume_node=None, model: str | Mo
                   **options) -> Any:
     """Synthetic CT volume node from a segmentation (or label-map) node; see :func:`run_task` for options."""
     return run_task("synthesize", segmentation_node, model, reference_volume_node, **options)
+
+
+def detect_anomalies(volume_node, model: str | ModelBundle | None = None, threshold: float | None = None,
+                     **options) -> Any:
+    """Anomaly heatmap node over ``volume_node`` (plus scores table, chart and 'suspected anomaly' segmentation,
+    see :func:`related_node`); ``threshold`` in heatmap units, default the model's calibrated one. Other
+    options as for :func:`run_task`."""
+    return run_task("anomaly", volume_node, model, inputs={} if threshold is None else {"threshold": threshold},
+                    **options)
 
 
 def evaluate(synthetic_node, reference_node, mask_node=None, error_map_node=None) -> tuple[dict, Any]:

@@ -12,6 +12,22 @@ def metric_line(scores: dict) -> str:
     return f"MAE {scores['mae']:.0f} HU, PSNR {scores['psnr']:.1f} dB, SSIM {scores['ssim']:.2f}"
 
 
+def held_out_lines(manifest: dict) -> list[str]:
+    """Plain-text lines of a manifest's held-out results: the model, then its baselines."""
+    metrics = manifest.get("metrics", {})
+    if "model" not in metrics:
+        return []
+    if manifest["task"] == "anomaly":
+        lines = []
+        for subset, pooled in metrics["model"].items():
+            model, baseline = pooled["pooled"], metrics["baseline"][subset]["pooled"]
+            lines.append(f"Held-out, {subset}: AUROC {model['auroc']:.2f}, AUPRC {model['auprc']:.2f} "
+                         f"(intensity threshold: AUROC {baseline['auroc']:.2f}, AUPRC {baseline['auprc']:.2f})")
+        return lines
+    return [f"Held-out: {metric_line(metrics['model'])}",
+            *(f"  baseline, {name}: {metric_line(scores)}" for name, scores in metrics.get("baselines", {}).items())]
+
+
 def model_card_html(bundle: ModelBundle) -> str:
     """A few lines of rich text (Qt subset of HTML) describing a bundle."""
     m = bundle.manifest
@@ -24,10 +40,6 @@ def model_card_html(bundle: ModelBundle) -> str:
     lines.append(f"Output: {esc(m['output'].get('modality', ''))} ({esc(m['output'].get('units', ''))}), "
                  f"{m['grid']['in_plane_spacing_mm'][0]:g} mm axial grid")
     lines.append("Trained on: " + esc(m.get("training", {}).get("data", "unknown")))
-    metrics = m.get("metrics", {})
-    if "model" in metrics:
-        lines.append(esc("Held-out: " + metric_line(metrics["model"])))
-        for name, scores in metrics.get("baselines", {}).items():
-            lines.append(esc(f"  baseline, {name}: " + metric_line(scores)))
+    lines += [esc(line) for line in held_out_lines(m)]
     lines.append(f"<b>Intended use: {esc(m['intended_use'])}</b>")
     return "<br>".join(lines)

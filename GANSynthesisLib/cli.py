@@ -1,15 +1,18 @@
-"""Command line: ``python -m GANSynthesisLib <command> …`` (synthesize, models, phantom, evaluate)."""
+"""Command line: ``python -m GANSynthesisLib <command> …`` (synthesize, translate, anomaly, batch, models, phantom,
+evaluate, demo)."""
 
 from __future__ import annotations
 
 import argparse
+import csv
 import json
+import os
 import sys
 import time
 from pathlib import Path
 
 from .bundle import ModelBundle
-from .cards import metric_line
+from .cards import held_out_lines
 from .devices import DEVICE_CHOICES
 from .errors import GANSynthesisError
 from .inference import InferenceOptions
@@ -18,7 +21,7 @@ from .labels import parse_label_mapping, resolve_label_mapping
 from .progress import TerminalProgress
 from .provenance import synthetic_description, synthetic_metadata
 from .registry import find_model, list_models
-from .tasks import get_task
+from .tasks import TASKS, TaskResult, get_task
 
 PHANTOM_KEY = "GANSynthesis.Phantom"
 
@@ -46,8 +49,16 @@ def build_parser() -> argparse.ArgumentParser:
     translate = commands.add_parser("translate", help="volume → the same anatomy in another modality (e.g. MR → CT)")
     _add_run_options(translate)
 
+    anomaly = commands.add_parser("anomaly", help="volume → anomaly heatmap, suspected-anomaly label map, "
+                                  "per-slice scores")
+    _add_run_options(anomaly)
+    anomaly.add_argument("--segmentation", help="also write the voxels at or above the threshold as a 0/1 label map")
+    anomaly.add_argument("--scores", help="also write the per-slice anomaly scores as CSV")
+    anomaly.add_argument("--threshold", type=float, help="heatmap threshold in (0, 1] (default: the model's "
+                                                         "calibrated one)")
+
     batch = commands.add_parser("batch", help="run a task on every case in a folder (skips cases already done)")
-    batch.add_argument("task", choices=("synthesize", "translate"))
+    batch.add_argument("task", choices=tuple(TASKS))
     batch.add_argument("--input-dir", required=True, help="folder of image files and/or DICOM series sub-folders")
     batch.add_argument("--output-dir", required=True)
     batch.add_argument("--suffix", default=None, help="output name = case name + suffix (default _synthetic_ct.nii.gz)")
@@ -81,8 +92,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def run_task(task_name: str, args: argparse.Namespace, bundle: ModelBundle, inputs: dict) -> int:
-    """Read the input, run the task with the chosen model, write the output with provenance."""
+def run_task(task_name: str, args: argparse.Namespace, bundle: ModelBundle, inputs: dict) -> tuple[TaskResult, dict]:
+    """Read the input, run the task with the chosen model, write the output with provenance; returns the
+    result and the provenance written with it."""
     task = get_task(task_name)
     output = check_writable_path(args.output, args.overwrite)
     volume = read_volume(args.input)
@@ -95,7 +107,7 @@ def run_task(task_name: str, args: argparse.Namespace, bundle: ModelBundle, inpu
     write_volume(result.volume, output, metadata, synthetic_description(bundle), overwrite=args.overwrite)
     print(f"wrote {output} ({' × '.join(map(str, result.volume.size))} voxels, synthetic "
           f"{bundle.manifest['output']['modality']} by {bundle.name})")
-    return 0
+    return result, metadata
 
 
 def cmd_synthesize(args: argparse.Namespace) -> int:
@@ -103,11 +115,48 @@ def cmd_synthesize(args: argparse.Namespace) -> int:
     inputs = {}
     if args.labels:
         inputs["label_mapping"] = resolve_label_mapping(parse_label_mapping(args.labels), bundle.manifest["input"]["labels"])
-    return run_task("synthesize", args, bundle, inputs)
+    run_task("synthesize", args, bundle, inputs)
+    return 0
 
 
 def cmd_translate(args: argparse.Namespace) -> int:
-    return run_task("translate", args, find_model(args.model, "translate"), {})
+    run_task("translate", args, find_model(args.model, "translate"), {})
+    return 0
+
+
+def write_csv(rows: list[dict], path: Path) -> None:
+    """Rows as CSV (header from the first row's keys), written to a temporary file first."""
+    partial = path.with_name(path.name + ".partial")
+    with open(partial, "w", newline="") as stream:
+        writer = csv.DictWriter(stream, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    os.replace(partial, path)
+
+
+def cmd_anomaly(args: argparse.Namespace) -> int:
+    bundle = find_model(args.model, "anomaly")
+    segmentation = check_writable_path(args.segmentation, args.overwrite) if args.segmentation else None
+    scores = Path(args.scores) if args.scores else None
+    if scores is not None:
+        if scores.suffix.lower() != ".csv":
+            raise GANSynthesisError(f"The scores file must end in .csv; got {scores.name}.")
+        if scores.exists() and not args.overwrite:
+            raise GANSynthesisError(f"{scores} exists; choose another name or pass --overwrite.")
+    inputs = {} if args.threshold is None else {"threshold": args.threshold}
+    result, metadata = run_task("anomaly", args, bundle, inputs)
+    if segmentation is not None:
+        write_volume(result.segmentation, segmentation, metadata | {"GANSynthesis.Segment": "suspected anomaly"},
+                     overwrite=args.overwrite)
+        print(f"wrote {segmentation} (suspected anomaly: {result.summary['suspected_ml']:.2f} ml at threshold "
+              f"{result.summary['threshold']:g})")
+    if scores is not None:
+        write_csv(result.slice_table, scores)
+        print(f"wrote {scores} ({len(result.slice_table)} slices)")
+    top = max(result.slice_table, key=lambda row: row["anomaly_score"])
+    print(f"volume anomaly score {result.summary['volume_score']:.4g} (highest at slice {top['slice']}, "
+          f"z = {top['position_mm']:.1f} mm)")
+    return 0
 
 
 def batch_cases(folder: Path) -> list[tuple[str, Path]]:
@@ -130,7 +179,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
     task, bundle = get_task(args.task), find_model(args.model, args.task)
     output_dir = Path(args.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    suffix = args.suffix or f"_synthetic_{bundle.manifest['output']['modality'].lower()}.nii.gz"
+    suffix = args.suffix or f"_synthetic_{bundle.manifest['output']['modality'].lower().replace(' ', '_')}.nii.gz"
     cases = batch_cases(Path(args.input_dir))
     failed = 0
     for number, (name, path) in enumerate(cases, start=1):
@@ -171,11 +220,10 @@ def cmd_models(args: argparse.Namespace) -> int:
             print("  labels: " + ", ".join(f"{k}={v}" for k, v in m["input"]["labels"].items()))
         else:
             print(f"  input: {m['input'].get('modality', 'image')} → output: {m['output'].get('modality', 'image')}")
-        metrics = m.get("metrics", {})
-        if "model" in metrics:
-            print(f"  held-out ({metrics.get('data', '')}): {metric_line(metrics['model'])}")
-            for name, scores in metrics.get("baselines", {}).items():
-                print(f"    baseline, {name}: {metric_line(scores)}")
+        if m.get("metrics"):
+            print(f"  held-out data: {m['metrics'].get('data', '')}")
+        for line in held_out_lines(m):
+            print(f"  {line}")
         print(f"  trained on: {m['training']['data']}")
         print(f"  intended use: {m['intended_use']}   path: {bundle.path}")
     return 0
@@ -225,7 +273,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"demo": cmd_demo, "synthesize": cmd_synthesize, "translate": cmd_translate, "batch": cmd_batch, "models": cmd_models, "phantom": cmd_phantom, "evaluate": cmd_evaluate}
+COMMANDS = {"demo": cmd_demo, "synthesize": cmd_synthesize, "translate": cmd_translate, "anomaly": cmd_anomaly,
+            "batch": cmd_batch, "models": cmd_models, "phantom": cmd_phantom, "evaluate": cmd_evaluate}
 
 
 def main(argv: list[str] | None = None) -> int:

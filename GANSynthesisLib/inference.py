@@ -50,7 +50,8 @@ class SliceTranslator(Protocol):
         """(C,) values of the network input outside the field of view (e.g. air, background label)."""
 
     def decode(self, output: torch.Tensor) -> torch.Tensor:
-        """(B, 1, H, W) network output → (B, H, W) float32 values in output units."""
+        """(B, C, H, W) network output → (B, H, W) float32 values in output units, or (B, C', H, W) for a
+        model with several output maps."""
 
 
 def model_grid_size(size: int, spacing: float, model_spacing: float) -> int:
@@ -120,7 +121,13 @@ def _launch_batch(translator: SliceTranslator, network: torch.nn.Module, slices:
 
 
 def run_translator(translator: SliceTranslator, volume: Volume, options: InferenceOptions | None = None) -> Volume:
-    """Apply a slice model to every axial slice of ``volume``; float32 result on the same grid.
+    """Apply a one-output slice model to every axial slice of ``volume``; float32 result on the same grid."""
+    return volume.with_array(run_slice_model(translator, volume, options)[0])
+
+
+def run_slice_model(translator: SliceTranslator, volume: Volume, options: InferenceOptions | None = None
+                    ) -> list[np.ndarray]:
+    """Apply a slice model to every axial slice of ``volume``: one float32 array on the volume's grid per output map.
 
     On a GPU one batch is in flight while the next is prepared, and a batch that does not fit in GPU memory
     is retried with half as many slices.
@@ -138,11 +145,14 @@ def run_translator(translator: SliceTranslator, volume: Volume, options: Inferen
     if device.type == "cuda":
         network = network.to(memory_format=torch.channels_last)
     pad = translator.pad_values().to(device)
-    result = np.empty(source.shape, np.float32)
+    result: np.ndarray | None = None  # (depth, rows, cols) or (depth, maps, rows, cols), made by the first batch
 
     def finish(batch: _InFlight) -> None:
+        nonlocal result
         if batch.ready is not None:
             batch.ready.synchronize()
+        if result is None:
+            result = np.empty((depth, *batch.values.shape[1:]), np.float32)
         result[batch.start:batch.stop] = batch.values.cpu().numpy()
         if options.progress:
             options.progress(batch.stop / depth, f"slice {batch.stop}/{depth}")
@@ -169,4 +179,5 @@ def run_translator(translator: SliceTranslator, volume: Volume, options: Inferen
         start = stop
     if pending is not None:
         finish(pending)
-    return volume.with_array(np.ascontiguousarray(view.backward(result)))
+    maps = [result] if result.ndim == 3 else [result[:, index] for index in range(result.shape[1])]
+    return [np.ascontiguousarray(view.backward(values)) for values in maps]

@@ -218,3 +218,87 @@ def publish_volume(input_node, volume: Volume, name_suffix: str, attributes: Map
     _apply_display(output_node, display)
     _place_next_to(scene, output_node, input_node)
     return output_node
+
+
+def style_heatmap(node, threshold: float) -> None:
+    """Iron colours over [0, 2·threshold]; values below half the threshold are transparent in slice views."""
+    display_node = node.GetDisplayNode()
+    display_node.SetAutoWindowLevel(False)
+    display_node.SetWindowLevel(2.0 * threshold, threshold)
+    display_node.SetAutoThreshold(False)
+    display_node.SetThreshold(0.5 * threshold, 1.0)
+    display_node.SetApplyThreshold(True)
+
+
+def show_overlay(background_node, foreground_node, opacity: float = 0.5) -> int:
+    """Show ``foreground_node`` over ``background_node`` in every slice view of the scene; returns how many."""
+    scene = background_node.GetScene()
+    composites = [scene.GetNthNodeByClass(i, "vtkMRMLSliceCompositeNode")
+                  for i in range(scene.GetNumberOfNodesByClass("vtkMRMLSliceCompositeNode"))]
+    for composite in composites:
+        composite.SetBackgroundVolumeID(background_node.GetID())
+        composite.SetForegroundVolumeID(foreground_node.GetID())
+        composite.SetForegroundOpacity(opacity)
+    return len(composites)
+
+
+def publish_table(input_node, rows: list[Mapping[str, float]], name_suffix: str, attributes: Mapping[str, Any],
+                  x_column: str, y_column: str, y_title: str):
+    """A table node of ``rows`` (one column per key) next to the input, and a chart plotting y against x;
+    returns (table node, chart node)."""
+    import vtk
+
+    slicer = _slicer()
+    scene = input_node.GetScene()
+    name = scene.GenerateUniqueName(f"{input_node.GetName()} {name_suffix}")
+    table_node = scene.AddNewNodeByClass("vtkMRMLTableNode", name)
+    for key in rows[0]:
+        column = vtk.vtkIntArray() if isinstance(rows[0][key], (int, np.integer)) else vtk.vtkDoubleArray()
+        column.SetName(key)
+        for row in rows:
+            column.InsertNextValue(row[key])
+        table_node.AddColumn(column)
+    for key, value in attributes.items():
+        table_node.SetAttribute(key, str(value))
+    series = scene.AddNewNodeByClass("vtkMRMLPlotSeriesNode", f"{name} series")
+    series.SetAndObserveTableNodeID(table_node.GetID())
+    series.SetXColumnName(x_column)
+    series.SetYColumnName(y_column)
+    series.SetPlotType(slicer.vtkMRMLPlotSeriesNode.PlotTypeScatter)
+    chart = scene.AddNewNodeByClass("vtkMRMLPlotChartNode", f"{name} chart")
+    chart.AddAndObservePlotSeriesNodeID(series.GetID())
+    chart.SetTitle(f"{input_node.GetName()}: {y_title}")
+    chart.SetXAxisTitle(x_column)
+    chart.SetYAxisTitle(y_title)
+    for node in (table_node, chart):
+        _place_next_to(scene, node, input_node)
+    return table_node, chart
+
+
+def publish_segmentation(input_node, mask: Volume, segment_name: str, colour: tuple[float, float, float],
+                         attributes: Mapping[str, Any]):
+    """A segmentation node with one segment (the mask's non-zero voxels) next to the input."""
+    slicer = _slicer()
+    scene = input_node.GetScene()
+    logic = slicer.vtkSlicerSegmentationsModuleLogic()
+    logic.SetMRMLScene(scene)
+    name = scene.GenerateUniqueName(f"{input_node.GetName()} {segment_name}")
+    segmentation_node = scene.AddNewNodeByClass("vtkMRMLSegmentationNode", name)
+    segmentation_node.CreateDefaultDisplayNodes()
+    with _temporary_nodes(scene):
+        labelmap = scene.AddNewNodeByClass("vtkMRMLLabelMapVolumeNode", "GANSynthesis temporary labelmap")
+        update_node_from_volume(labelmap, mask.with_array((mask.array > 0).astype(np.uint8)))
+        if not logic.ImportLabelmapToSegmentationNode(labelmap, segmentation_node):
+            scene.RemoveNode(segmentation_node)
+            raise GANSynthesisError(f"Could not turn the {segment_name} mask into a segmentation.")
+    segmentation = segmentation_node.GetSegmentation()
+    if segmentation.GetNumberOfSegments():
+        segment = segmentation.GetNthSegment(0)
+        segment.SetName(segment_name)
+        segment.SetColor(*colour)
+    else:
+        segmentation.AddEmptySegment("", segment_name, list(colour))
+    for key, value in attributes.items():
+        segmentation_node.SetAttribute(key, str(value))
+    _place_next_to(scene, segmentation_node, input_node)
+    return segmentation_node

@@ -1,7 +1,8 @@
-"""pix2pix networks: U-Net generator and conditional PatchGAN discriminator (2-D, configurable)."""
+"""2-D networks: pix2pix U-Net/ResNet generators and PatchGAN; f-AnoGAN latent generator, critic and encoder."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -167,6 +168,82 @@ class PatchDiscriminator(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
+
+
+class LatentGenerator(nn.Module):
+    """DCGAN-style generator: latent vector (B, latent_dim) → image (B, 1, tile, tile) in [-1, 1] (tanh)."""
+
+    def __init__(self, latent_dim: int = 128, tile: int = 64, base_width: int = 32, max_width: int = 256) -> None:
+        super().__init__()
+        self.config: dict[str, Any] = dict(latent_dim=latent_dim, tile=tile, base_width=base_width, max_width=max_width)
+        levels = _levels(tile)
+        widths = [min(base_width * 2**level, max_width) for level in range(levels)]  # finest first
+        self.start_width = widths[-1]
+        self.project = nn.Linear(latent_dim, widths[-1] * 16)
+        layers: list[nn.Module] = [nn.BatchNorm2d(widths[-1]), nn.ReLU(True)]
+        for level in reversed(range(1, levels)):
+            layers += [nn.ConvTranspose2d(widths[level], widths[level - 1], 4, 2, 1, bias=False),
+                       nn.BatchNorm2d(widths[level - 1]), nn.ReLU(True)]
+        layers += [nn.ConvTranspose2d(widths[0], 1, 4, 2, 1), nn.Tanh()]
+        self.model = nn.Sequential(*layers)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.model(self.project(z).view(z.shape[0], self.start_width, 4, 4))
+
+
+class _DownsamplingTrunk(nn.Module):
+    """Stride-2 4×4 convolutions with LeakyReLU from (B, 1, tile, tile) down to 4×4 (no normalisation, so
+    the WGAN-GP penalty stays per sample)."""
+
+    def __init__(self, tile: int, base_width: int, max_width: int) -> None:
+        super().__init__()
+        levels = _levels(tile)
+        widths = [min(base_width * 2**level, max_width) for level in range(levels)]
+        layers: list[nn.Module] = []
+        for level, width in enumerate(widths):
+            layers += [nn.Conv2d(1 if level == 0 else widths[level - 1], width, 4, 2, 1), nn.LeakyReLU(0.2, True)]
+        self.model = nn.Sequential(*layers)
+        self.features = widths[-1] * 16
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x).flatten(1)
+
+
+class Critic(nn.Module):
+    """WGAN critic on tiles: a score per image; ``features`` gives the last convolutional features (f-AnoGAN's f)."""
+
+    def __init__(self, tile: int = 64, base_width: int = 32, max_width: int = 256) -> None:
+        super().__init__()
+        self.config: dict[str, Any] = dict(tile=tile, base_width=base_width, max_width=max_width)
+        self.trunk = _DownsamplingTrunk(tile, base_width, max_width)
+        self.head = nn.Linear(self.trunk.features, 1)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.trunk(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.trunk(x))
+
+
+class LatentEncoder(nn.Module):
+    """f-AnoGAN encoder: tile → latent vector in (-1, 1) (tanh), the generator's latent range."""
+
+    def __init__(self, latent_dim: int = 128, tile: int = 64, base_width: int = 32, max_width: int = 256) -> None:
+        super().__init__()
+        self.config: dict[str, Any] = dict(latent_dim=latent_dim, tile=tile, base_width=base_width, max_width=max_width)
+        self.trunk = _DownsamplingTrunk(tile, base_width, max_width)
+        self.head = nn.Sequential(nn.Linear(self.trunk.features, latent_dim), nn.Tanh())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.trunk(x))
+
+
+def _levels(tile: int) -> int:
+    """Stride-2 steps between a 4×4 map and a tile × tile image."""
+    levels = int(round(math.log2(tile / 4)))
+    if levels < 1 or 4 * 2**levels != tile:
+        raise ValueError(f"tile must be 4·2^n pixels (8, 16, 32, 64, 128 …), not {tile}")
+    return levels
 
 
 def count_parameters(module: nn.Module) -> int:

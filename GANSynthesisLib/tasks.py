@@ -8,19 +8,24 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+import numpy as np
+
 from .bundle import ModelBundle
 from .errors import GANSynthesisError
 from .inference import InferenceOptions
 from .volume import Volume
 
 
-
 @dataclass
 class TaskResult:
-    """A task's output volume and the warnings the user should see (e.g. input unlike the training data)."""
+    """A task's output volume and the warnings the user should see (e.g. input unlike the training data);
+    anomaly detection adds its thresholded segmentation, per-slice score rows and summary numbers."""
 
     volume: Volume
     warnings: list[str] = field(default_factory=list)
+    segmentation: Volume | None = None
+    slice_table: list[dict[str, float]] = field(default_factory=list)
+    summary: dict[str, float] = field(default_factory=dict)
 
 
 TaskRunner = Callable[[Volume, ModelBundle, dict[str, Any], InferenceOptions], TaskResult]
@@ -65,5 +70,16 @@ def _run_translate(volume: Volume, bundle: ModelBundle, inputs: dict[str, Any], 
     return TaskResult(*translate(volume, bundle, options))
 
 
+def _run_anomaly(volume: Volume, bundle: ModelBundle, inputs: dict[str, Any], options: InferenceOptions) -> TaskResult:
+    from .anomaly import detect_anomalies
+
+    found = detect_anomalies(volume, bundle, options, inputs.get("threshold"))
+    suspected_ml = float(found.segmentation.array.sum()) * float(np.prod(volume.spacing)) / 1000.0
+    return TaskResult(found.heatmap, found.warnings, found.segmentation, found.slice_table(),
+                      {"volume_score": found.volume_score, "threshold": found.threshold, "suspected_ml": suspected_ml})
+
+
 register_task(TaskSpec("synthesize", "Synthesize CT from a segmentation", "labelmap", "ct", _run_synthesize))
 register_task(TaskSpec("translate", "Translate a volume to another modality", "scalar", "ct", _run_translate))
+register_task(TaskSpec("anomaly", "Anomaly heatmap (what a GAN of normal anatomy cannot explain)", "scalar", "heat",
+                       _run_anomaly))

@@ -69,3 +69,20 @@ def hand_drawn_heart(size=(150, 130, 36), spacing=(1.3, 1.1, 2.5), direction=Non
     labels[((x - 0) ** 2 + (y + 5) ** 2 <= 14**2) & (z > 20)] = MMWHS_LABELS["ascending aorta"]
     labels[((x - 25) ** 2 + (y + 35) ** 2 <= 12**2) & (z > 25)] = MMWHS_LABELS["pulmonary artery"]
     return Volume(labels, spacing, (-40.0, 12.5, 100.0), np.eye(3) if direction is None else direction)
+
+TINY_ANOMALY_TRAINING = ["--phantoms", "2", "--modality", "ct", "--phantom-size", "64", "64", "12", "--canvas", "64",
+                         "--tile", "16", "--latent-dim", "8", "--base-width", "4", "--max-width", "16", "--batch-size",
+                         "4", "--critic-steps", "2", "--steps", "2", "--encoder-steps", "2", "--log-every", "1",
+                         "--held-out", "1", "--calibration", "1", "--threads", "1", "--snapshot-steps"]
+
+
+@pytest.fixture(scope="session")
+def tiny_anomaly_run(tmp_path_factory) -> Path:
+    """A run folder of the project's own f-AnoGAN training (tiny, 2 steps per phase) with its exported bundle
+    in ``<run>/exported``."""
+    from training.train_anomaly import main
+
+    run = tmp_path_factory.mktemp("anomaly-run")
+    assert main([*TINY_ANOMALY_TRAINING, "--run-dir", str(run), "--export", str(run / "exported"),
+                 "--name", "tiny-anomaly"]) == 0
+    return run

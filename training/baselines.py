@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
+from GANSynthesisLib.anomaly import body_mask, smooth_heatmap
 from GANSynthesisLib.metrics import masked_psnr
 from GANSynthesisLib.translation import normalised_input
 
@@ -80,3 +81,27 @@ class GaussianDenoiser:
 
     def __call__(self, case: PairedCase) -> np.ndarray:
         return self._smooth(case, self.sigma)
+
+
+class IntensityRarity:
+    """The intensity-threshold baseline for anomaly detection: a voxel scores by how rare its normalised
+    intensity is in the bodies of the normal training volumes (−log of the histogram share, scaled to [0, 1]),
+    so both unusually dark and unusually bright voxels stand out; smoothed like the model's heatmap."""
+
+    name = "intensity threshold (rarity of the voxel's intensity in normal anatomy)"
+    bins = 128
+    floor = 1e-6
+
+    def __init__(self, volumes: list, normalisation: dict, body_level: float, smoothing_mm: float) -> None:
+        self.normalisation, self.body_level, self.smoothing_mm = normalisation, body_level, smoothing_mm
+        counts = np.zeros(self.bins)
+        for volume in volumes:
+            normalised = normalised_input(volume.array, normalisation)
+            counts += np.histogram(normalised[body_mask(normalised, volume, body_level)], self.bins, (-1.0, 1.0))[0]
+        self.rarity = -np.log(counts / counts.sum() + self.floor) / -np.log(self.floor)
+
+    def __call__(self, volume) -> np.ndarray:
+        normalised = normalised_input(volume.array, self.normalisation)
+        index = np.clip(((normalised + 1) / 2 * self.bins).astype(int), 0, self.bins - 1)
+        score = smooth_heatmap(self.rarity[index].astype(np.float32), volume, self.smoothing_mm)
+        return score * body_mask(normalised, volume, self.body_level)

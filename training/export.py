@@ -20,6 +20,19 @@ def metrics_table(metrics: dict) -> str:
     return "\n".join(lines)
 
 
+def detection_table(metrics: dict) -> str:
+    """Markdown: pooled pixel AUROC, AUPRC, best Dice and Dice at the default threshold, model beside baseline,
+    for each lesion subset."""
+    lines = ["| lesions | method | AUROC ↑ | AUPRC ↑ | best Dice ↑ | Dice at default threshold ↑ |",
+             "| --- | --- | --- | --- | --- | --- |"]
+    for subset in metrics["model"]:
+        for name, label in [("model", "**this model**"), ("baseline", metrics["baseline_name"])]:
+            p = metrics[name][subset]["pooled"]
+            lines.append(f"| {subset} | {label} | {p['auroc']:.3f} | {p['auprc']:.3f} | {p['best_dice']:.3f} | "
+                         f"{p['dice_at_threshold']:.3f} |")
+    return "\n".join(lines)
+
+
 def model_card(manifest: dict) -> str:
     """A Markdown model card from a manifest."""
     metrics = manifest.get("metrics", {})
@@ -27,7 +40,14 @@ def model_card(manifest: dict) -> str:
              manifest.get("description", ""), "", f"**Intended use:** {manifest['intended_use']}.", "",
              f"**Trained on:** {manifest['training']['data']}", "",
              f"**Training:** {manifest['training']['summary']}", ""]
-    if metrics:
+    if metrics and manifest["task"] == "anomaly":
+        lines += [f"## Held-out detection ({metrics['cases']} cases, {metrics['data']})", "",
+                  detection_table(metrics), "",
+                  "Pixel-level metrics over the voxels of the body, pooled over cases. *In-range* lesions have the "
+                  "intensity of another normal tissue, so no intensity threshold can single them out. Default "
+                  f"threshold {manifest['anomaly']['threshold']:g} (heatmap units), the best Dice on separate "
+                  "calibration phantoms.", ""]
+    elif metrics:
         lines += [f"## Held-out metrics ({metrics['cases']} cases, {metrics['data']})", "",
                   metrics_table(metrics), "",
                   "Metrics are computed inside the body mask the way SynthRAD2023 does (PSNR and SSIM on "

@@ -27,6 +27,7 @@ class TrainingConfig:
     lr_g: float = 2e-4
     lr_d: float = 2e-4
     beta1: float = 0.5
+    beta2: float = 0.999
     adversarial: str = "lsgan"
     log_every: int = 25
     checkpoint_every: int = 250
@@ -59,7 +60,7 @@ def config_from_arguments(config_class: type, args: argparse.Namespace):
 
 def adam(parameters, config: TrainingConfig, lr: float, device: torch.device) -> torch.optim.Adam:
     """Adam with the GAN betas (fused on GPU)."""
-    return torch.optim.Adam(parameters, lr, betas=(config.beta1, 0.999), fused=device.type == "cuda")
+    return torch.optim.Adam(parameters, lr, betas=(config.beta1, config.beta2), fused=device.type == "cuda")
 
 
 class GeneratorEMA:

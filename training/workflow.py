@@ -53,11 +53,16 @@ def write_split(run_dir: Path, train: list, test: list) -> None:
                                                     "test": [c.case_id for c in test]}, indent=1))
 
 
+def resume_and_train(trainer: GanTrainer, resume: bool) -> None:
+    """Continue from the run folder's checkpoint if asked (and there is one), then train to the end."""
+    if resume and trainer.resume():
+        print(f"resumed at step {trainer.step} ({trainer.run_dir})", flush=True)
+    trainer.train()
+
+
 def run_training(trainer: GanTrainer, resume: bool) -> bool:
     """Resume if asked, train, and say whether this process goes on to evaluate (rank 0)."""
-    if resume and trainer.resume():
-        print(f"resumed at step {trainer.step}", flush=True)
-    trainer.train()
+    resume_and_train(trainer, resume)
     distributed.cleanup()  # evaluation and export happen on rank 0 alone
     return trainer.is_main
 

@@ -1,0 +1,184 @@
+"""Anomaly heatmaps (f-AnoGAN): what a GAN trained on normal anatomy cannot reconstruct is suspicious.
+
+Every axial slice, resampled to the model's spacing, is cut into overlapping tiles; each tile x is
+encoded and regenerated, x̂ = G(E(x)). The heatmap is |x − x̂| blended over the tiles, smoothed and
+kept inside the body; its unit is the fraction of the model's intensity window, so it lies in [0, 1]
+(0.1 on a CT model with a 2000 HU window means the slice differs from its best normal explanation by
+about 200 HU). A tile's anomaly score is f-AnoGAN's: mean squared image residual + κ · mean squared
+critic-feature residual; a slice's score is the highest score of the tiles that cover its body.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from scipy import ndimage
+
+from .architectures import load_network
+from .bundle import ModelBundle
+from .errors import GANSynthesisError
+from .inference import InferenceOptions, host_to_device, run_slice_model
+from .intensity import to_unit_range
+from .orientation import axial_view
+from .translation import distribution_warning, input_range
+from .volume import Volume
+
+DEFAULT_STRIDE_FRACTION = 0.5  # tiles overlap by half
+
+
+class AnomalyScorer(torch.nn.Module):
+    """(B, 1, H, W) normalised slices → (B, 2, H, W): per-pixel |x − G(E(x))| and the covering tiles' scores."""
+
+    def __init__(self, generator: torch.nn.Module, encoder: torch.nn.Module, critic: torch.nn.Module,
+                 kappa: float = 1.0, stride_fraction: float = DEFAULT_STRIDE_FRACTION) -> None:
+        super().__init__()
+        self.generator, self.encoder, self.critic, self.kappa = generator, encoder, critic, kappa
+        self.tile = int(generator.config["tile"])
+        self.stride = max(1, int(round(self.tile * stride_fraction)))
+        # Tiles are blended with a window that fades towards their borders (no seams), never to zero.
+        ramp = torch.hann_window(self.tile + 2, periodic=False)[1:-1].clamp_min(0.05)
+        self.register_buffer("window", (ramp[:, None] * ramp[None, :]).reshape(1, -1, 1), persistent=False)
+
+    size_multiple = 1  # the scorer pads to whole tiles itself
+
+    def _padded_size(self, size: int) -> int:
+        return self.tile + max(0, -(-(size - self.tile) // self.stride)) * self.stride
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        batch, _, height, width = x.shape
+        full = (self._padded_size(height), self._padded_size(width))
+        x = F.pad(x, (0, full[1] - width, 0, full[0] - height), value=-1.0)
+        columns = F.unfold(x, self.tile, stride=self.stride)  # (B, tile², L)
+        count = columns.shape[-1]
+        tiles = columns.transpose(1, 2).reshape(batch * count, 1, self.tile, self.tile)
+        rebuilt = self.generator(self.encoder(tiles)).to(tiles.dtype)
+        residual = (tiles - rebuilt).abs()
+        image_term = (residual.float() ** 2).flatten(1).mean(1)
+        feature_term = ((self.critic.features(tiles) - self.critic.features(rebuilt)).float() ** 2).mean(1)
+        scores = (image_term + self.kappa * feature_term).view(batch, 1, count)
+        window = self.window.to(residual.dtype)
+        residual_columns = residual.reshape(batch, count, -1).transpose(1, 2) * window
+        score_columns = scores.to(window.dtype) * window
+        weight = F.fold(window.expand(batch, -1, count), full, self.tile, stride=self.stride)
+        maps = torch.cat([F.fold(residual_columns, full, self.tile, stride=self.stride),
+                          F.fold(score_columns, full, self.tile, stride=self.stride)], 1) / weight
+        return maps[:, :, :height, :width]
+
+
+@dataclass
+class AnomalySliceModel:
+    """The engine's view of an anomaly bundle: normalised slice in, residual and score maps out."""
+
+    network: AnomalyScorer
+    in_plane_spacing: tuple[float, float]
+    input_window: tuple[float, float]
+    size_multiple: int = 1
+
+    def encode(self, slices: np.ndarray, device: torch.device) -> torch.Tensor:
+        return to_unit_range(host_to_device(torch.from_numpy(slices), device).float(), *self.input_window)[:, None]
+
+    def pad_values(self) -> torch.Tensor:
+        return torch.tensor([-1.0])
+
+    def decode(self, output: torch.Tensor) -> torch.Tensor:
+        return output.float()
+
+
+@dataclass
+class AnomalyResult:
+    """Heatmap (same grid, float32 in [0, 1]), per-slice scores along the axial view, the volume's score, the
+    thresholded segmentation, and warnings about the input."""
+
+    heatmap: Volume
+    slice_scores: np.ndarray
+    slice_positions_mm: np.ndarray  # superior coordinate (LPS z) of each scored slice
+    volume_score: float
+    threshold: float
+    segmentation: Volume
+    warnings: list[str] = field(default_factory=list)
+
+    def slice_table(self) -> list[dict[str, float]]:
+        """Rows for a table: slice index (axial view, inferior to superior), position, score, suspected area."""
+        spacing = axial_view(self.heatmap).spacing_kji
+        suspected = axial_view(self.segmentation).forward(self.segmentation.array).reshape(len(self.slice_scores), -1)
+        area = suspected.sum(axis=1) * spacing[1] * spacing[2]
+        return [{"slice": index, "position_mm": round(float(position), 3), "anomaly_score": float(score),
+                 "suspected_area_mm2": float(a)}
+                for index, (position, score, a) in enumerate(zip(self.slice_positions_mm, self.slice_scores, area))]
+
+
+def anomaly_scorer(bundle: ModelBundle) -> AnomalyScorer:
+    """The bundle's generator, encoder and critic joined into one scorer."""
+    settings = bundle.manifest.get("anomaly", {})
+    return AnomalyScorer(load_network(bundle, "generator"), load_network(bundle, "encoder"),
+                         load_network(bundle, "critic"), float(settings.get("kappa", 1.0))).eval()
+
+
+def body_mask(normalised: np.ndarray, volume: Volume, level: float) -> np.ndarray:
+    """The patient: the largest region above ``level`` (normalised intensity), holes filled per axial slice."""
+    foreground = normalised > level
+    labelled, count = ndimage.label(foreground)
+    if count == 0:
+        return foreground
+    sizes = ndimage.sum_labels(foreground, labelled, index=np.arange(1, count + 1))
+    body = labelled == (1 + int(np.argmax(sizes)))
+    view = axial_view(volume)
+    filled = np.stack([ndimage.binary_fill_holes(s) for s in view.forward(body)])
+    return np.ascontiguousarray(view.backward(filled))
+
+
+def smooth_heatmap(residual: np.ndarray, volume: Volume, sigma_mm: float) -> np.ndarray:
+    """Gaussian smoothing with ``sigma_mm`` along every axis, whatever the voxel spacing."""
+    if sigma_mm <= 0:
+        return residual
+    return ndimage.gaussian_filter(residual, [sigma_mm / s for s in volume.spacing[::-1]])
+
+
+def detect_anomalies(volume: Volume, bundle: ModelBundle, options: InferenceOptions | None = None,
+                     threshold: float | None = None) -> AnomalyResult:
+    """Anomaly heatmap, per-slice and volume scores, and the voxels at or above ``threshold`` (the model's
+    calibrated default when None) as a 0/1 segmentation."""
+    if bundle.task != "anomaly":
+        raise GANSynthesisError(f"Model {bundle.name} is a {bundle.task} model, not an anomaly model.")
+    array = volume.array
+    if not np.issubdtype(array.dtype, np.number) or not np.isfinite(array).all():
+        raise GANSynthesisError("The input volume holds non-finite values (NaN or infinity); fix or mask them first.")
+    settings = bundle.manifest["anomaly"]
+    threshold = float(settings["threshold"]) if threshold is None else float(threshold)
+    if not 0.0 < threshold <= 1.0:
+        raise GANSynthesisError(f"The anomaly threshold must lie in (0, 1] (heatmap units); got {threshold:g}.")
+    normalisation = bundle.manifest["input"]["normalisation"]
+    warnings = [w for w in [distribution_warning(array, bundle)] if w]
+    window = input_range(array, normalisation)
+    model = AnomalySliceModel(anomaly_scorer(bundle), tuple(bundle.manifest["grid"]["in_plane_spacing_mm"]), window)
+    residual, scores = run_slice_model(model, volume.with_array(array.astype(np.float32, copy=False)), options)
+    normalised = to_unit_range(torch.from_numpy(array.astype(np.float32, copy=False)), *window).numpy()
+    body = body_mask(normalised, volume, float(settings["body_level"]))
+    heat = np.clip(smooth_heatmap(residual / 2.0, volume, float(settings["smoothing_mm"])), 0.0, 1.0) * body
+    view = axial_view(volume)
+    body_axial, scores_axial = view.forward(body), view.forward(scores)
+    slice_scores = np.where(body_axial.any(axis=(1, 2)),
+                            np.where(body_axial, scores_axial, -np.inf).max(axis=(1, 2)), 0.0).astype(np.float64)
+    heatmap = volume.with_array(heat.astype(np.float32))
+    segmentation = volume.with_array((heat >= threshold).astype(np.uint8))
+    return AnomalyResult(heatmap, slice_scores, axial_positions(volume), float(slice_scores.max(initial=0.0)),
+                         threshold, segmentation, warnings)
+
+
+def axial_positions(volume: Volume) -> np.ndarray:
+    """LPS z (mm) of the centre of each slice of the axial view, in the view's order."""
+    view = axial_view(volume)
+    array_axis, shape = view.axes[0], volume.array.shape
+    order = np.arange(shape[array_axis])
+    if 0 in view.flips:
+        order = order[::-1]
+    centre = [(n - 1) / 2 for n in shape]
+    positions = []
+    for index in order:
+        kji = list(centre)
+        kji[array_axis] = index
+        positions.append(volume.index_to_physical(kji[::-1])[2])
+    return np.array(positions)

@@ -1,0 +1,302 @@
+"""Anomaly heatmaps: lesion phantoms, detection metrics, the tiled f-AnoGAN scorer, whole-volume inference,
+training and export, the command line and the MRML results (heatmap overlay, scores table and chart)."""
+
+import csv
+import json
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+import torch
+
+from conftest import oblique_direction
+from GANSynthesisLib.anomaly import AnomalyScorer, axial_positions, detect_anomalies
+from GANSynthesisLib.bundle import load_bundle
+from GANSynthesisLib.cli import main as cli
+from GANSynthesisLib.detection_metrics import detection_metrics, dice_at
+from GANSynthesisLib.errors import GANSynthesisError
+from GANSynthesisLib.io import read_volume, write_volume
+from GANSynthesisLib.lesions import LesionKind, lesion_case, normal_image
+from GANSynthesisLib.networks import Critic, LatentEncoder
+from GANSynthesisLib.phantom import Tissue, generate_phantom
+from GANSynthesisLib.volume import Volume
+
+SIZE = (96, 96, 20)
+
+
+@pytest.fixture(scope="module")
+def ct_case():
+    return lesion_case(90001, "ct", SIZE)
+
+
+@pytest.fixture(scope="module")
+def tiny_bundle(tiny_anomaly_run):
+    return load_bundle(tiny_anomaly_run / "exported")
+
+
+# --- lesion phantoms ------------------------------------------------------------------------------------------
+
+def test_lesions_change_the_image_only_around_the_lesions(ct_case):
+    phantom = generate_phantom(ct_case.seed, SIZE)
+    lesion = ct_case.mask.array > 0
+    assert ct_case.lesions and lesion.any()
+    from scipy import ndimage
+
+    far = ~ndimage.binary_dilation(lesion, iterations=3)
+    np.testing.assert_array_equal(ct_case.image.array[far], phantom.ct.array[far])
+    assert ct_case.image.same_geometry(phantom.ct)
+    assert not np.allclose(ct_case.image.array[lesion], phantom.ct.array[lesion])
+
+
+def test_in_range_lesions_take_a_normal_tissue_intensity_and_out_of_range_ones_do_not():
+    phantom_seeds = range(90000, 90012)
+    checked = {LesionKind.IN_RANGE: 0, LesionKind.OUT_OF_RANGE: 0}
+    for seed in phantom_seeds:
+        case = lesion_case(seed, "ct", SIZE, count=3)
+        phantom = generate_phantom(seed, SIZE)
+        tissues, normal = phantom.tissues.array, phantom.ct.array
+        low, high = np.percentile(normal[phantom.body.array > 0], [0.5, 99.5])
+        for kind in LesionKind:
+            core = case.mask.array == kind
+            if core.sum() < 20:
+                continue
+            level = float(np.median(case.image.array[core]))
+            if kind == LesionKind.IN_RANGE:
+                lesion = next(x for x in case.lesions if x.kind == kind)
+                mimic = float(np.median(normal[tissues == lesion.mimic]))
+                assert low <= level <= high
+                if sum(x.kind == kind for x in case.lesions) == 1:
+                    assert abs(level - mimic) < 60, (seed, lesion, level, mimic)
+            else:
+                assert level > high or -650 < level < -300, (seed, level)  # calcified, or gas-mixed
+            checked[kind] += 1
+    assert checked[LesionKind.IN_RANGE] >= 3 and checked[LesionKind.OUT_OF_RANGE] >= 1
+
+
+def test_the_same_seed_gives_the_same_lesions_in_ct_and_mr():
+    ct, mr = lesion_case(90002, "ct", SIZE), lesion_case(90002, "mr", SIZE)
+    np.testing.assert_array_equal(ct.mask.array, mr.mask.array)
+    assert ct.lesions == mr.lesions
+    normal_mr = normal_image(generate_phantom(90002, SIZE), "mr").array
+    lesion = mr.mask.array > 0
+    assert np.isfinite(mr.image.array).all() and (mr.image.array >= 0).all()
+    assert not np.allclose(mr.image.array[lesion], normal_mr[lesion])
+    assert all(x.host in (Tissue.LUNG, Tissue.SOFT_TISSUE, Tissue.MUSCLE, Tissue.MYOCARDIUM, Tissue.FAT)
+               for x in mr.lesions)
+
+
+# --- metrics ----------------------------------------------------------------------------------------------------
+
+def brute_force(scores, truth):
+    positives, negatives = scores[truth], scores[~truth]
+    auroc = (positives[:, None] > negatives[None]).mean() + 0.5 * (positives[:, None] == negatives[None]).mean()
+    thresholds = np.unique(scores)[::-1]
+    recall_before, ap, best = 0.0, 0.0, 0.0
+    for t in thresholds:
+        predicted = scores >= t
+        tp = (predicted & truth).sum()
+        recall, precision = tp / truth.sum(), tp / predicted.sum()
+        ap += (recall - recall_before) * precision
+        recall_before = recall
+        best = max(best, 2 * tp / (predicted.sum() + truth.sum()))
+    return auroc, ap, best
+
+
+def test_detection_metrics_match_their_definitions_with_ties():
+    rng = np.random.default_rng(3)
+    truth = rng.random(3000) < 0.07
+    scores = np.round(rng.normal(size=3000) + 1.2 * truth, 1)
+    metrics = detection_metrics(scores, truth)
+    auroc, ap, best = brute_force(scores, truth)
+    assert metrics["auroc"] == pytest.approx(auroc, abs=1e-12)
+    assert metrics["auprc"] == pytest.approx(ap, abs=1e-12)
+    assert metrics["best_dice"] == pytest.approx(best, abs=1e-12)
+    assert dice_at(scores, truth, metrics["best_threshold"]) == pytest.approx(best)
+    perfect = detection_metrics(truth.astype(float), truth)
+    assert perfect["auroc"] == perfect["auprc"] == perfect["best_dice"] == 1.0
+    with pytest.raises(ValueError, match="both"):
+        detection_metrics(scores, np.zeros(3000, bool))
+
+
+# --- the tiled scorer -------------------------------------------------------------------------------------------
+
+class ConstantGenerator(torch.nn.Module):
+    """Reconstructs every tile as the same constant image (makes the residual map known exactly)."""
+
+    def __init__(self, tile: int, value: float) -> None:
+        super().__init__()
+        self.config, self.value = {"tile": tile}, value
+
+    def forward(self, z):
+        return torch.full((z.shape[0], 1, self.config["tile"], self.config["tile"]), self.value)
+
+
+@pytest.mark.parametrize("height, width", [(16, 16), (37, 50), (9, 70)])
+def test_tiles_cover_every_pixel_once_blended(height, width):
+    scorer = AnomalyScorer(ConstantGenerator(16, 0.25), LatentEncoder(8, 16, 4, 8), Critic(16, 4, 8)).eval()
+    x = torch.rand(3, 1, height, width) * 2 - 1
+    with torch.no_grad():
+        maps = scorer(x)
+    assert maps.shape == (3, 2, height, width)
+    torch.testing.assert_close(maps[:, 0], (x[:, 0] - 0.25).abs(), rtol=1e-5, atol=1e-6)
+    assert (maps[:, 1] >= 0).all()
+
+
+# --- whole-volume inference -------------------------------------------------------------------------------------
+
+def test_heatmap_keeps_any_geometry_and_stays_inside_the_body(tiny_bundle):
+    phantom = generate_phantom(5, (80, 70, 10), (3.5, 3.0, 4.0))
+    volume = Volume(np.ascontiguousarray(phantom.ct.array.transpose(1, 0, 2)), (3.5, 4.0, 3.0), (10.0, -20.0, 5.0),
+                    oblique_direction()[:, [0, 2, 1]])
+    result = detect_anomalies(volume, tiny_bundle, threshold=0.05)
+    heat = result.heatmap.array
+    assert result.heatmap.same_geometry(volume) and heat.dtype == np.float32
+    assert np.isfinite(heat).all() and heat.min() >= 0 and heat.max() <= 1
+    assert (heat[volume.array < -900] == 0).all()  # air outside the patient is never flagged
+    np.testing.assert_array_equal(result.segmentation.array, (heat >= 0.05).astype(np.uint8))
+    rows = result.slice_table()
+    assert len(rows) == len(result.slice_scores) == 10  # the volume's superior axis is its array axis 1 here
+    positions = axial_positions(volume)
+    assert np.all(np.diff(positions) > 0)
+    assert result.volume_score == max(r["anomaly_score"] for r in rows) > 0
+
+
+def test_bad_inputs_are_refused_with_a_reason(tiny_bundle, tiny_bundle_dir):
+    volume = lesion_case(90003, "ct", (48, 48, 6)).image
+    with pytest.raises(GANSynthesisError, match="threshold"):
+        detect_anomalies(volume, tiny_bundle, threshold=1.5)
+    broken = volume.array.copy()
+    broken[0, 0, 0] = np.nan
+    with pytest.raises(GANSynthesisError, match="non-finite"):
+        detect_anomalies(volume.with_array(broken), tiny_bundle)
+    with pytest.raises(GANSynthesisError, match="not an anomaly model"):
+        detect_anomalies(volume, load_bundle(tiny_bundle_dir))
+
+
+def test_an_input_unlike_the_training_data_is_warned_about(tiny_bundle):
+    phantom = generate_phantom(0, (64, 64, 12))  # one of the tiny model's training phantoms
+    assert detect_anomalies(phantom.ct, tiny_bundle).warnings == []
+    mr_like = normal_image(phantom, "mr")  # CT model, MR intensities
+    warnings = detect_anomalies(mr_like, tiny_bundle).warnings
+    assert len(warnings) == 1 and "unlike" in warnings[0]
+
+
+# --- training and export ----------------------------------------------------------------------------------------
+
+def test_training_exports_one_bundle_with_three_networks_and_its_evaluation(tiny_anomaly_run):
+    bundle = load_bundle(tiny_anomaly_run / "exported")
+    assert set(bundle.manifest["weights"]) == {"generator", "encoder", "critic"}
+    assert bundle.task == "anomaly" and 0 < bundle.manifest["anomaly"]["threshold"] <= 1
+    metrics = json.loads((tiny_anomaly_run / "metrics.json").read_text())
+    for method in ("model", "baseline"):
+        for subset in ("all lesions", "in-range lesions"):
+            pooled = metrics[method][subset]["pooled"]
+            assert 0 <= pooled["auroc"] <= 1 and 0 <= pooled["auprc"] <= 1 and 0 <= pooled["best_dice"] <= 1
+    card = (tiny_anomaly_run / "exported" / "README.md").read_text()
+    assert "AUPRC" in card and "intensity threshold" in card and "held_out.png" in card
+    for phase in ("wgan", "encoder"):
+        rows = list(csv.DictReader(open(tiny_anomaly_run / phase / "losses.csv")))
+        assert [r["step"] for r in rows] == ["1", "2"]
+    assert (tiny_anomaly_run / "held_out.png").stat().st_size > 10_000
+
+
+def test_training_resumes_both_phases_from_their_checkpoints(tiny_anomaly_run, tmp_path, capsys):
+    import shutil
+
+    from conftest import TINY_ANOMALY_TRAINING
+    from training.train_anomaly import main
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_anomaly_run, run)
+    arguments = [a if a != "2" else "3" for a in TINY_ANOMALY_TRAINING]  # one more step in each phase
+    assert main([*arguments, "--run-dir", str(run), "--resume"]) == 0
+    output = capsys.readouterr().out
+    assert "resumed at step 2" in output and output.count("step 3/3") == 2
+
+
+# --- command line -----------------------------------------------------------------------------------------------
+
+def test_cli_writes_heatmap_segmentation_and_scores(tiny_anomaly_run, tmp_path, capsys):
+    case = lesion_case(90004, "ct", (64, 64, 10))
+    source = tmp_path / "scan.nii.gz"
+    write_volume(case.image, source)
+    heat, seg, scores = tmp_path / "heat.nrrd", tmp_path / "suspected.nii.gz", tmp_path / "scores.csv"
+    model = str(tiny_anomaly_run / "exported")
+    assert cli(["anomaly", "-i", str(source), "-o", str(heat), "--segmentation", str(seg), "--scores", str(scores),
+                "-m", model, "--threshold", "0.05", "-q"]) == 0
+    heatmap, suspected = read_volume(heat), read_volume(seg)
+    assert heatmap.same_geometry(case.image, atol=1e-4) and suspected.same_geometry(case.image, atol=1e-4)
+    np.testing.assert_array_equal(suspected.array, (heatmap.array >= 0.05).astype(np.uint8))
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(heat))
+    reader.ReadImageInformation()
+    assert reader.GetMetaData("GANSynthesis.Synthetic") == "true"
+    assert reader.GetMetaData("GANSynthesis.OutputModality") == "anomaly heatmap"
+    rows = list(csv.DictReader(open(scores)))
+    assert len(rows) == 10 and set(rows[0]) == {"slice", "position_mm", "anomaly_score", "suspected_area_mm2"}
+    assert "volume anomaly score" in capsys.readouterr().out
+    before = {p.name: p.stat().st_mtime_ns for p in tmp_path.iterdir()}
+    assert cli(["anomaly", "-i", str(source), "-o", str(tmp_path / "new.nrrd"), "--scores", str(scores),
+                "-m", model, "-q"]) == 2
+    assert "exists" in capsys.readouterr().err
+    assert {p.name: p.stat().st_mtime_ns for p in tmp_path.iterdir()} == before  # nothing written or touched
+    assert cli(["anomaly", "-i", str(source), "-o", str(tmp_path / "new.nrrd"), "--scores",
+                str(tmp_path / "scores.txt"), "-m", model, "-q"]) == 2
+    assert ".csv" in capsys.readouterr().err
+
+
+# --- MRML -------------------------------------------------------------------------------------------------------
+
+def test_scene_gets_heat_overlay_scores_table_chart_and_segment(tiny_anomaly_run):
+    from mrml_scene import add_volume_node, new_scene
+
+    from GANSynthesisLib import api
+
+    scene = new_scene()
+    case = lesion_case(90005, "ct", (64, 64, 10))
+    input_node = add_volume_node(scene, case.image, "chest CT")
+    views = [scene.AddNewNodeByClass("vtkMRMLSliceCompositeNode") for _ in range(3)]
+    heat = api.detect_anomalies(input_node, str(tiny_anomaly_run / "exported"), threshold=0.05, device="cpu")
+    assert heat.GetAttribute("GANSynthesis.Synthetic") == "true" and "anomaly heatmap" in heat.GetName()
+    display = heat.GetDisplayNode()
+    assert display.GetColorNodeID() == "vtkMRMLColorTableNodeIron"
+    assert display.GetApplyThreshold() and display.GetLowerThreshold() == pytest.approx(0.025)
+    assert display.GetWindow() == pytest.approx(0.1) and display.GetLevel() == pytest.approx(0.05)
+    assert all(v.GetForegroundVolumeID() == heat.GetID() and v.GetBackgroundVolumeID() == input_node.GetID()
+               and v.GetForegroundOpacity() == pytest.approx(0.5) for v in views)
+
+    table = api.related_node(heat, "table")
+    assert table.GetNumberOfRows() == 10
+    columns = [table.GetColumnName(i) for i in range(table.GetNumberOfColumns())]
+    assert columns == ["slice", "position_mm", "anomaly_score", "suspected_area_mm2"]
+    scores = [table.GetTable().GetValueByName(r, "anomaly_score").ToDouble() for r in range(10)]
+    assert max(scores) == pytest.approx(float(heat.GetAttribute("GANSynthesis.volume_score")), rel=1e-5)
+    chart = api.related_node(heat, "chart")
+    series = chart.GetNthPlotSeriesNode(0)
+    assert series.GetTableNodeID() == table.GetID() and series.GetYColumnName() == "anomaly_score"
+
+    segmentation_node = api.related_node(heat, "segmentation")
+    segment = segmentation_node.GetSegmentation().GetNthSegment(0)
+    assert segment.GetName() == "suspected anomaly"
+    import slicer
+
+    heat_array = slicer.util.arrayFromVolume(heat)
+    segment_id = segmentation_node.GetSegmentation().GetNthSegmentID(0)
+    painted = slicer.util.arrayFromSegmentInternalBinaryLabelmap(segmentation_node, segment_id)
+    assert painted.sum() == (heat_array >= 0.05).sum() > 0
+
+
+def test_a_failed_anomaly_run_leaves_the_scene_as_it_was(tiny_anomaly_run):
+    from mrml_scene import add_volume_node, new_scene, node_ids
+
+    from GANSynthesisLib import api
+
+    scene = new_scene()
+    broken = lesion_case(90003, "ct", (48, 48, 6)).image
+    array = broken.array.copy()
+    array[2, 3, 4] = np.inf
+    input_node = add_volume_node(scene, broken.with_array(array), "broken")
+    before = node_ids(scene)
+    with pytest.raises(GANSynthesisError):
+        api.detect_anomalies(input_node, str(tiny_anomaly_run / "exported"), device="cpu")
+    assert node_ids(scene) == before

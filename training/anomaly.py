@@ -1,0 +1,184 @@
+"""f-AnoGAN (Schlegl et al. 2019): a WGAN-GP learns tiles of normal anatomy, then an encoder learns to map
+a tile to the latent vector the generator reconstructs it from (izi_f: image and critic-feature residuals)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+from GANSynthesisLib.losses import AdversarialLoss, gradient_penalty
+from GANSynthesisLib.networks import Critic, LatentEncoder, LatentGenerator
+
+from .slices import on_device_or_pinned
+from .trainer import GanTrainer, TrainingConfig, adam
+
+
+@dataclass
+class AnomalyConfig(TrainingConfig):
+    """f-AnoGAN hyper-parameters (WGAN-GP defaults from Gulrajani et al.: n_critic 5, λ 10, Adam β (0, 0.9))."""
+
+    adversarial: str = "wgan-gp"
+    lr_g: float = 1e-4
+    lr_d: float = 1e-4
+    beta1: float = 0.0
+    beta2: float = 0.9
+    batch_size: int = 32
+    tile: int = 64
+    latent_dim: int = 128
+    base_width: int = 32
+    max_width: int = 256
+    critic_steps: int = 5
+    gradient_penalty_weight: float = 10.0
+    encoder_steps: int = 1500
+    lr_e: float = 1e-4
+    kappa: float = 1.0  # weight of the critic-feature residual (izi_f)
+
+
+class TileBank:
+    """Normal axial slices (N, 1, H, W) in [-1, 1]; batches are random tile × tile crops, cut on the device."""
+
+    def __init__(self, slices: torch.Tensor, tile: int, device: torch.device) -> None:
+        if min(slices.shape[2:]) < tile:
+            raise ValueError(f"slices of {tuple(slices.shape[2:])} are smaller than the {tile}-pixel tile")
+        self.slices, self.tile, self.device = on_device_or_pinned(slices, device), tile, device
+
+    def sample(self, count: int, generator: torch.Generator) -> torch.Tensor:
+        """``count`` random crops (count, 1, tile, tile), float32 on the device: one gather, no Python loop."""
+        n, _, height, width = self.slices.shape
+        index = torch.randint(n, (count,), generator=generator)
+        top = torch.randint(height - self.tile + 1, (count,), generator=generator)
+        left = torch.randint(width - self.tile + 1, (count,), generator=generator)
+        offsets = torch.arange(self.tile)
+        rows = (top[:, None] + offsets)[:, :, None]
+        cols = (left[:, None] + offsets)[:, None, :]
+        where = self.slices.device
+        crops = self.slices[index.to(where)[:, None, None], 0, rows.to(where), cols.to(where)]
+        return crops.to(self.device, non_blocking=True).float()[:, None]
+
+
+def build_networks(config: AnomalyConfig) -> tuple[LatentGenerator, Critic, LatentEncoder]:
+    return (LatentGenerator(config.latent_dim, config.tile, config.base_width, config.max_width),
+            Critic(config.tile, config.base_width, config.max_width),
+            LatentEncoder(config.latent_dim, config.tile, config.base_width, config.max_width))
+
+
+def latent_sample(count: int, dim: int, device: torch.device) -> torch.Tensor:
+    """Latent vectors, uniform in [-1, 1] (the encoder's tanh range)."""
+    return torch.rand(count, dim, device=device) * 2 - 1
+
+
+class WganTrainer(GanTrainer):
+    """Phase 1: WGAN-GP on normal tiles; ``critic_steps`` critic updates per generator update."""
+
+    loss_names = ("loss_critic", "loss_gradient_penalty", "loss_g")
+
+    def __init__(self, config: AnomalyConfig, bank: TileBank, run_dir: Path,
+                 snapshot: Callable[[GanTrainer, int], None] | None = None) -> None:
+        super().__init__(config, run_dir, snapshot)
+        self.bank = bank
+        generator, critic, _ = build_networks(config)
+        self.generator, self.critic = self.to_device(generator), self.to_device(critic)
+        self.opt_g = adam(self.generator.parameters(), config, config.lr_g, self.device)
+        self.opt_d = adam(self.critic.parameters(), config, config.lr_d, self.device)
+        self.adversarial = AdversarialLoss(config.adversarial)
+        self.train_g, self.train_d = self.parallel(self.generator), self.parallel(self.critic)
+        self.start_ema()
+
+    @property
+    def networks(self) -> dict:
+        return {"generator": self.generator, "critic": self.critic}
+
+    @property
+    def optimizers(self) -> dict:
+        return {"opt_g": self.opt_g, "opt_d": self.opt_d}
+
+    def sample(self) -> tuple[torch.Tensor]:
+        return (self.bank.sample(self.config.batch_size * self.config.critic_steps, self.sampler),)
+
+    def train_step(self, batch: tuple[torch.Tensor]) -> torch.Tensor:
+        config = self.config
+        reals = batch[0].split(config.batch_size)
+        total_critic = torch.zeros((), device=self.device)
+        total_penalty = torch.zeros((), device=self.device)
+        for real in reals:
+            with torch.no_grad(), self.autocast():
+                fake = self.train_g(latent_sample(real.shape[0], config.latent_dim, self.device)).float()
+            with self.autocast():
+                loss_critic = self.adversarial.discriminator(self.train_d(real), self.train_d(fake))
+            penalty = gradient_penalty(self.critic, real, fake, config.gradient_penalty_weight)
+            self.opt_d.zero_grad(set_to_none=True)
+            (loss_critic + penalty).backward()
+            self.opt_d.step()
+            total_critic += loss_critic.detach().float()
+            total_penalty += penalty.detach().float()
+        self.critic.requires_grad_(False)
+        with self.autocast():
+            loss_g = self.adversarial.generator(
+                self.critic(self.train_g(latent_sample(config.batch_size, config.latent_dim, self.device))))
+        self.opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        self.opt_g.step()
+        self.critic.requires_grad_(True)
+        steps = len(reals)
+        return torch.stack([total_critic / steps, total_penalty / steps, loss_g.detach().float()])
+
+
+def izif_residuals(tiles: torch.Tensor, reconstruction: torch.Tensor, critic: Critic) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per tile: mean squared image residual and mean squared critic-feature residual."""
+    image = ((tiles - reconstruction) ** 2).flatten(1).mean(1)
+    features = ((critic.features(tiles) - critic.features(reconstruction)) ** 2).mean(1)
+    return image, features
+
+
+class EncoderTrainer(GanTrainer):
+    """Phase 2 (izi_f): the encoder learns x → z with G and the critic frozen;
+    loss = ‖x − G(E(x))‖² + κ · ‖f(x) − f(G(E(x)))‖² (means over pixels and features)."""
+
+    loss_names = ("loss_image", "loss_features")
+
+    def __init__(self, config: AnomalyConfig, bank: TileBank, generator: LatentGenerator, critic: Critic,
+                 run_dir: Path, snapshot: Callable[[GanTrainer, int], None] | None = None) -> None:
+        super().__init__(config, run_dir, snapshot)
+        self.bank = bank
+        self.frozen_generator = self.to_device(generator).eval().requires_grad_(False)
+        self.frozen_critic = self.to_device(critic).eval().requires_grad_(False)
+        self.encoder = self.to_device(build_networks(config)[2])
+        self.opt_e = adam(self.encoder.parameters(), config, config.lr_e, self.device)
+        self.train_e = self.parallel(self.encoder)
+
+    @property
+    def networks(self) -> dict:
+        return {"encoder": self.encoder}
+
+    @property
+    def optimizers(self) -> dict:
+        return {"opt_e": self.opt_e}
+
+    def sample(self) -> tuple[torch.Tensor]:
+        return (self.bank.sample(self.config.batch_size, self.sampler),)
+
+    def train_step(self, batch: tuple[torch.Tensor]) -> torch.Tensor:
+        tiles = batch[0]
+        with self.autocast():
+            reconstruction = self.frozen_generator(self.train_e(tiles)).float()
+            image, features = izif_residuals(tiles, reconstruction, self.frozen_critic)
+            loss_image, loss_features = image.mean(), features.float().mean()
+        self.opt_e.zero_grad(set_to_none=True)
+        (loss_image + self.config.kappa * loss_features).backward()
+        self.opt_e.step()
+        return torch.stack([loss_image.detach(), loss_features.detach()]).float()
+
+
+def reconstruct(encoder: LatentEncoder, generator: LatentGenerator, tiles: torch.Tensor) -> torch.Tensor:
+    """G(E(x)) without gradients."""
+    with torch.no_grad():
+        return generator(encoder(tiles))
+
+
+def tile_grid_l1(tiles: torch.Tensor, reconstruction: torch.Tensor) -> torch.Tensor:
+    """Mean absolute residual per tile (for logs and snapshots)."""
+    return F.l1_loss(reconstruction, tiles, reduction="none").flatten(1).mean(1)

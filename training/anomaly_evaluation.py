@@ -1,0 +1,222 @@
+"""Anomaly models judged on lesion cases beside the intensity-threshold baseline: pixel AUROC, AUPRC and
+Dice per case and pooled, for all lesions and for in-range lesions alone; threshold calibration; export."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime
+import json
+import shutil
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from GANSynthesisLib.anomaly import detect_anomalies
+from GANSynthesisLib.architectures import network_spec
+from GANSynthesisLib.bundle import ModelBundle, save_bundle
+from GANSynthesisLib.detection_metrics import detection_metrics, dice_at
+from GANSynthesisLib.errors import GANSynthesisError
+from GANSynthesisLib.inference import InferenceOptions
+from GANSynthesisLib.io import read_volume
+from GANSynthesisLib.lesions import LesionCase, LesionKind, lesion_case
+from GANSynthesisLib.networks import count_parameters
+
+from .baselines import IntensityRarity
+from .export import detection_table, model_card
+from .plots import save_image_grid
+from .train_translation import input_statistics
+from .workflow import held_out_seeds, training_summary
+
+Scorer = Callable[[LesionCase], np.ndarray]
+BODY_LEVELS = {"window": -0.5, "percentile": -0.8}  # normalised intensity above which a voxel may be body
+SMOOTHING_MM = 3.0
+CALIBRATION_SEED_BASE = 80_000  # lesion phantoms that set the default threshold (never trained on or tested)
+SUBSETS = {"all lesions": (LesionKind.IN_RANGE, LesionKind.OUT_OF_RANGE), "in-range lesions": (LesionKind.IN_RANGE,)}
+
+
+def judged_voxels(case: LesionCase, kinds: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """Which voxels count (the body, minus lesions of other kinds) and which of them are lesions of ``kinds``."""
+    mask = case.mask.array
+    body = case.body.array > 0 if case.body is not None else np.ones(mask.shape, bool)
+    lesion = np.isin(mask, kinds)
+    return (body | lesion) & ((mask == 0) | lesion), lesion
+
+
+def score_cases(cases: list[LesionCase], scorers: dict[str, Scorer], thresholds: dict[str, float]) -> dict:
+    """Per case and pooled metrics of every scorer, for each lesion subset; Dice also at the given thresholds."""
+    results: dict = {name: {subset: {"per_case": []} for subset in SUBSETS} for name in scorers}
+    pooled: dict = {name: {subset: ([], []) for subset in SUBSETS} for name in scorers}
+    for case in cases:
+        for name, scorer in scorers.items():
+            heat = scorer(case)
+            for subset, kinds in SUBSETS.items():
+                judged, lesion = judged_voxels(case, kinds)
+                pooled[name][subset][0].append(heat[judged])
+                pooled[name][subset][1].append(lesion[judged])
+                if lesion.any():
+                    metrics = detection_metrics(heat[judged], lesion[judged])
+                    metrics["dice_at_threshold"] = dice_at(heat[judged], lesion[judged], thresholds[name])
+                    results[name][subset]["per_case"].append({"case": case.seed} | metrics)
+    for name in scorers:
+        for subset in SUBSETS:
+            scores, truth = (np.concatenate(part) for part in pooled[name][subset])
+            entry = results[name][subset]
+            entry["pooled"] = detection_metrics(scores, truth) | {"dice_at_threshold": dice_at(scores, truth,
+                                                                                                thresholds[name])}
+            for key in ("auroc", "auprc", "best_dice"):
+                values = [row[key] for row in entry["per_case"]]
+                entry[f"mean_{key}"] = float(np.mean(values)) if values else float("nan")
+            entry["cases"] = len(entry["per_case"])
+    return results
+
+
+def calibrate(cases: list[LesionCase], scorer: Scorer) -> float:
+    """The threshold with the best pooled Dice (all lesions) on calibration cases."""
+    scores, truth = [], []
+    for case in cases:
+        judged, lesion = judged_voxels(case, tuple(SUBSETS["all lesions"]))
+        heat = scorer(case)
+        scores.append(heat[judged])
+        truth.append(lesion[judged])
+    return max(1e-3, detection_metrics(np.concatenate(scores), np.concatenate(truth))["best_threshold"])
+
+
+def figure(cases: list[LesionCase], scorers: dict[str, Scorer], thresholds: dict[str, float], path: Path,
+           title: str) -> None:
+    """input | lesion mask | heatmap | thresholded | baseline, at each case's slice with the most lesion."""
+    columns: dict[str, list] = {"input": [], "lesion mask": [], "heatmap": [], "thresholded": [], "baseline": []}
+    styles = {"input": None, "lesion mask": (0, 2, "viridis"), "heatmap": (0, 2 * thresholds["model"], "inferno"),
+              "thresholded": (0, 1, "gray"), "baseline": (0, 1, "inferno")}
+    for case in cases[:4]:
+        k = int(np.argmax((case.mask.array > 0).sum(axis=(1, 2))))
+        heat, baseline = scorers["model"](case)[k], scorers["baseline"](case)[k]
+        image = case.image.array[k]
+        columns["input"].append(image)
+        columns["lesion mask"].append(case.mask.array[k])
+        columns["heatmap"].append(heat)
+        columns["thresholded"].append((heat >= thresholds["model"]).astype(float))
+        columns["baseline"].append(baseline)
+    low, high = np.percentile(np.concatenate([c.ravel() for c in columns["input"]]), [1, 99])
+    styles["input"] = (float(low), float(high), "gray")
+    save_image_grid(columns, path, styles, title=title)
+
+
+class _Cached:
+    """A scorer that remembers its last case (each case is scored once per method, used several times)."""
+
+    def __init__(self, scorer: Scorer) -> None:
+        self.scorer, self.key, self.value = scorer, None, None
+
+    def __call__(self, case: LesionCase) -> np.ndarray:
+        if self.key is not case:
+            self.key, self.value = case, self.scorer(case)
+        return self.value
+
+
+def anomaly_manifest(args: argparse.Namespace, config, volumes: list, networks: dict[str, torch.nn.Module],
+                     info: dict, data: str) -> dict:
+    normalisation = info["normalisation"]
+    return {
+        "name": args.name, "version": "1.0.0", "task": "anomaly", "title": info["title"],
+        "description": (f"f-AnoGAN (WGAN-GP generator, izi_f encoder, critic features) trained on normal "
+                        f"{info['modality']} only. The heatmap shows where an axial slice differs from the closest "
+                        "image the generator can make: |x − G(E(x))| over overlapping tiles, smoothed, in the body."),
+        "input": {"kind": "image", "modality": info["modality"], "normalisation": normalisation,
+                  "statistics": input_statistics(volumes, normalisation, data)},
+        "output": {"modality": "anomaly heatmap", "units": "fraction of the input intensity window", "range": [0, 1]},
+        "grid": {"plane": "axial", "in_plane_spacing_mm": [args.spacing, args.spacing],
+                 "in_plane_size": [config.tile, config.tile]},
+        "anomaly": {"method": "f-AnoGAN (izi_f)", "kappa": config.kappa, "tile": config.tile, "stride_fraction": 0.5,
+                    "smoothing_mm": SMOOTHING_MM, "body_level": BODY_LEVELS[normalisation["type"]], "threshold": 0.1},
+        "architecture": {part: network_spec(network) for part, network in networks.items()},
+        "training": training_summary(config, data, args.training_note) | {
+            "encoder_steps": config.encoder_steps, "critic_steps": config.critic_steps,
+            "parameters": {part: count_parameters(network) for part, network in networks.items()}},
+        "license": "Apache-2.0", "intended_use": "research, not for diagnosis",
+        "limits": ["Trained on procedural phantoms only: real images look different and the model has never seen "
+                   "them; it warns when an input's intensities are far from its training data.",
+                   "Normal anatomy the generator reconstructs poorly (bone edges, small vessels) glows too; read "
+                   "the heatmap with the image, never alone.",
+                   "Lesions smaller than about two voxels at the model's 3 mm grid are smoothed away.",
+                   "Research use only, not for diagnosis."],
+    }
+
+
+def write_bundle(folder: Path, manifest: dict, networks: dict[str, torch.nn.Module],
+                 figure_path: Path | None = None) -> ModelBundle:
+    """The bundle (fp16 safetensors for every network) with its model card."""
+    manifest = manifest | {"created": datetime.date.today().isoformat()}
+    folder.mkdir(parents=True, exist_ok=True)
+    if figure_path is not None:
+        shutil.copyfile(figure_path, folder / "held_out.png")
+        manifest["figure"] = "held_out.png"
+    bundle = save_bundle(folder, manifest, {part: n.state_dict() for part, n in networks.items()})
+    (folder / "README.md").write_text(model_card(bundle.manifest))
+    return bundle
+
+
+def lesion_cases_from_csv(path: Path) -> list[LesionCase]:
+    """Held-out scans with lesion masks listed in a CSV (paths relative to it); mask values > 0 are lesions."""
+    with open(path, newline="") as stream:
+        rows = list(csv.DictReader(stream))
+    if not rows or not {"image", "mask"} <= set(rows[0]):
+        raise GANSynthesisError(f"{path} needs a header with columns 'image' and 'mask'.")
+    cases = []
+    for index, row in enumerate(rows):
+        image, mask = read_volume(path.parent / row["image"]), read_volume(path.parent / row["mask"])
+        if not image.same_geometry(mask, atol=1e-3):
+            raise GANSynthesisError(f"{row['mask']} is not on the grid of {row['image']}.")
+        lesions = mask.with_array((mask.array > 0).astype(np.uint8) * np.uint8(LesionKind.IN_RANGE))
+        cases.append(LesionCase(image.with_array(image.array.astype(np.float32)), lesions, None, (),
+                                row.get("id") or index, "unknown"))
+    return cases
+
+
+def test_cases(args: argparse.Namespace) -> tuple[list[LesionCase], str]:
+    if args.lesion_csv:
+        return lesion_cases_from_csv(args.lesion_csv), f"held-out scans listed in {args.lesion_csv}"
+    seeds = held_out_seeds(args.held_out)
+    return ([lesion_case(seed, args.modality, tuple(args.phantom_size)) for seed in seeds],
+            f"held-out lesion phantoms, seeds {seeds[0]}–{seeds[-1]}")
+
+
+def evaluate_and_export_anomaly(args: argparse.Namespace, config, volumes: list, networks: dict[str, torch.nn.Module],
+                                info: dict, data: str) -> dict:
+    """Calibrate the default threshold, compare with the baseline on held-out lesion cases, write
+    metrics.json and held_out.png, and export the bundle if asked."""
+    networks = {part: network.cpu().eval() for part, network in networks.items()}
+    manifest = anomaly_manifest(args, config, volumes, networks, info, data)
+    draft = write_bundle(args.run_dir / "bundle", manifest, networks)  # evaluated exactly as shipped (fp16)
+    settings = manifest["anomaly"]
+    options = InferenceOptions(device="cpu")
+    baseline = IntensityRarity(volumes, info["normalisation"], settings["body_level"], settings["smoothing_mm"])
+    scorers = {"model": _Cached(lambda case: detect_anomalies(case.image, draft, options, 1.0).heatmap.array),
+               "baseline": _Cached(lambda case: baseline(case.image))}
+    print(f"calibrating thresholds on {args.calibration} lesion phantoms …", flush=True)
+    calibration = [lesion_case(CALIBRATION_SEED_BASE + i, args.modality, tuple(args.phantom_size))
+                   for i in range(args.calibration)]
+    thresholds = {name: calibrate(calibration, scorer) for name, scorer in scorers.items()}
+    cases, test_data = test_cases(args)
+    print(f"evaluating on {len(cases)} held-out cases …", flush=True)
+    metrics = score_cases(cases, scorers, thresholds)
+    metrics |= {"cases": len(cases), "data": test_data, "thresholds": thresholds, "baseline_name": baseline.name}
+    figure_path = args.run_dir / "held_out.png"
+    figure(cases, scorers, thresholds, figure_path,
+           f"held-out: input | lesions (1 in range, 2 out of range) | {args.name} | ≥ threshold | baseline")
+    (args.run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    print(detection_table(metrics))
+    if args.export:
+        manifest["anomaly"]["threshold"] = round(thresholds["model"], 4)
+        summary = {key: metrics[key] for key in ("cases", "data", "thresholds", "baseline_name")}
+        for name in ("model", "baseline"):
+            summary[name] = {subset: {"pooled": metrics[name][subset]["pooled"],
+                                      "mean_auroc": metrics[name][subset]["mean_auroc"],
+                                      "mean_auprc": metrics[name][subset]["mean_auprc"],
+                                      "mean_best_dice": metrics[name][subset]["mean_best_dice"],
+                                      "cases": metrics[name][subset]["cases"]} for subset in SUBSETS}
+        bundle = write_bundle(args.export, manifest | {"metrics": summary}, networks, figure_path)
+        print(f"exported {bundle.name} to {bundle.path}")
+    return metrics

@@ -1,0 +1,141 @@
+"""Train an f-AnoGAN anomaly model on normal anatomy, evaluate it on held-out lesion phantoms beside the
+intensity-threshold baseline, and export a bundle (generator, encoder, critic).
+
+Phase 1 (``runs/…/wgan``): WGAN-GP on random tiles of normal axial slices. Phase 2 (``runs/…/encoder``):
+the izi_f encoder with G and the critic frozen. Both resume from their checkpoints.
+
+Examples:
+  python -m training.train_anomaly --phantoms 40 --modality ct --run-dir runs/anomaly-ct --export Resources/Models/anomaly-ct-phantom
+  python -m training.train_anomaly --phantoms 40 --modality mr --run-dir runs/anomaly-mr --export Resources/Models/anomaly-mr-phantom
+  python -m training.train_anomaly --normal-folder /data/normal_ct --lesion-csv lesions.csv --modality ct --device cuda ...
+      (lesions.csv columns: image,mask[,id]: held-out scans with lesion masks)
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+
+from GANSynthesisLib.lesions import normal_image
+from GANSynthesisLib.phantom import generate_phantom
+
+from .anomaly_evaluation import evaluate_and_export_anomaly
+from .anomaly import AnomalyConfig, EncoderTrainer, TileBank, WganTrainer, latent_sample, reconstruct
+from .datasets import folder_volumes
+from .plots import save_image_grid
+from .slices import NormalisedImage, axial_slices
+from .trainer import GanTrainer, add_config_arguments, config_from_arguments
+from . import distributed
+from .workflow import resume_and_train
+
+MODALITIES = {  # --modality → (manifest modality, input normalisation, title, default name)
+    "ct": ("CT", {"type": "window", "low": -1000.0, "high": 1000.0}, "CT anomaly heatmap (phantom-trained demo)",
+           "anomaly-ct-phantom"),
+    "mr": ("MR (T1-weighted)", {"type": "percentile", "low_percentile": 0.5, "high_percentile": 99.5},
+           "MR anomaly heatmap (phantom-trained demo)", "anomaly-mr-phantom"),
+}
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m training.train_anomaly", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    data = parser.add_mutually_exclusive_group(required=True)
+    data.add_argument("--phantoms", type=int, metavar="N", help="N normal phantoms (seeds 0..N-1)")
+    data.add_argument("--normal-folder", type=Path, metavar="DIR", help="folder of scans without anomalies")
+    parser.add_argument("--lesion-csv", type=Path, help="held-out scans with lesion masks (columns image,mask[,id]); "
+                        "phantoms: generated lesion phantoms")
+    parser.add_argument("--modality", choices=MODALITIES, required=True)
+    parser.add_argument("--held-out", type=int, default=6, help="held-out lesion phantoms")
+    parser.add_argument("--calibration", type=int, default=4, help="lesion phantoms that set the default threshold")
+    parser.add_argument("--run-dir", type=Path, required=True)
+    parser.add_argument("--resume", action="store_true")
+    parser.add_argument("--export", type=Path, metavar="DIR")
+    parser.add_argument("--name", default="")
+    parser.add_argument("--spacing", type=float, default=3.0, help="in-plane model spacing (mm)")
+    parser.add_argument("--canvas", type=int, default=128, help="slice canvas the tiles are cut from (pixels)")
+    parser.add_argument("--phantom-size", type=int, nargs=3, default=(128, 128, 48))
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--training-note", default="")
+    add_config_arguments(parser, AnomalyConfig)
+    return parser.parse_args(argv)
+
+
+def tile_snapshot(bank: TileBank, run_dir: Path) -> callable:
+    """Snapshots: phase 1 shows generated tiles from fixed latents; phase 2 shows tiles | G(E(x)) | residual."""
+    fixed = bank.sample(8, torch.Generator().manual_seed(12345)).cpu()
+    latents = latent_sample(8, 1, torch.device("cpu"))  # replaced per trainer below
+    (run_dir / "snapshots").mkdir(parents=True, exist_ok=True)
+
+    def snapshot(trainer: GanTrainer, step: int) -> None:
+        nonlocal latents
+        window = {"real": (-1, 1, "gray"), "generated": (-1, 1, "gray"), "reconstruction": (-1, 1, "gray"),
+                  "|residual|": (0, 1, "magma")}
+        if isinstance(trainer, WganTrainer):
+            if latents.shape[1] != trainer.config.latent_dim:
+                latents = latent_sample(8, trainer.config.latent_dim, torch.device("cpu"))
+            generator = trainer.export_generator.eval()
+            with torch.no_grad():
+                generated = generator(latents.to(trainer.device)).float().cpu()
+            generator.train()
+            columns = {"real": list(fixed[:4, 0].numpy()), "generated": list(generated[:4, 0].numpy())}
+        else:
+            encoder = trainer.encoder.eval()
+            rebuilt = reconstruct(encoder, trainer.frozen_generator, fixed.to(trainer.device)).float().cpu()
+            encoder.train()
+            columns = {"real": list(fixed[:4, 0].numpy()), "reconstruction": list(rebuilt[:4, 0].numpy()),
+                       "|residual|": list((fixed - rebuilt)[:4, 0].abs().numpy())}
+        phase = "wgan" if isinstance(trainer, WganTrainer) else "encoder"
+        save_image_grid(columns, run_dir / "snapshots" / f"{phase}_{step:06d}.png", window, title=f"{phase} step {step}")
+
+    return snapshot
+
+
+def normal_volumes(args: argparse.Namespace):
+    if args.phantoms:
+        return [normal_image(generate_phantom(seed, tuple(args.phantom_size)), args.modality)
+                for seed in range(args.phantoms)]
+    return folder_volumes(args.normal_folder)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    modality, normalisation, title, default_name = MODALITIES[args.modality]
+    args.name = args.name or default_name
+    config = config_from_arguments(AnomalyConfig, args)
+    args.run_dir.mkdir(parents=True, exist_ok=True)
+    print("reading normal training volumes …", flush=True)
+    volumes = normal_volumes(args)
+    encoder = NormalisedImage(normalisation)
+    slices = torch.cat([axial_slices(v, encoder, args.spacing, args.canvas) for v in volumes])
+    bank = TileBank(slices, config.tile, distributed.setup(config.device))
+    print(f"{slices.shape[0]} normal slices of {args.canvas}×{args.canvas}; tiles of {config.tile}×{config.tile}",
+          flush=True)
+    snapshot = tile_snapshot(bank, args.run_dir)
+    wgan = WganTrainer(config, bank, args.run_dir / "wgan", snapshot)
+    resume_and_train(wgan, args.resume)
+    encoder_config = replace(config, steps=config.encoder_steps, snapshot_steps=[0, config.encoder_steps])
+    generator = copy.deepcopy(wgan.export_generator).eval()
+    phase_two = EncoderTrainer(encoder_config, bank, generator, copy.deepcopy(wgan.critic).eval(),
+                               args.run_dir / "encoder", snapshot)
+    resume_and_train(phase_two, args.resume)
+    distributed.cleanup()  # evaluation and export happen on rank 0 alone
+    if not phase_two.is_main:
+        return 0
+    data = (f"{args.phantoms} normal procedural thorax phantoms as {modality} (seeds 0–{args.phantoms - 1}, "
+            f"{args.phantom_size[0]}×{args.phantom_size[1]}×{args.phantom_size[2]} voxels at 3 mm); no patient data"
+            if args.phantoms else f"{len(volumes)} normal scans from {args.normal_folder}")
+    networks = {"generator": generator, "encoder": phase_two.encoder, "critic": wgan.critic}
+    evaluate_and_export_anomaly(args, config, volumes, networks,
+                                dict(modality=modality, normalisation=normalisation, title=title), data)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
