@@ -44,13 +44,16 @@ class GANSynthesis(ScriptedLoadableModule):
         self.parent.dependencies = []
         self.parent.contributors = ["GANSynthesis developers"]
         self.parent.helpText = (
-            "Synthesize a CT volume from a cardiac segmentation with a bundled conditional GAN (pix2pix). "
+            "Synthesize a CT volume from a cardiac segmentation with a bundled conditional GAN (pix2pix), translate "
+            "a volume to another modality (MR or low-dose CT to CT), or mark what a GAN of normal anatomy cannot "
+            "explain (f-AnoGAN anomaly heatmap, with per-slice scores and a 'suspected anomaly' segment). "
             "Choose the task, the input and a model, then press Apply; the result is a new volume next to the "
             "input, marked as synthetic. Runs on the GPU when there is one, otherwise on the CPU, and works offline. "
             "<b>Research use only, not for diagnosis.</b>"
         )
         self.parent.acknowledgementText = (
-            "Built on 3D Slicer, PyTorch and SimpleITK. The pix2pix method is by Isola et al. (CVPR 2017); the "
+            "Built on 3D Slicer, PyTorch and SimpleITK. The pix2pix method is by Isola et al. (CVPR 2017), f-AnoGAN "
+            "by Schlegl et al. (Medical Image Analysis 2019); the "
             "cardiac labels follow the MM-WHS challenge (Zhuang et al.). Bundled models were trained by the project "
             "on procedural phantoms, not on patient data."
         )
@@ -458,7 +461,8 @@ class GANSynthesisLogic(ScriptedLoadableModuleLogic):
 
 
 class GANSynthesisTest(ScriptedLoadableModuleTest):
-    """Self-test inside Slicer: a generated phantom segmentation → synthetic CT with the bundled model."""
+    """Self-test inside Slicer: a phantom segmentation → synthetic CT, and a lesion phantom → anomaly heatmap,
+    with the bundled models."""
 
     def setUp(self) -> None:
         slicer.mrmlScene.Clear()
@@ -466,6 +470,8 @@ class GANSynthesisTest(ScriptedLoadableModuleTest):
     def runTest(self) -> None:
         self.setUp()
         self.test_SynthesizeFromPhantomSegmentation()
+        self.setUp()
+        self.test_AnomalyHeatmapOnLesionPhantom()
 
     def test_SynthesizeFromPhantomSegmentation(self) -> None:
         import numpy as np
@@ -494,3 +500,24 @@ class GANSynthesisTest(ScriptedLoadableModuleTest):
         labels = phantom.labels.array
         self.assertGreater(ct[labels == 500].mean(), ct[labels == 205].mean() + 100)
         self.delayDisplay("Test passed")
+
+    def test_AnomalyHeatmapOnLesionPhantom(self) -> None:
+        from GANSynthesisLib import api
+        from GANSynthesisLib.lesions import lesion_case
+        from GANSynthesisLib.mrml import update_node_from_volume
+
+        self.delayDisplay("Generating a CT phantom with lesions")
+        case = lesion_case(seed=90001, modality="ct", size=(96, 96, 24))
+        ct = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", "lesion phantom CT")
+        update_node_from_volume(ct, case.image)
+
+        self.delayDisplay("Computing the anomaly heatmap")
+        heat = GANSynthesisLogic().process("anomaly", ct, device="cpu")
+        self.assertEqual(heat.GetAttribute("GANSynthesis.Synthetic"), "true")
+        self.assertEqual(slicer.util.arrayFromVolume(heat).shape, case.image.array.shape)
+        table = api.related_node(heat, "table")
+        self.assertEqual(table.GetNumberOfRows(), case.image.array.shape[0])
+        self.assertIsNotNone(api.related_node(heat, "chart"))
+        self.assertIsNotNone(api.related_node(heat, "segmentation"))
+        self.delayDisplay("Test passed")
+

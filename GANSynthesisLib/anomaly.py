@@ -1,11 +1,15 @@
-"""Anomaly heatmaps (f-AnoGAN): what a GAN trained on normal anatomy cannot reconstruct is suspicious.
+"""Anomaly heatmaps: what a GAN trained on normal anatomy cannot reconstruct is suspicious.
 
-Every axial slice, resampled to the model's spacing, is cut into overlapping tiles; each tile x is
-encoded and regenerated, x̂ = G(E(x)). The heatmap is |x − x̂| blended over the tiles, smoothed and
-kept inside the body; its unit is the fraction of the model's intensity window, so it lies in [0, 1]
-(0.1 on a CT model with a 2000 HU window means the slice differs from its best normal explanation by
-about 200 HU). A tile's anomaly score is f-AnoGAN's: mean squared image residual + κ · mean squared
-critic-feature residual; a slice's score is the highest score of the tiles that cover its body.
+Every axial slice is resampled to the model's spacing and scored by one of two methods:
+
+- **f-AnoGAN** (Schlegl et al. 2019): overlapping tiles x are encoded and regenerated, x̂ = G(E(x)); a
+  tile's score is mean squared image residual + κ · mean squared critic-feature residual.
+- **inpainting**: a conditional GAN fills each small square from the tile of context around it, so x̂
+  there is the normal anatomy the surroundings imply; a square's score is its mean squared residual.
+
+The heatmap is |x − x̂|, smoothed and kept inside the body; its unit is the fraction of the model's
+intensity window, so it lies in [0, 1] (0.1 on a CT model with a 2000 HU window means about 200 HU
+away from the normal explanation). A slice's score is the highest score over its body.
 """
 
 from __future__ import annotations
@@ -68,11 +72,52 @@ class AnomalyScorer(torch.nn.Module):
         return maps[:, :, :height, :width]
 
 
+def inpainting_input(tiles: torch.Tensor, hole: int) -> torch.Tensor:
+    """(N, 1, t, t) tiles → (N, 2, t, t): the tile with its central hole × hole square blanked (0), and the hole mask."""
+    tile = tiles.shape[-1]
+    start = (tile - hole) // 2
+    mask = torch.zeros_like(tiles)
+    mask[..., start:start + hole, start:start + hole] = 1
+    return torch.cat([tiles * (1 - mask), mask], 1)
+
+
+class InpaintingScorer(torch.nn.Module):
+    """(B, 1, H, W) normalised slices → (B, 2, H, W): every pixel's |x − x̂|, where x̂ is the generator's
+    inpainting of the hole × hole square around it from the tile of context about it, and each square's mean
+    squared residual. The squares tile the slice exactly, so each pixel is predicted once, never seen."""
+
+    size_multiple = 1  # the scorer pads to whole squares itself
+
+    def __init__(self, generator: torch.nn.Module, tile: int, hole: int, chunk: int = 256) -> None:
+        super().__init__()
+        if (tile - hole) % 2 or hole >= tile:
+            raise ValueError(f"the hole ({hole}) must be smaller than the tile ({tile}) and centred in it")
+        self.generator, self.tile, self.hole, self.chunk = generator, tile, hole, chunk
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        batch, _, height, width = x.shape
+        margin, hole = (self.tile - self.hole) // 2, self.hole
+        rows, cols = -(-height // hole) * hole, -(-width // hole) * hole
+        padded = F.pad(x, (margin, margin + cols - width, margin, margin + rows - height), value=-1.0)
+        tiles = F.unfold(padded, self.tile, stride=hole)  # (B, tile², L)
+        count = tiles.shape[-1]
+        tiles = tiles.transpose(1, 2).reshape(batch * count, 1, self.tile, self.tile)
+        centre = slice(margin, margin + hole)
+        residual = torch.cat([
+            (part[..., centre, centre] - self.generator(inpainting_input(part, hole))[..., centre, centre].to(part.dtype)).abs()
+            for part in tiles.split(self.chunk)])
+        scores = (residual.float() ** 2).flatten(1).mean(1, keepdim=True).expand(-1, hole * hole)
+        columns = torch.stack([residual.flatten(1).float(), scores], 1)  # (B·L, 2, hole²)
+        columns = columns.view(batch, count, 2 * hole * hole).transpose(1, 2)
+        maps = F.fold(columns, (rows, cols), hole, stride=hole)
+        return maps[:, :, :height, :width]
+
+
 @dataclass
 class AnomalySliceModel:
     """The engine's view of an anomaly bundle: normalised slice in, residual and score maps out."""
 
-    network: AnomalyScorer
+    network: torch.nn.Module
     in_plane_spacing: tuple[float, float]
     input_window: tuple[float, float]
     size_multiple: int = 1
@@ -110,11 +155,20 @@ class AnomalyResult:
                 for index, (position, score, a) in enumerate(zip(self.slice_positions_mm, self.slice_scores, area))]
 
 
-def anomaly_scorer(bundle: ModelBundle) -> AnomalyScorer:
-    """The bundle's generator, encoder and critic joined into one scorer."""
-    settings = bundle.manifest.get("anomaly", {})
-    return AnomalyScorer(load_network(bundle, "generator"), load_network(bundle, "encoder"),
-                         load_network(bundle, "critic"), float(settings.get("kappa", 1.0))).eval()
+METHODS = ("f-anogan", "inpainting")
+
+
+def anomaly_scorer(bundle: ModelBundle) -> torch.nn.Module:
+    """The bundle's scorer: f-AnoGAN (generator, encoder and critic) or the inpainting generator."""
+    settings = bundle.manifest["anomaly"]
+    method = settings.get("method", "f-anogan")
+    if method == "f-anogan":
+        return AnomalyScorer(load_network(bundle, "generator"), load_network(bundle, "encoder"),
+                             load_network(bundle, "critic"), float(settings.get("kappa", 1.0))).eval()
+    if method == "inpainting":
+        return InpaintingScorer(load_network(bundle, "generator"), int(settings["tile"]), int(settings["hole"])).eval()
+    raise GANSynthesisError(f"Model {bundle.name} uses anomaly method {method!r}; this version knows "
+                            f"{', '.join(METHODS)}.")
 
 
 def body_mask(normalised: np.ndarray, volume: Volume, level: float) -> np.ndarray:

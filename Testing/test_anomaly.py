@@ -10,7 +10,7 @@ import SimpleITK as sitk
 import torch
 
 from conftest import oblique_direction
-from GANSynthesisLib.anomaly import AnomalyScorer, axial_positions, detect_anomalies
+from GANSynthesisLib.anomaly import AnomalyScorer, InpaintingScorer, axial_positions, detect_anomalies
 from GANSynthesisLib.bundle import load_bundle
 from GANSynthesisLib.cli import main as cli
 from GANSynthesisLib.detection_metrics import detection_metrics, dice_at
@@ -142,6 +142,27 @@ def test_tiles_cover_every_pixel_once_blended(height, width):
     assert (maps[:, 1] >= 0).all()
 
 
+class CentreEcho(torch.nn.Module):
+    """'Inpaints' by echoing its input image channel: the blanked hole comes back as 0."""
+
+    def forward(self, x):
+        return x[:, :1]
+
+
+@pytest.mark.parametrize("height, width", [(8, 8), (37, 50), (70, 9)])
+def test_inpainting_predicts_every_pixel_once_without_seeing_it(height, width):
+    scorer = InpaintingScorer(CentreEcho(), tile=24, hole=8, chunk=5).eval()
+    x = torch.rand(2, 1, height, width) * 2 - 1
+    with torch.no_grad():
+        maps = scorer(x)
+    # Each pixel was inside a hole exactly once, so the echo saw 0 there and the residual is |x − 0|.
+    torch.testing.assert_close(maps[:, 0], x[:, 0].abs())
+    squares = (x[:, 0].abs() ** 2)
+    assert maps[0, 1, 0, 0] == pytest.approx(float(squares[0, :8, :8].mean()), rel=1e-5)
+    with pytest.raises(ValueError, match="hole"):
+        InpaintingScorer(CentreEcho(), tile=24, hole=7)
+
+
 # --- whole-volume inference -------------------------------------------------------------------------------------
 
 def test_heatmap_keeps_any_geometry_and_stays_inside_the_body(tiny_bundle):
@@ -212,6 +233,23 @@ def test_training_resumes_both_phases_from_their_checkpoints(tiny_anomaly_run, t
     assert main([*arguments, "--run-dir", str(run), "--resume"]) == 0
     output = capsys.readouterr().out
     assert "resumed at step 2" in output and output.count("step 3/3") == 2
+
+
+def test_inpainting_training_exports_a_bundle_the_heatmap_runs(tmp_path):
+    from conftest import TINY_ANOMALY_TRAINING
+    from training.train_inpainting_anomaly import main
+
+    keep = TINY_ANOMALY_TRAINING[:TINY_ANOMALY_TRAINING.index("--tile")]
+    run = tmp_path / "run"
+    assert main([*keep, "--tile", "16", "--hole", "4", "--g-depth", "4", "--g-base-width", "4", "--g-max-width", "8",
+                 "--d-base-width", "4", "--d-layers", "2", "--batch-size", "4", "--steps", "2", "--log-every", "1",
+                 "--held-out", "1", "--calibration", "1", "--threads", "1", "--snapshot-steps", "--run-dir", str(run),
+                 "--export", str(run / "exported")]) == 0
+    bundle = load_bundle(run / "exported")
+    assert bundle.manifest["anomaly"]["method"] == "inpainting" and set(bundle.manifest["weights"]) == {"generator"}
+    assert "inpainting" in (run / "exported" / "README.md").read_text()
+    result = detect_anomalies(lesion_case(90006, "ct", (48, 48, 5)).image, bundle)
+    assert np.isfinite(result.heatmap.array).all() and len(result.slice_scores) == 5
 
 
 # --- command line -----------------------------------------------------------------------------------------------

@@ -1,5 +1,9 @@
-"""f-AnoGAN (Schlegl et al. 2019): a WGAN-GP learns tiles of normal anatomy, then an encoder learns to map
-a tile to the latent vector the generator reconstructs it from (izi_f: image and critic-feature residuals)."""
+"""Anomaly GANs trained on tiles of normal anatomy.
+
+f-AnoGAN (Schlegl et al. 2019): a WGAN-GP learns the tiles, then an encoder learns to map a tile to the
+latent vector the generator reconstructs it from (izi_f: image and critic-feature residuals).
+Inpainting: pix2pix (U-Net + PatchGAN) learns to fill a tile's blanked centre from its surroundings.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +12,8 @@ from pathlib import Path
 from typing import Callable
 
 import torch
-import torch.nn.functional as F
 
+from GANSynthesisLib.anomaly import inpainting_input
 from GANSynthesisLib.losses import AdversarialLoss, gradient_penalty
 from GANSynthesisLib.networks import Critic, LatentEncoder, LatentGenerator
 
@@ -58,6 +62,22 @@ class TileBank:
         where = self.slices.device
         crops = self.slices[index.to(where)[:, None, None], 0, rows.to(where), cols.to(where)]
         return crops.to(self.device, non_blocking=True).float()[:, None]
+
+
+class InpaintingBank:
+    """Tiles of normal anatomy as inpainting pairs: (tile with its central hole blanked + hole mask, whole tile)."""
+
+    channels = 2
+
+    def __init__(self, tiles: TileBank, hole: int) -> None:
+        self.tiles, self.hole = tiles, hole
+
+    def to(self, device: torch.device) -> "InpaintingBank":
+        return self  # the tile bank already delivers on its device
+
+    def sample(self, batch_size: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        tiles = self.tiles.sample(batch_size, generator)
+        return inpainting_input(tiles, self.hole), tiles
 
 
 def build_networks(config: AnomalyConfig) -> tuple[LatentGenerator, Critic, LatentEncoder]:
@@ -177,8 +197,3 @@ def reconstruct(encoder: LatentEncoder, generator: LatentGenerator, tiles: torch
     """G(E(x)) without gradients."""
     with torch.no_grad():
         return generator(encoder(tiles))
-
-
-def tile_grid_l1(tiles: torch.Tensor, reconstruction: torch.Tensor) -> torch.Tensor:
-    """Mean absolute residual per tile (for logs and snapshots)."""
-    return F.l1_loss(reconstruction, tiles, reduction="none").flatten(1).mean(1)

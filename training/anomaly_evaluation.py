@@ -118,28 +118,28 @@ class _Cached:
 
 def anomaly_manifest(args: argparse.Namespace, config, volumes: list, networks: dict[str, torch.nn.Module],
                      info: dict, data: str) -> dict:
+    """The bundle manifest; ``info`` holds modality, normalisation, title, method description and settings."""
     normalisation = info["normalisation"]
     return {
         "name": args.name, "version": "1.0.0", "task": "anomaly", "title": info["title"],
-        "description": (f"f-AnoGAN (WGAN-GP generator, izi_f encoder, critic features) trained on normal "
-                        f"{info['modality']} only. The heatmap shows where an axial slice differs from the closest "
-                        "image the generator can make: |x − G(E(x))| over overlapping tiles, smoothed, in the body."),
+        "default": args.modality == "ct" and info["settings"]["method"] == "inpainting",
+        "description": info["description"] + " The heatmap shows where an axial slice differs from that normal "
+                                             "explanation, smoothed, inside the body.",
         "input": {"kind": "image", "modality": info["modality"], "normalisation": normalisation,
                   "statistics": input_statistics(volumes, normalisation, data)},
         "output": {"modality": "anomaly heatmap", "units": "fraction of the input intensity window", "range": [0, 1]},
         "grid": {"plane": "axial", "in_plane_spacing_mm": [args.spacing, args.spacing],
-                 "in_plane_size": [config.tile, config.tile]},
-        "anomaly": {"method": "f-AnoGAN (izi_f)", "kappa": config.kappa, "tile": config.tile, "stride_fraction": 0.5,
-                    "smoothing_mm": SMOOTHING_MM, "body_level": BODY_LEVELS[normalisation["type"]], "threshold": 0.1},
+                 "in_plane_size": [info["settings"]["tile"]] * 2},
+        "anomaly": info["settings"] | {"smoothing_mm": SMOOTHING_MM, "body_level": BODY_LEVELS[normalisation["type"]],
+                                       "threshold": 0.1},
         "architecture": {part: network_spec(network) for part, network in networks.items()},
         "training": training_summary(config, data, args.training_note) | {
-            "encoder_steps": config.encoder_steps, "critic_steps": config.critic_steps,
             "parameters": {part: count_parameters(network) for part, network in networks.items()}},
         "license": "Apache-2.0", "intended_use": "research, not for diagnosis",
         "limits": ["Trained on procedural phantoms only: real images look different and the model has never seen "
                    "them; it warns when an input's intensities are far from its training data.",
-                   "Normal anatomy the generator reconstructs poorly (bone edges, small vessels) glows too; read "
-                   "the heatmap with the image, never alone.",
+                   "Normal anatomy the generator reconstructs poorly (bone edges, small vessels, the body outline) "
+                   "glows too; read the heatmap with the image, never alone.",
                    "Lesions smaller than about two voxels at the model's 3 mm grid are smoothed away.",
                    "Research use only, not for diagnosis."],
     }

@@ -12,7 +12,7 @@ from GANSynthesisLib.losses import AdversarialLoss, gradient_penalty, weighted_l
 from GANSynthesisLib.architectures import network_spec
 from GANSynthesisLib.networks import PatchDiscriminator, ResidualGenerator, ResnetGenerator, UNetGenerator
 
-from .slices import SliceBank
+from .slices import PairedBank, SliceBank
 from .trainer import GanTrainer, TrainingConfig, adam
 
 
@@ -57,11 +57,11 @@ class Pix2PixTrainer(GanTrainer):
 
     loss_names = ("loss_d", "loss_g_adv", "loss_g_l1")
 
-    def __init__(self, config: Pix2PixConfig, bank: SliceBank, run_dir: Path,
+    def __init__(self, config: Pix2PixConfig, bank: "SliceBank | PairedBank", run_dir: Path,
                  snapshot: Callable[[GanTrainer, int], None] | None = None) -> None:
         super().__init__(config, run_dir, snapshot)
         self.bank = bank.to(self.device)
-        channels = bank.sources.shape[1]
+        channels = bank.channels
         self.generator = self.to_device(build_generator(config, channels))
         self.discriminator = self.to_device(PatchDiscriminator(channels + 1, config.d_base_width, config.d_layers,
                                                                config.d_norm))

@@ -95,6 +95,18 @@ def sample_rows(tensors: list[torch.Tensor], batch_size: int, generator: torch.G
     return rows
 
 
+class PairedBank(Protocol):
+    """What pix2pix trains from: (source, target) batches on a device."""
+
+    channels: int  # source channels
+
+    def to(self, device: torch.device) -> "PairedBank":
+        """The bank delivering batches on ``device``."""
+
+    def sample(self, batch_size: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """A random (source, target) batch."""
+
+
 @dataclass
 class SliceBank:
     """Paired slices: network inputs (sources) and targets in [-1, 1], both (N, C, canvas, canvas) fp16."""
@@ -112,6 +124,10 @@ class SliceBank:
 
     def __len__(self) -> int:
         return self.sources.shape[0]
+
+    @property
+    def channels(self) -> int:
+        return self.sources.shape[1]
 
     device: torch.device = torch.device("cpu")  # where batches are delivered
 

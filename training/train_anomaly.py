@@ -5,8 +5,8 @@ Phase 1 (``runs/…/wgan``): WGAN-GP on random tiles of normal axial slices. Pha
 the izi_f encoder with G and the critic frozen. Both resume from their checkpoints.
 
 Examples:
-  python -m training.train_anomaly --phantoms 40 --modality ct --run-dir runs/anomaly-ct --export Resources/Models/anomaly-ct-phantom
-  python -m training.train_anomaly --phantoms 40 --modality mr --run-dir runs/anomaly-mr --export Resources/Models/anomaly-mr-phantom
+  python -m training.train_anomaly --phantoms 40 --modality ct --run-dir runs/fanogan-ct --export Resources/Models/fanogan-ct-phantom
+  python -m training.train_anomaly --phantoms 40 --modality mr --run-dir runs/fanogan-mr --export Resources/Models/fanogan-mr-phantom
   python -m training.train_anomaly --normal-folder /data/normal_ct --lesion-csv lesions.csv --modality ct --device cuda ...
       (lesions.csv columns: image,mask[,id]: held-out scans with lesion masks)
 """
@@ -33,17 +33,14 @@ from .trainer import GanTrainer, add_config_arguments, config_from_arguments
 from . import distributed
 from .workflow import resume_and_train
 
-MODALITIES = {  # --modality → (manifest modality, input normalisation, title, default name)
-    "ct": ("CT", {"type": "window", "low": -1000.0, "high": 1000.0}, "CT anomaly heatmap (phantom-trained demo)",
-           "anomaly-ct-phantom"),
-    "mr": ("MR (T1-weighted)", {"type": "percentile", "low_percentile": 0.5, "high_percentile": 99.5},
-           "MR anomaly heatmap (phantom-trained demo)", "anomaly-mr-phantom"),
+MODALITIES = {  # --modality → (manifest modality, input normalisation)
+    "ct": ("CT", {"type": "window", "low": -1000.0, "high": 1000.0}),
+    "mr": ("MR (T1-weighted)", {"type": "percentile", "low_percentile": 0.5, "high_percentile": 99.5}),
 }
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m training.train_anomaly", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_anomaly_run_arguments(parser: argparse.ArgumentParser) -> None:
+    """Data, evaluation and run-folder options shared by the anomaly training commands."""
     data = parser.add_mutually_exclusive_group(required=True)
     data.add_argument("--phantoms", type=int, metavar="N", help="N normal phantoms (seeds 0..N-1)")
     data.add_argument("--normal-folder", type=Path, metavar="DIR", help="folder of scans without anomalies")
@@ -61,8 +58,34 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--phantom-size", type=int, nargs=3, default=(128, 128, 48))
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--training-note", default="")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m training.train_anomaly", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_anomaly_run_arguments(parser)
     add_config_arguments(parser, AnomalyConfig)
     return parser.parse_args(argv)
+
+
+def normal_tile_bank(args: argparse.Namespace, normalisation: dict, tile: int, device: str) -> tuple[list, TileBank]:
+    """The normal training volumes and a bank of their axial slices (normalised, on the model grid)."""
+    print("reading normal training volumes …", flush=True)
+    volumes = ([normal_image(generate_phantom(seed, tuple(args.phantom_size)), args.modality)
+                for seed in range(args.phantoms)] if args.phantoms else folder_volumes(args.normal_folder))
+    encoder = NormalisedImage(normalisation)
+    slices = torch.cat([axial_slices(v, encoder, args.spacing, args.canvas) for v in volumes])
+    print(f"{slices.shape[0]} normal slices of {args.canvas}×{args.canvas}; tiles of {tile}×{tile}", flush=True)
+    return volumes, TileBank(slices, tile, distributed.setup(device))
+
+
+def training_data(args: argparse.Namespace, modality: str, volumes: list) -> str:
+    """One sentence: what the model was trained on."""
+    if args.phantoms:
+        size = args.phantom_size
+        return (f"{args.phantoms} normal procedural thorax phantoms as {modality} (seeds 0–{args.phantoms - 1}, "
+                f"{size[0]}×{size[1]}×{size[2]} voxels at 3 mm); no patient data")
+    return f"{len(volumes)} normal scans from {args.normal_folder}"
 
 
 def tile_snapshot(bank: TileBank, run_dir: Path) -> callable:
@@ -95,28 +118,16 @@ def tile_snapshot(bank: TileBank, run_dir: Path) -> callable:
     return snapshot
 
 
-def normal_volumes(args: argparse.Namespace):
-    if args.phantoms:
-        return [normal_image(generate_phantom(seed, tuple(args.phantom_size)), args.modality)
-                for seed in range(args.phantoms)]
-    return folder_volumes(args.normal_folder)
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    modality, normalisation, title, default_name = MODALITIES[args.modality]
-    args.name = args.name or default_name
+    modality, normalisation = MODALITIES[args.modality]
+    args.name = args.name or f"fanogan-{args.modality}-phantom"
+    title = f"{modality} anomaly heatmap, f-AnoGAN (phantom-trained demo)"
     config = config_from_arguments(AnomalyConfig, args)
     args.run_dir.mkdir(parents=True, exist_ok=True)
-    print("reading normal training volumes …", flush=True)
-    volumes = normal_volumes(args)
-    encoder = NormalisedImage(normalisation)
-    slices = torch.cat([axial_slices(v, encoder, args.spacing, args.canvas) for v in volumes])
-    bank = TileBank(slices, config.tile, distributed.setup(config.device))
-    print(f"{slices.shape[0]} normal slices of {args.canvas}×{args.canvas}; tiles of {config.tile}×{config.tile}",
-          flush=True)
+    volumes, bank = normal_tile_bank(args, normalisation, config.tile, config.device)
     snapshot = tile_snapshot(bank, args.run_dir)
     wgan = WganTrainer(config, bank, args.run_dir / "wgan", snapshot)
     resume_and_train(wgan, args.resume)
@@ -128,12 +139,15 @@ def main(argv: list[str] | None = None) -> int:
     distributed.cleanup()  # evaluation and export happen on rank 0 alone
     if not phase_two.is_main:
         return 0
-    data = (f"{args.phantoms} normal procedural thorax phantoms as {modality} (seeds 0–{args.phantoms - 1}, "
-            f"{args.phantom_size[0]}×{args.phantom_size[1]}×{args.phantom_size[2]} voxels at 3 mm); no patient data"
-            if args.phantoms else f"{len(volumes)} normal scans from {args.normal_folder}")
+    data = training_data(args, modality, volumes)
     networks = {"generator": generator, "encoder": phase_two.encoder, "critic": wgan.critic}
+    method = {"description": f"f-AnoGAN (WGAN-GP generator, izi_f encoder, critic features) trained on normal "
+                             f"{modality} only: each tile is encoded and regenerated as the closest normal image "
+                             "the generator can make.",
+              "settings": {"method": "f-anogan", "kappa": config.kappa, "tile": config.tile, "stride_fraction": 0.5,
+                           "critic_steps": config.critic_steps, "encoder_steps": config.encoder_steps}}
     evaluate_and_export_anomaly(args, config, volumes, networks,
-                                dict(modality=modality, normalisation=normalisation, title=title), data)
+                                dict(modality=modality, normalisation=normalisation, title=title) | method, data)
     return 0
 
 
