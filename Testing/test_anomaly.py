@@ -3,13 +3,15 @@ training and export, the command line and the MRML results (heatmap overlay, sco
 
 import csv
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 import SimpleITK as sitk
 import torch
 
-from conftest import oblique_direction
+from conftest import ROOT, oblique_direction
 from GANSynthesisLib.anomaly import AnomalyScorer, InpaintingScorer, axial_positions, detect_anomalies
 from GANSynthesisLib.bundle import load_bundle
 from GANSynthesisLib.cli import main as cli
@@ -19,6 +21,7 @@ from GANSynthesisLib.io import read_volume, write_volume
 from GANSynthesisLib.lesions import LesionKind, lesion_case, normal_image
 from GANSynthesisLib.networks import Critic, LatentEncoder
 from GANSynthesisLib.phantom import Tissue, generate_phantom
+from GANSynthesisLib.registry import find_model
 from GANSynthesisLib.volume import Volume
 
 SIZE = (96, 96, 20)
@@ -338,3 +341,42 @@ def test_a_failed_anomaly_run_leaves_the_scene_as_it_was(tiny_anomaly_run):
     with pytest.raises(GANSynthesisError):
         api.detect_anomalies(input_node, str(tiny_anomaly_run / "exported"), device="cpu")
     assert node_ids(scene) == before
+
+
+# --- bundled models -----------------------------------------------------------------------------------------------
+
+def test_bundled_mr_model_on_a_real_brain_mr_keeps_geometry_and_warns(tmp_path):
+    """The MNI152 T1 template: real MR no one here wrote (a brain, unlike the thorax phantoms)."""
+    from test_translation import mni152_t1
+
+    source = mni152_t1()
+    heat, scores = tmp_path / "mni_heat.nrrd", tmp_path / "mni_scores.csv"
+    result = subprocess.run([sys.executable, "-m", "GANSynthesisLib", "anomaly", "-i", source, "-o", heat,
+                             "--scores", scores, "-m", "anomaly-mr-phantom", "--device", "cpu", "-q"], cwd=ROOT,
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert "warning:" in result.stderr and "unlike the data" in result.stderr
+    heatmap, original = read_volume(heat), read_volume(source)
+    assert heatmap.same_geometry(original, atol=1e-5)
+    assert np.isfinite(heatmap.array).all() and 0 <= heatmap.array.min() and heatmap.array.max() <= 1
+    assert len(list(csv.DictReader(open(scores)))) == original.array.shape[0]
+
+
+@pytest.mark.parametrize("modality", ["ct", "mr"])
+def test_bundled_models_find_in_range_lesions_better_than_an_intensity_threshold(modality):
+    """On lesion phantoms the bundled model never saw (not in training, calibration or its held-out set)."""
+    from training.anomaly_evaluation import SUBSETS, score_cases
+    from training.baselines import IntensityRarity
+
+    bundle = find_model(f"anomaly-{modality}-phantom", "anomaly")
+    settings = bundle.manifest["anomaly"]
+    normal = [normal_image(generate_phantom(seed, (128, 128, 48)), modality) for seed in range(6)]
+    baseline = IntensityRarity(normal, bundle.manifest["input"]["normalisation"], settings["body_level"],
+                               settings["smoothing_mm"])
+    cases = [lesion_case(seed, modality) for seed in (95010, 95011, 95012)]
+    scorers = {"model": lambda case: detect_anomalies(case.image, bundle).heatmap.array,
+               "baseline": lambda case: baseline(case.image)}
+    metrics = score_cases(cases, scorers, {"model": settings["threshold"], "baseline": 0.5})
+    assert "in-range lesions" in SUBSETS
+    model, threshold = (metrics[name]["in-range lesions"]["pooled"] for name in ("model", "baseline"))
+    assert model["auprc"] > threshold["auprc"]

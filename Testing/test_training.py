@@ -110,3 +110,26 @@ def test_dataset_split_keeps_patients_on_one_side():
     cases = phantom_cases(list(range(5)), (32, 32, 4), (10.0, 10.0, 10.0))
     train, test = split_cases(cases, 2, seed=0)
     assert len(test) == 2 and not {c.case_id for c in train} & {c.case_id for c in test}
+
+
+@pytest.mark.parametrize("adversarial", ["lsgan", "wgan-gp"])
+def test_accumulated_micro_batches_make_the_same_update_as_one_batch(bank, tmp_path, adversarial):
+    """Per-sample networks (instance norm, no dropout): 2 micro-batches of 2 = 1 batch of 4."""
+    def run(parts):
+        config = Pix2PixConfig(steps=1, batch_size=4, generator="resnet", g_base_width=4, g_blocks=1, g_norm="instance",
+                               d_base_width=4, d_layers=2, d_norm="instance", adversarial=adversarial,
+                               accumulation_steps=parts, snapshot_steps=[], seed=3)
+        trainer = Pix2PixTrainer(config, bank, tmp_path / f"{adversarial}-{parts}")
+        losses = trainer.train_step(trainer.sample())
+        return trainer, losses
+
+    whole, whole_losses = run(1)
+    split, split_losses = run(2)
+    torch.testing.assert_close(split_losses, whole_losses, rtol=1e-4, atol=1e-5)
+    for name in ("generator", "discriminator"):  # the gradients of the step are still on the weights
+        a = torch.cat([p.grad.flatten() for p in getattr(whole, name).parameters()])
+        b = torch.cat([p.grad.flatten() for p in getattr(split, name).parameters()])
+        torch.testing.assert_close(b, a, rtol=1e-3, atol=1e-5 * float(a.abs().max()), msg=name)
+    with pytest.raises(ValueError, match="divide"):
+        Pix2PixTrainer(Pix2PixConfig(batch_size=4, accumulation_steps=3, snapshot_steps=[]), bank,
+                       tmp_path / "bad").micro_batches((torch.zeros(4, 1),))

@@ -122,29 +122,34 @@ class WganTrainer(GanTrainer):
     def train_step(self, batch: tuple[torch.Tensor]) -> torch.Tensor:
         config = self.config
         reals = batch[0].split(config.batch_size)
-        total_critic = torch.zeros((), device=self.device)
-        total_penalty = torch.zeros((), device=self.device)
+        totals = torch.zeros(3, device=self.device)
         for real in reals:
-            with torch.no_grad(), self.autocast():
-                fake = self.train_g(latent_sample(real.shape[0], config.latent_dim, self.device)).float()
-            with self.autocast():
-                loss_critic = self.adversarial.discriminator(self.train_d(real), self.train_d(fake))
-            penalty = gradient_penalty(self.critic, real, fake, config.gradient_penalty_weight)
+            pieces = self.micro_batches((real,))
             self.opt_d.zero_grad(set_to_none=True)
-            (loss_critic + penalty).backward()
+            for index, (piece,) in enumerate(pieces):
+                with torch.no_grad(), self.autocast():
+                    fake = self.train_g(latent_sample(piece.shape[0], config.latent_dim, self.device)).float()
+                with self.sync_gradients(self.train_d, index == len(pieces) - 1):
+                    with self.autocast():
+                        loss_critic = self.adversarial.discriminator(self.train_d(piece), self.train_d(fake))
+                    penalty = gradient_penalty(self.critic, piece, fake, config.gradient_penalty_weight)
+                    ((loss_critic + penalty) / len(pieces)).backward()
+                totals[0] += loss_critic.detach().float() / (len(pieces) * len(reals))
+                totals[1] += penalty.detach().float() / (len(pieces) * len(reals))
             self.opt_d.step()
-            total_critic += loss_critic.detach().float()
-            total_penalty += penalty.detach().float()
         self.critic.requires_grad_(False)
-        with self.autocast():
-            loss_g = self.adversarial.generator(
-                self.critic(self.train_g(latent_sample(config.batch_size, config.latent_dim, self.device))))
         self.opt_g.zero_grad(set_to_none=True)
-        loss_g.backward()
+        latents = latent_sample(config.batch_size, config.latent_dim, self.device)
+        pieces = self.micro_batches((latents,))
+        for index, (z,) in enumerate(pieces):
+            with self.sync_gradients(self.train_g, index == len(pieces) - 1):
+                with self.autocast():
+                    loss_g = self.adversarial.generator(self.critic(self.train_g(z)))
+                (loss_g / len(pieces)).backward()
+            totals[2] += loss_g.detach().float() / len(pieces)
         self.opt_g.step()
         self.critic.requires_grad_(True)
-        steps = len(reals)
-        return torch.stack([total_critic / steps, total_penalty / steps, loss_g.detach().float()])
+        return totals
 
 
 def izif_residuals(tiles: torch.Tensor, reconstruction: torch.Tensor, critic: Critic) -> tuple[torch.Tensor, torch.Tensor]:
@@ -182,15 +187,19 @@ class EncoderTrainer(GanTrainer):
         return (self.bank.sample(self.config.batch_size, self.sampler),)
 
     def train_step(self, batch: tuple[torch.Tensor]) -> torch.Tensor:
-        tiles = batch[0]
-        with self.autocast():
-            reconstruction = self.frozen_generator(self.train_e(tiles)).float()
-            image, features = izif_residuals(tiles, reconstruction, self.frozen_critic)
-            loss_image, loss_features = image.mean(), features.float().mean()
+        pieces = self.micro_batches(batch)
+        totals = torch.zeros(2, device=self.device)
         self.opt_e.zero_grad(set_to_none=True)
-        (loss_image + self.config.kappa * loss_features).backward()
+        for index, (tiles,) in enumerate(pieces):
+            with self.sync_gradients(self.train_e, index == len(pieces) - 1):
+                with self.autocast():
+                    reconstruction = self.frozen_generator(self.train_e(tiles)).float()
+                    image, features = izif_residuals(tiles, reconstruction, self.frozen_critic)
+                    loss_image, loss_features = image.mean(), features.float().mean()
+                ((loss_image + self.config.kappa * loss_features) / len(pieces)).backward()
+            totals += torch.stack([loss_image.detach(), loss_features.detach()]).float() / len(pieces)
         self.opt_e.step()
-        return torch.stack([loss_image.detach(), loss_features.detach()]).float()
+        return totals
 
 
 def reconstruct(encoder: LatentEncoder, generator: LatentGenerator, tiles: torch.Tensor) -> torch.Tensor:

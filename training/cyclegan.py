@@ -77,6 +77,9 @@ class CycleGANTrainer(GanTrainer):
         self.adversarial = AdversarialLoss(config.adversarial)
         if self.adversarial.needs_gradient_penalty:
             raise ValueError("CycleGAN here trains with vanilla, lsgan or hinge losses")
+        if config.accumulation_steps != 1:
+            raise ValueError("CycleGAN trains without --accumulation-steps (its image pools work per batch); "
+                             "lower --batch-size instead")
         self.pool_a, self.pool_b = ImagePool(config.pool_size), ImagePool(config.pool_size)
         self.train_g, self.train_g_ba = self.parallel(self.generator), self.parallel(self.generator_ba)
         self.train_d_a, self.train_d_b = self.parallel(self.disc_a), self.parallel(self.disc_b)

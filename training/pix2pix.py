@@ -87,25 +87,41 @@ class Pix2PixTrainer(GanTrainer):
         return source, target
 
     def train_step(self, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
-        condition, target = batch
+        pieces = self.micro_batches(batch)
+        count = len(pieces)
         autocast = self.autocast()
-        with autocast:
-            fake = self.train_g(condition)
-            real_pair, fake_pair = torch.cat([condition, target], 1), torch.cat([condition, fake.detach()], 1)
-            loss_d = self.adversarial.discriminator(self.train_d(real_pair), self.train_d(fake_pair))
-        if self.adversarial.needs_gradient_penalty:
-            loss_d = loss_d + gradient_penalty(self.discriminator, real_pair.float(), fake_pair.float(),
-                                               self.config.gradient_penalty_weight)
+        totals = torch.zeros(3, device=self.device)
         self.opt_d.zero_grad(set_to_none=True)
-        loss_d.backward()
+        fakes = []
+        for index, (condition, target) in enumerate(pieces):
+            # With one micro-batch the fake keeps its graph for the generator step; with several it is made
+            # again there, so only one micro-batch of generator activations is ever held.
+            with torch.set_grad_enabled(count == 1), autocast:
+                fakes.append(self.train_g(condition))
+            with self.sync_gradients(self.train_d, index == count - 1):
+                with autocast:
+                    real_pair = torch.cat([condition, target], 1)
+                    fake_pair = torch.cat([condition, fakes[-1].detach()], 1)
+                    loss_d = self.adversarial.discriminator(self.train_d(real_pair), self.train_d(fake_pair))
+                if self.adversarial.needs_gradient_penalty:
+                    loss_d = loss_d + gradient_penalty(self.discriminator, real_pair.float(), fake_pair.float(),
+                                                       self.config.gradient_penalty_weight)
+                (loss_d / count).backward()
+            totals[0] += loss_d.detach().float() / count
         self.opt_d.step()
         # Generator step through the plain, frozen discriminator: no D gradients, no DDP sync for D.
         self.discriminator.requires_grad_(False)
-        with autocast:
-            loss_adv = self.adversarial.generator(self.discriminator(torch.cat([condition, fake], 1)))
-            loss_l1 = weighted_l1(fake.float(), target, self.config.lambda_l1)
         self.opt_g.zero_grad(set_to_none=True)
-        (loss_adv + loss_l1).backward()
+        for index, ((condition, target), fake) in enumerate(zip(pieces, fakes)):
+            with self.sync_gradients(self.train_g, index == count - 1):
+                with autocast:
+                    if count > 1:
+                        fake = self.train_g(condition)
+                    loss_adv = self.adversarial.generator(self.discriminator(torch.cat([condition, fake], 1)))
+                    loss_l1 = weighted_l1(fake.float(), target, self.config.lambda_l1)
+                ((loss_adv + loss_l1) / count).backward()
+            totals[1] += loss_adv.detach().float() / count
+            totals[2] += loss_l1.detach().float() / count
         self.opt_g.step()
         self.discriminator.requires_grad_(True)
-        return torch.stack([loss_d.detach(), loss_adv.detach(), loss_l1.detach()]).float()
+        return totals

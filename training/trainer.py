@@ -4,6 +4,7 @@ resume, loss plots and snapshots. A model family supplies its networks, optimize
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
 import time
@@ -35,6 +36,7 @@ class TrainingConfig:
     seed: int = 0
     device: str = "cpu"
     ema_decay: float = 0.0
+    accumulation_steps: int = 1  # each batch is run as this many micro-batches (same update, less memory)
     compile: bool = False
     mixed_precision: bool = True  # bf16 autocast and channels_last on GPU
 
@@ -117,6 +119,19 @@ class GanTrainer:
         """The network as used for updates: DDP-wrapped under torchrun, compiled when asked."""
         wrapped = distributed.parallel(network, self.device)
         return torch.compile(wrapped) if self.config.compile else wrapped
+
+    def micro_batches(self, batch: tuple[torch.Tensor, ...]) -> list[tuple[torch.Tensor, ...]]:
+        """The batch split into ``accumulation_steps`` micro-batches (gradients are accumulated over them)."""
+        parts = self.config.accumulation_steps
+        if parts < 1 or batch[0].shape[0] % parts:
+            raise ValueError(f"--accumulation-steps {parts} must divide the batch size {batch[0].shape[0]}")
+        return list(zip(*(tensor.chunk(parts) for tensor in batch)))
+
+    @staticmethod
+    def sync_gradients(network: torch.nn.Module, last: bool):
+        """Under DDP, all-reduce gradients only on the last micro-batch of an accumulated step."""
+        module = getattr(network, "_orig_mod", network)  # compiled DDP module
+        return contextlib.nullcontext() if last or not hasattr(module, "no_sync") else module.no_sync()
 
     def checkpointed_networks(self) -> dict[str, torch.nn.Module]:
         networks = dict(self.networks)
