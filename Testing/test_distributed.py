@@ -67,3 +67,16 @@ def test_a_killed_run_resumes_and_finishes(tmp_path):
     assert f"resumed at step {killed_at}" in output
     assert json.loads((run / "checkpoint.json").read_text())["step"] == killed_at + 4
     assert json.loads((run / "replicas.json").read_text())["max_weight_difference"] == 0.0
+
+
+def test_two_gloo_processes_keep_identical_anomaly_gan_replicas(tmp_path):
+    """f-AnoGAN: WGAN-GP (gradient penalty, several critic steps, micro-batches) and then the encoder."""
+    from conftest import TINY_ANOMALY_TRAINING
+
+    run = tmp_path / "run"
+    arguments = [*TINY_ANOMALY_TRAINING, "--accumulation-steps", "2", "--run-dir", run]
+    output = finished(torchrun("training.train_anomaly", *arguments))
+    for phase in ("wgan", "encoder"):
+        replicas = json.loads((run / phase / "replicas.json").read_text())
+        assert replicas["processes"] == 2 and replicas["max_weight_and_buffer_difference"] == 0.0, phase
+    assert output.count("AUROC") == 1  # rank 0 alone evaluates

@@ -75,5 +75,7 @@ def replica_difference(modules: dict[str, torch.nn.Module], buffers: bool = True
 
 
 def cleanup() -> None:
+    """Leave the process group together (a process tearing down while another still talks can abort gloo)."""
     if dist.is_initialized():
+        dist.barrier()
         dist.destroy_process_group()
