@@ -46,7 +46,8 @@ class GANSynthesis(ScriptedLoadableModule):
         self.parent.helpText = (
             "Synthesize a CT volume from a cardiac segmentation with a bundled conditional GAN (pix2pix), translate "
             "a volume to another modality (MR or low-dose CT to CT), or mark what a GAN of normal anatomy cannot "
-            "explain (f-AnoGAN anomaly heatmap, with per-slice scores and a 'suspected anomaly' segment). "
+            "explain (anomaly heatmap from an inpainting GAN or f-AnoGAN, with per-slice scores and a 'suspected "
+            "anomaly' segment). "
             "Choose the task, the input and a model, then press Apply; the result is a new volume next to the "
             "input, marked as synthetic. Runs on the GPU when there is one, otherwise on the CPU, and works offline. "
             "<b>Research use only, not for diagnosis.</b>"

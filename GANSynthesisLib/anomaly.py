@@ -7,7 +7,8 @@ Every axial slice is resampled to the model's spacing and scored by one of two m
 - **inpainting**: a conditional GAN fills each small square from the tile of context around it, so x̂
   there is the normal anatomy the surroundings imply; a square's score is its mean squared residual.
 
-The heatmap is |x − x̂|, smoothed and kept inside the body; its unit is the fraction of the model's
+The heatmap is |x − x̂| after smoothing the signed difference (a lesion is a region that is consistently
+brighter or darker than its explanation; unpredictable texture averages out), kept inside the body; its unit is the fraction of the model's
 intensity window, so it lies in [0, 1] (0.1 on a CT model with a 2000 HU window means about 200 HU
 away from the normal explanation). A slice's score is the highest score over its body.
 """
@@ -34,7 +35,7 @@ DEFAULT_STRIDE_FRACTION = 0.5  # tiles overlap by half
 
 
 class AnomalyScorer(torch.nn.Module):
-    """(B, 1, H, W) normalised slices → (B, 2, H, W): per-pixel |x − G(E(x))| and the covering tiles' scores."""
+    """(B, 1, H, W) normalised slices → (B, 2, H, W): per-pixel x − G(E(x)) and the covering tiles' scores."""
 
     def __init__(self, generator: torch.nn.Module, encoder: torch.nn.Module, critic: torch.nn.Module,
                  kappa: float = 1.0, stride_fraction: float = DEFAULT_STRIDE_FRACTION) -> None:
@@ -59,7 +60,7 @@ class AnomalyScorer(torch.nn.Module):
         count = columns.shape[-1]
         tiles = columns.transpose(1, 2).reshape(batch * count, 1, self.tile, self.tile)
         rebuilt = self.generator(self.encoder(tiles)).to(tiles.dtype)
-        residual = (tiles - rebuilt).abs()
+        residual = tiles - rebuilt
         image_term = (residual.float() ** 2).flatten(1).mean(1)
         feature_term = ((self.critic.features(tiles) - self.critic.features(rebuilt)).float() ** 2).mean(1)
         scores = (image_term + self.kappa * feature_term).view(batch, 1, count)
@@ -82,7 +83,7 @@ def inpainting_input(tiles: torch.Tensor, hole: int) -> torch.Tensor:
 
 
 class InpaintingScorer(torch.nn.Module):
-    """(B, 1, H, W) normalised slices → (B, 2, H, W): every pixel's |x − x̂|, where x̂ is the generator's
+    """(B, 1, H, W) normalised slices → (B, 2, H, W): every pixel's x − x̂, where x̂ is the generator's
     inpainting of the hole × hole square around it from the tile of context about it, and each square's mean
     squared residual. The squares tile the slice exactly, so each pixel is predicted once, never seen."""
 
@@ -104,7 +105,7 @@ class InpaintingScorer(torch.nn.Module):
         tiles = tiles.transpose(1, 2).reshape(batch * count, 1, self.tile, self.tile)
         centre = slice(margin, margin + hole)
         residual = torch.cat([
-            (part[..., centre, centre] - self.generator(inpainting_input(part, hole))[..., centre, centre].to(part.dtype)).abs()
+            (part[..., centre, centre] - self.generator(inpainting_input(part, hole))[..., centre, centre].to(part.dtype))
             for part in tiles.split(self.chunk)])
         scores = (residual.float() ** 2).flatten(1).mean(1, keepdim=True).expand(-1, hole * hole)
         columns = torch.stack([residual.flatten(1).float(), scores], 1)  # (B·L, 2, hole²)
@@ -211,7 +212,7 @@ def detect_anomalies(volume: Volume, bundle: ModelBundle, options: InferenceOpti
     residual, scores = run_slice_model(model, volume.with_array(array.astype(np.float32, copy=False)), options)
     normalised = to_unit_range(torch.from_numpy(array.astype(np.float32, copy=False)), *window).numpy()
     body = body_mask(normalised, volume, float(settings["body_level"]))
-    heat = np.clip(smooth_heatmap(residual / 2.0, volume, float(settings["smoothing_mm"])), 0.0, 1.0) * body
+    heat = np.clip(np.abs(smooth_heatmap(residual / 2.0, volume, float(settings["smoothing_mm"]))), 0.0, 1.0) * body
     view = axial_view(volume)
     body_axial, scores_axial = view.forward(body), view.forward(scores)
     slice_scores = np.where(body_axial.any(axis=(1, 2)),

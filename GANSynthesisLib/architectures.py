@@ -6,13 +6,14 @@ from torch import nn
 
 from .bundle import ModelBundle
 from .errors import GANSynthesisError
-from .networks import (Critic, LatentEncoder, LatentGenerator, PatchDiscriminator, ResidualGenerator, ResnetGenerator,
-                       UNetGenerator)
+from .networks import (Critic, InpaintingGenerator, LatentEncoder, LatentGenerator, PatchDiscriminator, ResidualGenerator,
+                       ResnetGenerator, UNetGenerator)
 
 ARCHITECTURES: dict[str, type[nn.Module]] = {
     "UNetGenerator": UNetGenerator,
     "ResnetGenerator": ResnetGenerator,
     "ResidualGenerator": ResidualGenerator,
+    "InpaintingGenerator": InpaintingGenerator,
     "PatchDiscriminator": PatchDiscriminator,
     "LatentGenerator": LatentGenerator,
     "Critic": Critic,

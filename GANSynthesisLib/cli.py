@@ -77,6 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
     phantom.add_argument("--size", type=int, nargs=3, default=(128, 128, 48), metavar=("X", "Y", "Z"))
     phantom.add_argument("--spacing", type=float, nargs=3, default=(3.0, 3.0, 3.0), metavar=("X", "Y", "Z"))
     phantom.add_argument("--format", choices=("nii.gz", "nrrd", "mha"), default="nii.gz")
+    phantom.add_argument("--lesions", action="store_true",
+                         help="also write the phantom with inserted lesions as CT and MR, and their mask "
+                              "(1 in the normal intensity range, 2 outside it)")
     phantom.add_argument("--overwrite", action="store_true")
 
     evaluate = commands.add_parser("evaluate", help="SynthRAD2023 metrics of a synthetic image against a reference")
@@ -230,11 +233,13 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def cmd_phantom(args: argparse.Namespace) -> int:
+    from .lesions import draw_lesions, insert_lesions, lesion_mask, normal_image
     from .phantom import generate_phantom
 
     folder = Path(args.output)
     folder.mkdir(parents=True, exist_ok=True)
-    paths = {name: folder / f"{name}.{args.format}" for name in ("ct", "labels", "body")}
+    names = ("ct", "labels", "body") + (("ct_lesions", "mr_lesions", "lesion_mask") if args.lesions else ())
+    paths = {name: folder / f"{name}.{args.format}" for name in names}
     for path in paths.values():
         check_writable_path(path, args.overwrite)
     phantom = generate_phantom(args.seed, tuple(args.size), tuple(args.spacing))
@@ -243,6 +248,13 @@ def cmd_phantom(args: argparse.Namespace) -> int:
                  overwrite=args.overwrite)
     write_volume(phantom.labels, paths["labels"], note, overwrite=args.overwrite)
     write_volume(phantom.body, paths["body"], note, overwrite=args.overwrite)
+    if args.lesions:
+        drawn = draw_lesions(phantom)
+        for modality in ("ct", "mr"):
+            image = insert_lesions(normal_image(phantom, modality), phantom, drawn, modality)
+            write_volume(image, paths[f"{modality}_lesions"], note, overwrite=args.overwrite)
+        write_volume(phantom.tissues.with_array(lesion_mask(drawn, phantom.tissues.array.shape)),
+                     paths["lesion_mask"], note, overwrite=args.overwrite)
     print("wrote " + ", ".join(str(p) for p in paths.values()))
     return 0
 

@@ -146,6 +146,26 @@ class ResidualGenerator(nn.Module):
         return (x[:, :1] + self.scale * self.inner(x)).clamp(-1, 1)
 
 
+class InpaintingGenerator(nn.Module):
+    """Fills the hole of a (tile, hole mask) input: the tile is kept outside the hole and ``inner`` (a generator
+    config, two input channels) draws only inside it, so every loss on its output is a loss on the fill."""
+
+    def __init__(self, inner: dict) -> None:
+        super().__init__()
+        from .architectures import build_network
+
+        self.config: dict[str, Any] = dict(inner=dict(inner))
+        self.inner = build_network(inner)
+
+    @property
+    def size_multiple(self) -> int:
+        return self.inner.size_multiple
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        image, hole = x[:, :1], x[:, 1:2]
+        return image * (1 - hole) + hole * self.inner(x).to(image.dtype)
+
+
 class PatchDiscriminator(nn.Module):
     """PatchGAN: a map of real/fake logits, one per overlapping patch (70×70 for n_layers=3).
 

@@ -141,7 +141,7 @@ def test_tiles_cover_every_pixel_once_blended(height, width):
     with torch.no_grad():
         maps = scorer(x)
     assert maps.shape == (3, 2, height, width)
-    torch.testing.assert_close(maps[:, 0], (x[:, 0] - 0.25).abs(), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(maps[:, 0], x[:, 0] - 0.25, rtol=1e-5, atol=1e-6)
     assert (maps[:, 1] >= 0).all()
 
 
@@ -158,12 +158,26 @@ def test_inpainting_predicts_every_pixel_once_without_seeing_it(height, width):
     x = torch.rand(2, 1, height, width) * 2 - 1
     with torch.no_grad():
         maps = scorer(x)
-    # Each pixel was inside a hole exactly once, so the echo saw 0 there and the residual is |x − 0|.
-    torch.testing.assert_close(maps[:, 0], x[:, 0].abs())
+    # Each pixel was inside a hole exactly once, so the echo saw 0 there and the residual is x − 0.
+    torch.testing.assert_close(maps[:, 0], x[:, 0])
     squares = (x[:, 0].abs() ** 2)
     assert maps[0, 1, 0, 0] == pytest.approx(float(squares[0, :8, :8].mean()), rel=1e-5)
     with pytest.raises(ValueError, match="hole"):
         InpaintingScorer(CentreEcho(), tile=24, hole=7)
+
+
+def test_the_inpainting_generator_draws_only_inside_the_hole():
+    from GANSynthesisLib.anomaly import inpainting_input
+    from GANSynthesisLib.networks import InpaintingGenerator
+
+    generator = InpaintingGenerator({"type": "UNetGenerator", "in_channels": 2, "base_width": 4, "depth": 3,
+                                     "max_width": 8}).eval()
+    tiles = torch.rand(3, 1, 16, 16) * 2 - 1
+    with torch.no_grad():
+        fill = generator(inpainting_input(tiles, 4))
+    hole = inpainting_input(tiles, 4)[:, 1:2].bool()
+    assert torch.equal(fill[~hole], tiles[~hole])  # the context comes back exactly
+    assert not torch.equal(fill[hole], tiles[hole]) and not (fill[hole] == 0).all()  # the hole is drawn
 
 
 # --- whole-volume inference -------------------------------------------------------------------------------------

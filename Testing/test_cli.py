@@ -8,6 +8,7 @@ import sys
 import numpy as np
 import pytest
 import SimpleITK as sitk
+from scipy import ndimage
 
 from conftest import ROOT, hand_drawn_heart, oblique_direction
 from GANSynthesisLib.io import read_metadata, volume_to_sitk
@@ -116,7 +117,9 @@ def test_bad_input_fails_with_one_clear_line_and_no_output(tmp_path, tiny_bundle
 
 def test_models_lists_the_bundled_default_with_metrics():
     out = cli("models").stdout
-    assert "[synthesize]" in out and "(default)" in out and "left ventricle=500" in out and "held-out (" in out and "baseline, per-label mean HU" in out
+    assert "[synthesize]" in out and "(default)" in out and "left ventricle=500" in out
+    assert "held-out data: held-out phantoms" in out and "Held-out: MAE" in out and "baseline, per-label mean HU" in out
+    assert "[anomaly]" in out and "Held-out, in-range lesions: AUROC" in out
 
 
 def test_phantom_command_writes_a_case(tmp_path):
@@ -125,6 +128,18 @@ def test_phantom_command_writes_a_case(tmp_path):
     assert ct.GetSize() == (40, 36, 12) and ct.GetSpacing() == (6.0, 6.0, 8.0)
     labels = sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "case" / "labels.nii.gz")))
     assert 500 in labels
+
+
+def test_phantom_command_writes_lesion_phantoms_and_their_mask(tmp_path):
+    cli("phantom", "-o", tmp_path, "--seed", "90001", "--lesions", "--format", "nrrd")
+    read = {name: sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / f"{name}.nrrd")))
+            for name in ("ct", "ct_lesions", "mr_lesions", "lesion_mask")}
+    lesion = read["lesion_mask"] > 0
+    assert lesion.any() and set(np.unique(read["lesion_mask"])) <= {0, 1, 2}
+    changed = read["ct"] != read["ct_lesions"]
+    near = ndimage.binary_dilation(lesion, iterations=3)  # lesion borders blend into their host
+    assert changed[lesion].mean() > 0.9 and not changed[~near].any()
+    assert read["mr_lesions"].shape == read["ct"].shape
 
 
 def test_evaluate_prints_synthrad_metrics(tmp_path):

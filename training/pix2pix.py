@@ -28,6 +28,7 @@ class Pix2PixConfig(TrainingConfig):
     g_max_width: int = 256
     g_blocks: int = 6
     g_norm: str = "batch"
+    g_dropout: float = 0.5  # U-Net decoder dropout (pix2pix's noise source)
     residual: float = 0.0  # > 0: G outputs input + residual · correction (denoising)
     d_base_width: int = 32
     d_layers: int = 3
@@ -42,7 +43,7 @@ def build_generator(config: Pix2PixConfig, in_channels: int, out_channels: int =
     """The configured generator: pix2pix U-Net or ResNet, wrapped as a residual corrector if asked."""
     if config.generator == "unet":
         generator = UNetGenerator(in_channels, out_channels, config.g_base_width, config.g_depth, config.g_max_width,
-                                  config.g_norm)
+                                  config.g_norm, config.g_dropout)
     elif config.generator == "resnet":
         generator = ResnetGenerator(in_channels, out_channels, config.g_base_width, config.g_blocks, norm=config.g_norm)
     else:
@@ -62,7 +63,7 @@ class Pix2PixTrainer(GanTrainer):
         super().__init__(config, run_dir, snapshot)
         self.bank = bank.to(self.device)
         channels = bank.channels
-        self.generator = self.to_device(build_generator(config, channels))
+        self.generator = self.to_device(self.build_generator(channels))
         self.discriminator = self.to_device(PatchDiscriminator(channels + 1, config.d_base_width, config.d_layers,
                                                                config.d_norm))
         self.opt_g = adam(self.generator.parameters(), config, config.lr_g, self.device)
@@ -70,6 +71,9 @@ class Pix2PixTrainer(GanTrainer):
         self.adversarial = AdversarialLoss(config.adversarial)
         self.train_g, self.train_d = self.parallel(self.generator), self.parallel(self.discriminator)
         self.start_ema()
+
+    def build_generator(self, channels: int) -> torch.nn.Module:
+        return build_generator(self.config, channels)
 
     @property
     def networks(self) -> dict:

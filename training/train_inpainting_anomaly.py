@@ -2,7 +2,7 @@
 intensity-threshold baseline, and export a bundle.
 
 A conditional GAN (pix2pix: U-Net + PatchGAN, L1 + adversarial) learns to fill the blanked centre of a tile
-of normal anatomy from its surroundings. At inference every small square of a slice is filled from its
+of normal anatomy from its surroundings; the rest of the tile is passed through, so both losses judge the fill. At inference every small square of a slice is filled from its
 context; what differs from that fill is what the surroundings cannot explain.
 
 Examples:
@@ -17,6 +17,9 @@ import sys
 from dataclasses import dataclass
 
 import torch
+
+from GANSynthesisLib.architectures import network_spec
+from GANSynthesisLib.networks import InpaintingGenerator
 
 from . import distributed
 from .anomaly import InpaintingBank
@@ -33,11 +36,20 @@ class InpaintingConfig(Pix2PixConfig):
 
     tile: int = 64
     hole: int = 16
+    lambda_l1: float = 1600.0  # pix2pix's 100 per pixel of the hole, which is 1/16 of the tile the L1 averages over
     batch_size: int = 32
     g_depth: int = 6
     g_base_width: int = 16
     g_max_width: int = 128
     d_base_width: int = 16
+    g_dropout: float = 0.0  # the fill should be the most likely one, not a random draw
+
+
+class InpaintingTrainer(Pix2PixTrainer):
+    """pix2pix whose generator draws the hole only."""
+
+    def build_generator(self, channels: int) -> torch.nn.Module:
+        return InpaintingGenerator(network_spec(super().build_generator(channels)))
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -57,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     config = config_from_arguments(InpaintingConfig, args)
     args.run_dir.mkdir(parents=True, exist_ok=True)
     volumes, tiles = normal_tile_bank(args, normalisation, config.tile, config.device)
-    trainer = Pix2PixTrainer(config, InpaintingBank(tiles, config.hole), args.run_dir / "inpainting")
+    trainer = InpaintingTrainer(config, InpaintingBank(tiles, config.hole), args.run_dir / "inpainting")
     resume_and_train(trainer, args.resume)
     distributed.cleanup()  # evaluation and export happen on rank 0 alone
     if not trainer.is_main:
