@@ -267,5 +267,5 @@ def _levels(tile: int) -> int:
 
 
 def count_parameters(module: nn.Module) -> int:
-    """Number of trainable parameters."""
-    return sum(p.numel() for p in module.parameters() if p.requires_grad)
+    """Number of parameters (frozen ones included)."""
+    return sum(p.numel() for p in module.parameters())
