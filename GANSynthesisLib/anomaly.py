@@ -7,10 +7,10 @@ Every axial slice is resampled to the model's spacing and scored by one of two m
 - **inpainting**: a conditional GAN fills each small square from the tile of context around it, so x̂
   there is the normal anatomy the surroundings imply; a square's score is its mean squared residual.
 
-The heatmap is |x − x̂| after smoothing the signed difference (a lesion is a region that is consistently
-brighter or darker than its explanation; unpredictable texture averages out), kept inside the body; its unit is the fraction of the model's
-intensity window, so it lies in [0, 1] (0.1 on a CT model with a 2000 HU window means about 200 HU
-away from the normal explanation). A slice's score is the highest score over its body.
+The heatmap is |x − x̂| after smoothing the signed difference (a lesion is a region consistently brighter
+or darker than its explanation; unpredictable texture averages out), kept inside the body; its unit is the
+fraction of the model's intensity window, so it lies in [0, 1] (0.1 on a CT model with a 2000 HU window
+means about 200 HU away from the normal explanation). A slice's score is the highest score over its body.
 """
 
 from __future__ import annotations
@@ -105,7 +105,7 @@ class InpaintingScorer(torch.nn.Module):
         tiles = tiles.transpose(1, 2).reshape(batch * count, 1, self.tile, self.tile)
         centre = slice(margin, margin + hole)
         residual = torch.cat([
-            (part[..., centre, centre] - self.generator(inpainting_input(part, hole))[..., centre, centre].to(part.dtype))
+            part[..., centre, centre] - self.generator(inpainting_input(part, hole))[..., centre, centre].to(part.dtype)
             for part in tiles.split(self.chunk)])
         scores = (residual.float() ** 2).flatten(1).mean(1, keepdim=True).expand(-1, hole * hole)
         columns = torch.stack([residual.flatten(1).float(), scores], 1)  # (B·L, 2, hole²)

@@ -6,8 +6,8 @@ from torch import nn
 
 from .bundle import ModelBundle
 from .errors import GANSynthesisError
-from .networks import (Critic, InpaintingGenerator, LatentEncoder, LatentGenerator, PatchDiscriminator, ResidualGenerator,
-                       ResnetGenerator, UNetGenerator)
+from .networks import (Critic, InpaintingGenerator, LatentEncoder, LatentGenerator, PatchDiscriminator,
+                       ResidualGenerator, ResnetGenerator, UNetGenerator)
 
 ARCHITECTURES: dict[str, type[nn.Module]] = {
     "UNetGenerator": UNetGenerator,

@@ -2,8 +2,9 @@
 intensity-threshold baseline, and export a bundle.
 
 A conditional GAN (pix2pix: U-Net + PatchGAN, L1 + adversarial) learns to fill the blanked centre of a tile
-of normal anatomy from its surroundings; the rest of the tile is passed through, so both losses judge the fill. At inference every small square of a slice is filled from its
-context; what differs from that fill is what the surroundings cannot explain.
+of normal anatomy from its surroundings; the rest of the tile is passed through, so both losses judge the
+fill. At inference every small square of a slice is filled from its context; what differs from that fill is
+what the surroundings cannot explain.
 
 Examples:
   python -m training.train_inpainting_anomaly --phantoms 40 --modality ct --run-dir runs/anomaly-ct --export Resources/Models/anomaly-ct-phantom
