@@ -212,7 +212,7 @@ def detect_anomalies(volume: Volume, bundle: ModelBundle, options: InferenceOpti
     residual, scores = run_slice_model(model, volume.with_array(array.astype(np.float32, copy=False)), options)
     normalised = to_unit_range(torch.from_numpy(array.astype(np.float32, copy=False)), *window).numpy()
     body = body_mask(normalised, volume, float(settings["body_level"]))
-    heat = np.clip(np.abs(smooth_heatmap(residual / 2.0, volume, float(settings["smoothing_mm"]))), 0.0, 1.0) * body
+    heat = np.minimum(np.abs(smooth_heatmap(residual / 2.0, volume, float(settings["smoothing_mm"]))), 1.0) * body
     view = axial_view(volume)
     body_axial, scores_axial = view.forward(body), view.forward(scores)
     slice_scores = np.where(body_axial.any(axis=(1, 2)),

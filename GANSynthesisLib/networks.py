@@ -126,40 +126,36 @@ class ResnetGenerator(nn.Module):
         return self.model(x)
 
 
-class ResidualGenerator(nn.Module):
-    """input + scale · inner(input), clipped to [-1, 1]: a generator that corrects its (one-channel) input
-    instead of redrawing it, as denoisers should. ``inner`` is a generator config ({'type': ..., ...})."""
+class WrappedGenerator(nn.Module):
+    """A generator built around ``inner``, a generator config ({'type': ..., ...}) stored in its own config."""
 
-    def __init__(self, inner: dict, scale: float = 0.2) -> None:
+    def __init__(self, inner: dict, **settings: Any) -> None:
         super().__init__()
         from .architectures import build_network
 
-        self.config: dict[str, Any] = dict(inner=dict(inner), scale=scale)
+        self.config: dict[str, Any] = dict(inner=dict(inner), **settings)
         self.inner = build_network(inner)
-        self.scale = scale
 
     @property
     def size_multiple(self) -> int:
         return self.inner.size_multiple
+
+
+class ResidualGenerator(WrappedGenerator):
+    """input + scale · inner(input), clipped to [-1, 1]: a generator that corrects its (one-channel) input
+    instead of redrawing it, as denoisers should."""
+
+    def __init__(self, inner: dict, scale: float = 0.2) -> None:
+        super().__init__(inner, scale=scale)
+        self.scale = scale
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return (x[:, :1] + self.scale * self.inner(x)).clamp(-1, 1)
 
 
-class InpaintingGenerator(nn.Module):
-    """Fills the hole of a (tile, hole mask) input: the tile is kept outside the hole and ``inner`` (a generator
-    config, two input channels) draws only inside it, so every loss on its output is a loss on the fill."""
-
-    def __init__(self, inner: dict) -> None:
-        super().__init__()
-        from .architectures import build_network
-
-        self.config: dict[str, Any] = dict(inner=dict(inner))
-        self.inner = build_network(inner)
-
-    @property
-    def size_multiple(self) -> int:
-        return self.inner.size_multiple
+class InpaintingGenerator(WrappedGenerator):
+    """Fills the hole of a (tile, hole mask) input: the tile is kept outside the hole and ``inner`` (two input
+    channels) draws only inside it, so every loss on its output is a loss on the fill."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         image, hole = x[:, :1], x[:, 1:2]
