@@ -5,12 +5,16 @@ Every axial slice is resampled to the model's spacing and scored by one of two m
 - **f-AnoGAN** (Schlegl et al. 2019): overlapping tiles x are encoded and regenerated, x̂ = G(E(x)); a
   tile's score is mean squared image residual + κ · mean squared critic-feature residual.
 - **inpainting**: a conditional GAN fills each small square from the tile of context around it, so x̂
-  there is the normal anatomy the surroundings imply; a square's score is its mean squared residual.
+  there is the normal anatomy the surroundings imply; a square's score is its mean squared residual. With an
+  error-scale network the residual is divided, pixel by pixel, by the error the model expects there (large at
+  bone edges, the body outline and vessels, small inside homogeneous tissue).
 
 The heatmap is |x − x̂| after smoothing the signed difference (a lesion is a region consistently brighter
-or darker than its explanation; unpredictable texture averages out), kept inside the body; its unit is the
-fraction of the model's intensity window, so it lies in [0, 1] (0.1 on a CT model with a 2000 HU window
-means about 200 HU away from the normal explanation). A slice's score is the highest score over its body.
+or darker than its explanation; unpredictable texture averages out), kept inside the body, in [0, 1]. Without
+an error scale its unit is the fraction of the model's intensity window (0.1 on a CT model with a 2000 HU
+window means about 200 HU away from the normal explanation); with one it is z / (z + 10), z being the residual
+in units of the expected error (0.5: ten times the expected error). A slice's score is the highest score over
+its body.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from .translation import distribution_warning, input_range
 from .volume import Volume
 
 DEFAULT_STRIDE_FRACTION = 0.5  # tiles overlap by half
+HALF_HEAT_Z = 10.0  # a residual this many expected errors away maps to heat 0.5
 
 
 class AnomalyScorer(torch.nn.Module):
@@ -84,16 +89,26 @@ def inpainting_input(tiles: torch.Tensor, hole: int) -> torch.Tensor:
 
 class InpaintingScorer(torch.nn.Module):
     """(B, 1, H, W) normalised slices → (B, 2, H, W): every pixel's x − x̂, where x̂ is the generator's
-    inpainting of the hole × hole square around it from the tile of context about it, and each square's mean
-    squared residual. The squares tile the slice exactly, so each pixel is predicted once, never seen."""
+    inpainting of the hole × hole square around it from the tile of context about it, divided by the expected
+    error σ̂ there when an ``error_scale`` network is given; and each square's mean squared (scaled) residual.
+    The squares tile the slice exactly, so each pixel is predicted once, never seen."""
 
     size_multiple = 1  # the scorer pads to whole squares itself
 
-    def __init__(self, generator: torch.nn.Module, tile: int, hole: int, chunk: int = 256) -> None:
+    def __init__(self, generator: torch.nn.Module, tile: int, hole: int, error_scale: torch.nn.Module | None = None,
+                 chunk: int = 256) -> None:
         super().__init__()
         if (tile - hole) % 2 or hole >= tile:
             raise ValueError(f"the hole ({hole}) must be smaller than the tile ({tile}) and centred in it")
-        self.generator, self.tile, self.hole, self.chunk = generator, tile, hole, chunk
+        self.generator, self.error_scale, self.tile, self.hole, self.chunk = generator, error_scale, tile, hole, chunk
+
+    def _residual(self, tiles: torch.Tensor) -> torch.Tensor:
+        """The whole tiles' x − x̂ (over σ̂ with an error scale); only the hole is meaningful."""
+        inputs = inpainting_input(tiles, self.hole)
+        fill = self.generator(inputs).to(tiles.dtype)
+        if self.error_scale is None:
+            return tiles - fill
+        return (tiles - fill) * torch.exp(-self.error_scale(torch.cat([inputs, fill], 1)).to(tiles.dtype))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         batch, _, height, width = x.shape
@@ -104,9 +119,7 @@ class InpaintingScorer(torch.nn.Module):
         count = tiles.shape[-1]
         tiles = tiles.transpose(1, 2).reshape(batch * count, 1, self.tile, self.tile)
         centre = slice(margin, margin + hole)
-        residual = torch.cat([
-            part[..., centre, centre] - self.generator(inpainting_input(part, hole))[..., centre, centre].to(part.dtype)
-            for part in tiles.split(self.chunk)])
+        residual = torch.cat([self._residual(part)[..., centre, centre] for part in tiles.split(self.chunk)])
         scores = (residual.float() ** 2).flatten(1).mean(1, keepdim=True).expand(-1, hole * hole)
         columns = torch.stack([residual.flatten(1).float(), scores], 1)  # (B·L, 2, hole²)
         columns = columns.view(batch, count, 2 * hole * hole).transpose(1, 2)
@@ -167,9 +180,22 @@ def anomaly_scorer(bundle: ModelBundle) -> torch.nn.Module:
         return AnomalyScorer(load_network(bundle, "generator"), load_network(bundle, "encoder"),
                              load_network(bundle, "critic"), float(settings.get("kappa", 1.0))).eval()
     if method == "inpainting":
-        return InpaintingScorer(load_network(bundle, "generator"), int(settings["tile"]), int(settings["hole"])).eval()
+        error_scale = load_network(bundle, "error_scale") if has_error_scale(bundle) else None
+        return InpaintingScorer(load_network(bundle, "generator"), int(settings["tile"]), int(settings["hole"]),
+                                error_scale).eval()
     raise GANSynthesisError(f"Model {bundle.name} uses anomaly method {method!r}; this version knows "
                             f"{', '.join(METHODS)}.")
+
+
+def has_error_scale(bundle: ModelBundle) -> bool:
+    """Whether the bundle's residuals are read in units of its expected error."""
+    return "error_scale" in bundle.manifest["architecture"]
+
+
+def heat_from_residual(smoothed: np.ndarray, error_scaled: bool) -> np.ndarray:
+    """Smoothed signed residual (normalised intensity, or expected errors when ``error_scaled``) → heat in [0, 1]."""
+    size = np.abs(smoothed)
+    return size / (size + HALF_HEAT_Z) if error_scaled else np.minimum(size / 2.0, 1.0)
 
 
 def body_mask(normalised: np.ndarray, volume: Volume, level: float) -> np.ndarray:
@@ -212,7 +238,8 @@ def detect_anomalies(volume: Volume, bundle: ModelBundle, options: InferenceOpti
     residual, scores = run_slice_model(model, volume.with_array(array.astype(np.float32, copy=False)), options)
     normalised = to_unit_range(torch.from_numpy(array.astype(np.float32, copy=False)), *window).numpy()
     body = body_mask(normalised, volume, float(settings["body_level"]))
-    heat = np.minimum(np.abs(smooth_heatmap(residual / 2.0, volume, float(settings["smoothing_mm"]))), 1.0) * body
+    smoothed = smooth_heatmap(residual, volume, float(settings["smoothing_mm"]))
+    heat = heat_from_residual(smoothed, has_error_scale(bundle)) * body
     view = axial_view(volume)
     body_axial, scores_axial = view.forward(body), view.forward(scores)
     slice_scores = np.where(body_axial.any(axis=(1, 2)),

@@ -6,14 +6,15 @@ from torch import nn
 
 from .bundle import ModelBundle
 from .errors import GANSynthesisError
-from .networks import (Critic, InpaintingGenerator, LatentEncoder, LatentGenerator, PatchDiscriminator,
-                       ResidualGenerator, ResnetGenerator, UNetGenerator)
+from .networks import (Critic, ErrorScaleNetwork, InpaintingGenerator, LatentEncoder, LatentGenerator,
+                       PatchDiscriminator, ResidualGenerator, ResnetGenerator, UNetGenerator)
 
 ARCHITECTURES: dict[str, type[nn.Module]] = {
     "UNetGenerator": UNetGenerator,
     "ResnetGenerator": ResnetGenerator,
     "ResidualGenerator": ResidualGenerator,
     "InpaintingGenerator": InpaintingGenerator,
+    "ErrorScaleNetwork": ErrorScaleNetwork,
     "PatchDiscriminator": PatchDiscriminator,
     "LatentGenerator": LatentGenerator,
     "Critic": Critic,

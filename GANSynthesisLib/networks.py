@@ -162,6 +162,17 @@ class InpaintingGenerator(WrappedGenerator):
         return image * (1 - hole) + hole * self.inner(x).to(image.dtype)
 
 
+class ErrorScaleNetwork(WrappedGenerator):
+    """How far off an inpainting is expected to be: (tile with its hole blanked, hole mask, fill) → per pixel the
+    log of the Laplace scale σ̂ of the residual x − fill (normalised intensity units), within ``log_scale_range``."""
+
+    log_scale_range = (-7.0, 1.0)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        low, high = self.log_scale_range
+        return low + (high - low) * (self.inner(x) + 1) / 2
+
+
 class PatchDiscriminator(nn.Module):
     """PatchGAN: a map of real/fake logits, one per overlapping patch (70×70 for n_layers=3).
 

@@ -166,6 +166,45 @@ def test_inpainting_predicts_every_pixel_once_without_seeing_it(height, width):
         InpaintingScorer(CentreEcho(), tile=24, hole=7)
 
 
+class ConstantLogScale(torch.nn.Module):
+    """Expects the same error everywhere: log σ̂ = log 0.25."""
+
+    def forward(self, x):
+        return torch.full_like(x[:, :1], float(np.log(0.25)))
+
+
+def test_an_error_scale_puts_residuals_in_units_of_the_expected_error():
+    x = torch.rand(2, 1, 20, 30) * 2 - 1
+    with torch.no_grad():
+        plain = InpaintingScorer(CentreEcho(), tile=24, hole=8).eval()(x)
+        scaled = InpaintingScorer(CentreEcho(), tile=24, hole=8, error_scale=ConstantLogScale()).eval()(x)
+    torch.testing.assert_close(scaled[:, 0], plain[:, 0] / 0.25)
+    torch.testing.assert_close(scaled[:, 1], plain[:, 1] / 0.25 ** 2)
+
+
+def test_heat_is_bounded_and_keeps_the_order_of_residual_sizes():
+    from GANSynthesisLib.anomaly import HALF_HEAT_Z, heat_from_residual
+
+    smoothed = np.array([-3.0, -0.5, 0.0, 0.2, 1.0, 4.0, 1e6])
+    for error_scaled in (False, True):
+        heat = heat_from_residual(smoothed, error_scaled)
+        assert ((heat >= 0) & (heat <= 1)).all()
+        assert heat[2] == 0 and heat[0] > heat[4] > heat[1] > heat[3]
+    assert heat_from_residual(np.array([HALF_HEAT_Z]), True)[0] == pytest.approx(0.5)
+    assert heat_from_residual(np.array([0.4]), False)[0] == pytest.approx(0.2)  # a fifth of the window
+
+
+def test_the_error_scale_network_stays_in_its_log_range():
+    from GANSynthesisLib.networks import ErrorScaleNetwork
+
+    network = ErrorScaleNetwork({"type": "UNetGenerator", "in_channels": 3, "base_width": 4, "depth": 3,
+                                 "max_width": 8}).eval()
+    with torch.no_grad():
+        log_scale = network(torch.randn(4, 3, 16, 16) * 10)
+    low, high = ErrorScaleNetwork.log_scale_range
+    assert log_scale.shape == (4, 1, 16, 16) and (log_scale >= low).all() and (log_scale <= high).all()
+
+
 def test_the_inpainting_generator_draws_only_inside_the_hole():
     from GANSynthesisLib.anomaly import inpainting_input
     from GANSynthesisLib.networks import InpaintingGenerator
@@ -260,13 +299,17 @@ def test_inpainting_training_exports_a_bundle_the_heatmap_runs(tmp_path):
     run = tmp_path / "run"
     assert main([*keep, "--tile", "16", "--hole", "4", "--g-depth", "4", "--g-base-width", "4", "--g-max-width", "8",
                  "--d-base-width", "4", "--d-layers", "2", "--batch-size", "4", "--steps", "2", "--log-every", "1",
-                 "--held-out", "1", "--calibration", "1", "--threads", "1", "--snapshot-steps", "--run-dir", str(run),
-                 "--export", str(run / "exported")]) == 0
+                 "--scale-steps", "2", "--held-out", "1", "--calibration", "1", "--threads", "1", "--snapshot-steps",
+                 "--run-dir", str(run), "--export", str(run / "exported")]) == 0
     bundle = load_bundle(run / "exported")
-    assert bundle.manifest["anomaly"]["method"] == "inpainting" and set(bundle.manifest["weights"]) == {"generator"}
-    assert "inpainting" in (run / "exported" / "README.md").read_text()
+    assert bundle.manifest["anomaly"]["method"] == "inpainting"
+    assert set(bundle.manifest["weights"]) == {"generator", "error_scale"}
+    assert bundle.manifest["output"]["units"].startswith("z / (z + ")
+    assert (run / "error_scale" / "losses.csv").read_text().count("\n") == 3  # header + 2 steps
+    assert "expected error" in (run / "exported" / "README.md").read_text()
     result = detect_anomalies(lesion_case(90006, "ct", (48, 48, 5)).image, bundle)
-    assert np.isfinite(result.heatmap.array).all() and len(result.slice_scores) == 5
+    heat = result.heatmap.array
+    assert np.isfinite(heat).all() and heat.min() >= 0 and heat.max() < 1 and len(result.slice_scores) == 5
 
 
 # --- command line -----------------------------------------------------------------------------------------------

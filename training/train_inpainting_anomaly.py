@@ -4,30 +4,35 @@ intensity-threshold baseline, and export a bundle.
 A conditional GAN (pix2pix: U-Net + PatchGAN, L1 + adversarial) learns to fill the blanked centre of a tile
 of normal anatomy from its surroundings; the rest of the tile is passed through, so both losses judge the
 fill. At inference every small square of a slice is filled from its context; what differs from that fill is
-what the surroundings cannot explain.
+what the surroundings cannot explain. With ``--scale-steps`` a second network then learns, with the generator
+frozen, how large the fill's error usually is at each pixel (Laplace negative log-likelihood), and the heatmap
+reads residuals in those units: bone edges and the body outline, where fills are often off, stop outshining a
+faint lesion inside homogeneous tissue.
 
 Examples:
-  python -m training.train_inpainting_anomaly --phantoms 40 --modality ct --run-dir runs/anomaly-ct --export Resources/Models/anomaly-ct-phantom
+  python -m training.train_inpainting_anomaly --phantoms 40 --modality ct --scale-steps 6000 --run-dir runs/anomaly-ct --export Resources/Models/anomaly-ct-phantom
   python -m training.train_inpainting_anomaly --phantoms 40 --modality mr --run-dir runs/anomaly-mr --export Resources/Models/anomaly-mr-phantom
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 
 import torch
 
 from GANSynthesisLib.architectures import network_spec
-from GANSynthesisLib.networks import InpaintingGenerator
+from GANSynthesisLib.networks import ErrorScaleNetwork, InpaintingGenerator
 
 from . import distributed
 from .anomaly import InpaintingBank
 from .anomaly_evaluation import evaluate_and_export_anomaly
-from .pix2pix import Pix2PixConfig, Pix2PixTrainer
+from .pix2pix import Pix2PixConfig, Pix2PixTrainer, build_generator
 from .train_anomaly import MODALITIES, add_anomaly_run_arguments, normal_tile_bank, training_data
-from .trainer import add_config_arguments, config_from_arguments
+from .trainer import GanTrainer, adam, add_config_arguments, config_from_arguments
 from .workflow import resume_and_train
 
 
@@ -44,6 +49,7 @@ class InpaintingConfig(Pix2PixConfig):
     g_max_width: int = 128
     d_base_width: int = 16
     g_dropout: float = 0.0  # the fill should be the most likely one, not a random draw
+    scale_steps: int = 0  # steps of the error-scale network after the GAN (0: heatmap in intensity units)
 
 
 class InpaintingTrainer(Pix2PixTrainer):
@@ -51,6 +57,50 @@ class InpaintingTrainer(Pix2PixTrainer):
 
     def build_generator(self, channels: int) -> torch.nn.Module:
         return InpaintingGenerator(network_spec(super().build_generator(channels)))
+
+
+class ErrorScaleTrainer(GanTrainer):
+    """Phase 2: with the generator frozen, a U-Net like it learns the Laplace scale σ̂ of the fill's error at
+    every hole pixel; loss = mean over the hole of |x − fill| / σ̂ + log σ̂."""
+
+    loss_names = ("loss_nll", "mean_abs_error")
+
+    def __init__(self, config: InpaintingConfig, bank: InpaintingBank, generator: torch.nn.Module,
+                 run_dir: Path) -> None:
+        super().__init__(config, run_dir)
+        self.bank = bank
+        self.frozen_generator = self.to_device(generator).eval().requires_grad_(False)
+        self.scale = self.to_device(ErrorScaleNetwork(network_spec(build_generator(config, bank.channels + 1))))
+        self.opt_s = adam(self.scale.parameters(), config, config.lr_g, self.device)
+        self.train_s = self.parallel(self.scale)
+
+    @property
+    def networks(self) -> dict:
+        return {"error_scale": self.scale}
+
+    @property
+    def optimizers(self) -> dict:
+        return {"opt_s": self.opt_s}
+
+    def sample(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.bank.sample(self.config.batch_size, self.sampler)
+
+    def train_step(self, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        pieces = self.micro_batches(batch)
+        totals = torch.zeros(2, device=self.device)
+        self.opt_s.zero_grad(set_to_none=True)
+        for index, (inputs, tiles) in enumerate(pieces):
+            with self.sync_gradients(self.train_s, index == len(pieces) - 1):
+                with self.autocast():
+                    fill = self.frozen_generator(inputs)
+                    log_scale = self.train_s(torch.cat([inputs, fill], 1)).float()
+                hole = inputs[:, 1:2]
+                error = (tiles - fill.float()).abs()
+                nll = ((error * torch.exp(-log_scale) + log_scale) * hole).sum() / hole.sum()
+                (nll / len(pieces)).backward()
+            totals += torch.stack([nll.detach(), (error * hole).sum() / hole.sum()]) / len(pieces)
+        self.opt_s.step()
+        return totals
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -70,17 +120,28 @@ def main(argv: list[str] | None = None) -> int:
     config = config_from_arguments(InpaintingConfig, args)
     args.run_dir.mkdir(parents=True, exist_ok=True)
     volumes, tiles = normal_tile_bank(args, normalisation, config.tile, config.device)
-    trainer = InpaintingTrainer(config, InpaintingBank(tiles, config.hole), args.run_dir / "inpainting")
+    bank = InpaintingBank(tiles, config.hole)
+    trainer = InpaintingTrainer(config, bank, args.run_dir / "inpainting")
     resume_and_train(trainer, args.resume)
+    networks = {"generator": trainer.export_generator}
+    if config.scale_steps:
+        scale_config = replace(config, steps=config.scale_steps, snapshot_steps=[])
+        phase_two = ErrorScaleTrainer(scale_config, bank, copy.deepcopy(trainer.export_generator),
+                                      args.run_dir / "error_scale")
+        resume_and_train(phase_two, args.resume)
+        networks["error_scale"] = phase_two.scale
     distributed.cleanup()  # evaluation and export happen on rank 0 alone
     if not trainer.is_main:
         return 0
     method = {"title": f"{modality} anomaly heatmap, inpainting GAN (phantom-trained demo)",
               "description": f"Inpainting GAN (pix2pix U-Net + PatchGAN) trained on normal {modality} only: every "
                              f"{config.hole}×{config.hole}-pixel square of a slice is filled in from the "
-                             f"{config.tile}×{config.tile} tile of context around it.",
-              "settings": {"method": "inpainting", "tile": config.tile, "hole": config.hole}}
-    evaluate_and_export_anomaly(args, config, volumes, {"generator": trainer.export_generator},
+                             f"{config.tile}×{config.tile} tile of context around it"
+                             + ("; a second network predicts how far off each fill usually is, and residuals are "
+                                "read in units of that expected error." if config.scale_steps else "."),
+              "settings": {"method": "inpainting", "tile": config.tile, "hole": config.hole,
+                           "scale_steps": config.scale_steps}}
+    evaluate_and_export_anomaly(args, config, volumes, networks,
                                 dict(modality=modality, normalisation=normalisation) | method,
                                 training_data(args, modality, volumes))
     return 0
