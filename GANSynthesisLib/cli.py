@@ -222,7 +222,8 @@ def cmd_models(args: argparse.Namespace) -> int:
         if "labels" in m["input"]:
             print("  labels: " + ", ".join(f"{k}={v}" for k, v in m["input"]["labels"].items()))
         else:
-            print(f"  input: {m['input'].get('modality', 'image')} → output: {m['output'].get('modality', 'image')}")
+            output = m["output"].get("modality", "image") + (f" ({m['output']['units']})" if "units" in m["output"] else "")
+            print(f"  input: {m['input'].get('modality', 'image')} → output: {output}")
         if m.get("metrics"):
             print(f"  held-out data: {m['metrics'].get('data', '')}")
         for line in held_out_lines(m):
