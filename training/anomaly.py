@@ -119,37 +119,29 @@ class WganTrainer(GanTrainer):
     def sample(self) -> tuple[torch.Tensor]:
         return (self.bank.sample(self.config.batch_size * self.config.critic_steps, self.sampler),)
 
+    def critic_losses(self, real: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        with torch.no_grad(), self.autocast():
+            fake = self.train_g(latent_sample(real.shape[0], self.config.latent_dim, self.device)).float()
+        with self.autocast():
+            loss_critic = self.adversarial.discriminator(self.train_d(real), self.train_d(fake))
+        penalty = gradient_penalty(self.critic, real, fake, self.config.gradient_penalty_weight)
+        return loss_critic + penalty, torch.stack([loss_critic.float(), penalty.float()])
+
+    def generator_losses(self, latents: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        with self.autocast():
+            loss_g = self.adversarial.generator(self.critic(self.train_g(latents)))
+        return loss_g, loss_g.float()[None]
+
     def train_step(self, batch: tuple[torch.Tensor]) -> torch.Tensor:
         config = self.config
         reals = batch[0].split(config.batch_size)
-        totals = torch.zeros(3, device=self.device)
-        for real in reals:
-            pieces = self.micro_batches((real,))
-            self.opt_d.zero_grad(set_to_none=True)
-            for index, (piece,) in enumerate(pieces):
-                with torch.no_grad(), self.autocast():
-                    fake = self.train_g(latent_sample(piece.shape[0], config.latent_dim, self.device)).float()
-                with self.sync_gradients(self.train_d, index == len(pieces) - 1):
-                    with self.autocast():
-                        loss_critic = self.adversarial.discriminator(self.train_d(piece), self.train_d(fake))
-                    penalty = gradient_penalty(self.critic, piece, fake, config.gradient_penalty_weight)
-                    ((loss_critic + penalty) / len(pieces)).backward()
-                totals[0] += loss_critic.detach().float() / (len(pieces) * len(reals))
-                totals[1] += penalty.detach().float() / (len(pieces) * len(reals))
-            self.opt_d.step()
+        critic_totals = sum(self.accumulated_update(self.train_d, self.opt_d, (real,), self.critic_losses)
+                            for real in reals) / len(reals)
         self.critic.requires_grad_(False)
-        self.opt_g.zero_grad(set_to_none=True)
         latents = latent_sample(config.batch_size, config.latent_dim, self.device)
-        pieces = self.micro_batches((latents,))
-        for index, (z,) in enumerate(pieces):
-            with self.sync_gradients(self.train_g, index == len(pieces) - 1):
-                with self.autocast():
-                    loss_g = self.adversarial.generator(self.critic(self.train_g(z)))
-                (loss_g / len(pieces)).backward()
-            totals[2] += loss_g.detach().float() / len(pieces)
-        self.opt_g.step()
+        generator_totals = self.accumulated_update(self.train_g, self.opt_g, (latents,), self.generator_losses)
         self.critic.requires_grad_(True)
-        return totals
+        return torch.cat([critic_totals, generator_totals])
 
 
 def izif_residuals(tiles: torch.Tensor, reconstruction: torch.Tensor, critic: Critic) -> tuple[torch.Tensor, torch.Tensor]:
@@ -186,20 +178,15 @@ class EncoderTrainer(GanTrainer):
     def sample(self) -> tuple[torch.Tensor]:
         return (self.bank.sample(self.config.batch_size, self.sampler),)
 
+    def encoder_losses(self, tiles: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        with self.autocast():
+            reconstruction = self.frozen_generator(self.train_e(tiles)).float()
+            image, features = izif_residuals(tiles, reconstruction, self.frozen_critic)
+            loss_image, loss_features = image.mean(), features.float().mean()
+        return loss_image + self.config.kappa * loss_features, torch.stack([loss_image, loss_features])
+
     def train_step(self, batch: tuple[torch.Tensor]) -> torch.Tensor:
-        pieces = self.micro_batches(batch)
-        totals = torch.zeros(2, device=self.device)
-        self.opt_e.zero_grad(set_to_none=True)
-        for index, (tiles,) in enumerate(pieces):
-            with self.sync_gradients(self.train_e, index == len(pieces) - 1):
-                with self.autocast():
-                    reconstruction = self.frozen_generator(self.train_e(tiles)).float()
-                    image, features = izif_residuals(tiles, reconstruction, self.frozen_critic)
-                    loss_image, loss_features = image.mean(), features.float().mean()
-                ((loss_image + self.config.kappa * loss_features) / len(pieces)).backward()
-            totals += torch.stack([loss_image.detach(), loss_features.detach()]).float() / len(pieces)
-        self.opt_e.step()
-        return totals
+        return self.accumulated_update(self.train_e, self.opt_e, batch, self.encoder_losses)
 
 
 def reconstruct(encoder: LatentEncoder, generator: LatentGenerator, tiles: torch.Tensor) -> torch.Tensor:

@@ -85,22 +85,17 @@ class ErrorScaleTrainer(GanTrainer):
     def sample(self) -> tuple[torch.Tensor, torch.Tensor]:
         return self.bank.sample(self.config.batch_size, self.sampler)
 
+    def scale_losses(self, inputs: torch.Tensor, tiles: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        with self.autocast():
+            fill = self.frozen_generator(inputs)
+            log_scale = self.train_s(torch.cat([inputs, fill], 1)).float()
+        hole = inputs[:, 1:2]
+        error = (tiles - fill.float()).abs()
+        nll = ((error * torch.exp(-log_scale) + log_scale) * hole).sum() / hole.sum()
+        return nll, torch.stack([nll, (error * hole).sum() / hole.sum()])
+
     def train_step(self, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
-        pieces = self.micro_batches(batch)
-        totals = torch.zeros(2, device=self.device)
-        self.opt_s.zero_grad(set_to_none=True)
-        for index, (inputs, tiles) in enumerate(pieces):
-            with self.sync_gradients(self.train_s, index == len(pieces) - 1):
-                with self.autocast():
-                    fill = self.frozen_generator(inputs)
-                    log_scale = self.train_s(torch.cat([inputs, fill], 1)).float()
-                hole = inputs[:, 1:2]
-                error = (tiles - fill.float()).abs()
-                nll = ((error * torch.exp(-log_scale) + log_scale) * hole).sum() / hole.sum()
-                (nll / len(pieces)).backward()
-            totals += torch.stack([nll.detach(), (error * hole).sum() / hole.sum()]) / len(pieces)
-        self.opt_s.step()
-        return totals
+        return self.accumulated_update(self.train_s, self.opt_s, batch, self.scale_losses)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

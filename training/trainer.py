@@ -133,6 +133,23 @@ class GanTrainer:
         module = getattr(network, "_orig_mod", network)  # compiled DDP module
         return contextlib.nullcontext() if last or not hasattr(module, "no_sync") else module.no_sync()
 
+    def accumulated_update(self, network: torch.nn.Module, optimizer: torch.optim.Optimizer,
+                           batch: tuple[torch.Tensor, ...],
+                           losses: Callable[..., tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
+        """One step of ``optimizer`` with ``network``'s gradients accumulated over the micro-batches of ``batch``;
+        ``losses(*micro_batch)`` gives (objective to minimise, values to log); returns the logged values' mean
+        over the micro-batches, detached."""
+        pieces = self.micro_batches(batch)
+        optimizer.zero_grad(set_to_none=True)
+        logged = torch.zeros((), device=self.device)
+        for index, piece in enumerate(pieces):
+            with self.sync_gradients(network, index == len(pieces) - 1):
+                objective, values = losses(*piece)
+                (objective / len(pieces)).backward()
+            logged = logged + values.detach().float() / len(pieces)
+        optimizer.step()
+        return logged
+
     def checkpointed_networks(self) -> dict[str, torch.nn.Module]:
         networks = dict(self.networks)
         if self.ema:
