@@ -198,6 +198,13 @@ def heat_from_residual(smoothed: np.ndarray, error_scaled: bool) -> np.ndarray:
     return size / (size + HALF_HEAT_Z) if error_scaled else np.minimum(size / 2.0, 1.0)
 
 
+def heat_units(error_scaled: bool) -> str:
+    """What a heat value means (the manifest's output units), matching :func:`heat_from_residual`."""
+    if error_scaled:
+        return f"z / (z + {HALF_HEAT_Z:g}), z = residual over the expected error"
+    return "fraction of the input intensity window"
+
+
 def body_mask(normalised: np.ndarray, volume: Volume, level: float) -> np.ndarray:
     """The patient: the largest region above ``level`` (normalised intensity), holes filled per axial slice."""
     foreground = normalised > level

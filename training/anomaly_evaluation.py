@@ -14,7 +14,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from GANSynthesisLib.anomaly import HALF_HEAT_Z, detect_anomalies
+from GANSynthesisLib.anomaly import detect_anomalies, heat_units
 from GANSynthesisLib.architectures import network_spec
 from GANSynthesisLib.bundle import ModelBundle, save_bundle
 from GANSynthesisLib.detection_metrics import detection_metrics, dice_at
@@ -127,9 +127,7 @@ def anomaly_manifest(args: argparse.Namespace, config, volumes: list, networks: 
                                              "explanation, smoothed, inside the body.",
         "input": {"kind": "image", "modality": info["modality"], "normalisation": normalisation,
                   "statistics": input_statistics(volumes, normalisation, data)},
-        "output": {"modality": "anomaly heatmap", "range": [0, 1],
-                   "units": (f"z / (z + {HALF_HEAT_Z:g}), z = residual over the expected error"
-                             if "error_scale" in networks else "fraction of the input intensity window")},
+        "output": {"modality": "anomaly heatmap", "range": [0, 1], "units": heat_units("error_scale" in networks)},
         "grid": {"plane": "axial", "in_plane_spacing_mm": [args.spacing, args.spacing],
                  "in_plane_size": [info["settings"]["tile"]] * 2},
         "anomaly": info["settings"] | {"smoothing_mm": SMOOTHING_MM, "body_level": BODY_LEVELS[normalisation["type"]],
