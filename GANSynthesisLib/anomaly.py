@@ -7,7 +7,8 @@ Every axial slice is resampled to the model's spacing and scored by one of two m
 - **inpainting**: a conditional GAN fills each small square from the tile of context around it, so x̂
   there is the normal anatomy the surroundings imply; a square's score is its mean squared residual. With an
   error-scale network the residual is divided, pixel by pixel, by the error the model expects there (large at
-  bone edges, the body outline and vessels, small inside homogeneous tissue).
+  bone edges, the body outline and vessels, small inside homogeneous tissue). The grid of squares may be laid
+  several times, shifted; each pixel keeps its best explanation.
 
 The heatmap is |x − x̂| after smoothing the signed difference (a lesion is a region consistently brighter
 or darker than its explanation; unpredictable texture averages out), kept inside the body, in [0, 1]. Without
@@ -91,16 +92,23 @@ class InpaintingScorer(torch.nn.Module):
     """(B, 1, H, W) normalised slices → (B, 2, H, W): every pixel's x − x̂, where x̂ is the generator's
     inpainting of the hole × hole square around it from the tile of context about it, divided by the expected
     error σ̂ there when an ``error_scale`` network is given; and each square's mean squared (scaled) residual.
-    The squares tile the slice exactly, so each pixel is predicted once, never seen."""
+    The squares tile the slice exactly, so each pixel is predicted, never seen.
+
+    With ``grid_shifts`` n > 1 the grid of squares is laid n × n times, shifted by hole / n along each axis, and
+    each pixel keeps its smallest residual (and score): a normal structure that only its own square hides (a rib
+    inside one square) is explained by a grid whose square edge crosses it."""
 
     size_multiple = 1  # the scorer pads to whole squares itself
 
     def __init__(self, generator: torch.nn.Module, tile: int, hole: int, error_scale: torch.nn.Module | None = None,
-                 chunk: int = 256) -> None:
+                 grid_shifts: int = 1, chunk: int = 256) -> None:
         super().__init__()
         if (tile - hole) % 2 or hole >= tile:
             raise ValueError(f"the hole ({hole}) must be smaller than the tile ({tile}) and centred in it")
+        if not 1 <= grid_shifts <= hole:
+            raise ValueError(f"grid_shifts must lie in 1…{hole} (the hole size); got {grid_shifts}")
         self.generator, self.error_scale, self.tile, self.hole, self.chunk = generator, error_scale, tile, hole, chunk
+        self.offsets = [round(index * hole / grid_shifts) for index in range(grid_shifts)]
 
     def _residual(self, tiles: torch.Tensor) -> torch.Tensor:
         """The whole tiles' x − x̂ (over σ̂ with an error scale); only the hole is meaningful."""
@@ -111,6 +119,22 @@ class InpaintingScorer(torch.nn.Module):
         return (tiles - fill) * torch.exp(-self.error_scale(torch.cat([inputs, fill], 1)).to(tiles.dtype))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        height, width = x.shape[-2:]
+        best: torch.Tensor | None = None
+        for top in self.offsets:
+            for left in self.offsets:
+                shifted = F.pad(x, (left, 0, top, 0), value=-1.0)
+                maps = self._grid_maps(shifted)[:, :, top:top + height, left:left + width]
+                if best is None:
+                    best = maps
+                    continue
+                closer = maps[:, :1].abs() < best[:, :1].abs()
+                best = torch.cat([torch.where(closer, maps[:, :1], best[:, :1]),
+                                  torch.minimum(maps[:, 1:], best[:, 1:])], 1)
+        return best
+
+    def _grid_maps(self, x: torch.Tensor) -> torch.Tensor:
+        """Residual and score maps of one grid of squares starting at the slice's top left corner."""
         batch, _, height, width = x.shape
         margin, hole = (self.tile - self.hole) // 2, self.hole
         rows, cols = -(-height // hole) * hole, -(-width // hole) * hole
@@ -182,7 +206,7 @@ def anomaly_scorer(bundle: ModelBundle) -> torch.nn.Module:
     if method == "inpainting":
         error_scale = load_network(bundle, "error_scale") if has_error_scale(bundle) else None
         return InpaintingScorer(load_network(bundle, "generator"), int(settings["tile"]), int(settings["hole"]),
-                                error_scale).eval()
+                                error_scale, int(settings.get("grid_shifts", 1))).eval()
     raise GANSynthesisError(f"Model {bundle.name} uses anomaly method {method!r}; this version knows "
                             f"{', '.join(METHODS)}.")
 

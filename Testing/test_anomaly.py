@@ -166,6 +166,34 @@ def test_inpainting_predicts_every_pixel_once_without_seeing_it(height, width):
         InpaintingScorer(CentreEcho(), tile=24, hole=7)
 
 
+class LeftContinuation(torch.nn.Module):
+    """Inpaints each row of the hole with the pixel just left of it (a structure entering from the left goes on)."""
+
+    def __init__(self, start: int) -> None:
+        super().__init__()
+        self.start = start
+
+    def forward(self, x):
+        return x[:, :1, :, self.start - 1:self.start].expand(-1, -1, -1, x.shape[-1])
+
+
+def test_shifted_grids_explain_what_only_its_own_square_hides():
+    tile, hole = 24, 8
+    x = torch.full((1, 1, 16, 16), -1.0)
+    x[..., 2:6, 2:6] = 1.0  # a bright dot inside the first square of the unshifted grid
+    generator = LeftContinuation((tile - hole) // 2)
+    with torch.no_grad():
+        plain = InpaintingScorer(generator, tile, hole).eval()(x)
+        shifted = InpaintingScorer(generator, tile, hole, grid_shifts=2).eval()(x)
+    dot = x[0, 0] > 0
+    assert (plain[0, 0][dot] == 2).all()  # hidden wholly: unexplained everywhere
+    # The grid shifted by 4 columns sees the dot's left half and continues it over columns 4–5.
+    assert (shifted[0, 0, 2:6, 4:6] == 0).all() and (shifted[0, 0, 2:6, 2:4] == 2).all()
+    assert (shifted[:, 0].abs() <= plain[:, 0].abs()).all() and (shifted[:, 1] <= plain[:, 1]).all()
+    with pytest.raises(ValueError, match="grid_shifts"):
+        InpaintingScorer(generator, tile, hole, grid_shifts=9)
+
+
 class ConstantLogScale(torch.nn.Module):
     """Expects the same error everywhere: log σ̂ = log 0.25."""
 

@@ -3,8 +3,9 @@ intensity-threshold baseline, and export a bundle.
 
 A conditional GAN (pix2pix: U-Net + PatchGAN, L1 + adversarial) learns to fill the blanked centre of a tile
 of normal anatomy from its surroundings; the rest of the tile is passed through, so both losses judge the
-fill. At inference every small square of a slice is filled from its context; what differs from that fill is
-what the surroundings cannot explain. With ``--scale-steps`` a second network then learns, with the generator
+fill. At inference every small square of a slice is filled from its context (with ``--grid-shifts`` n, from
+n × n shifted grids of squares, keeping each pixel's best fill); what differs from that fill is what the
+surroundings cannot explain. With ``--scale-steps`` a second network then learns, with the generator
 frozen, how large the fill's error usually is at each pixel (Laplace negative log-likelihood), and the heatmap
 reads residuals in those units: bone edges and the body outline, where fills are often off, stop outshining a
 faint lesion inside homogeneous tissue.
@@ -50,6 +51,7 @@ class InpaintingConfig(Pix2PixConfig):
     d_base_width: int = 16
     g_dropout: float = 0.0  # the fill should be the most likely one, not a random draw
     scale_steps: int = 0  # steps of the error-scale network after the GAN (0: heatmap in intensity units)
+    grid_shifts: int = 1  # inference lays the grid of squares n × n times, shifted by hole / n
 
 
 class InpaintingTrainer(Pix2PixTrainer):
@@ -132,10 +134,12 @@ def main(argv: list[str] | None = None) -> int:
               "description": f"Inpainting GAN (pix2pix U-Net + PatchGAN) trained on normal {modality} only: every "
                              f"{config.hole}×{config.hole}-pixel square of a slice is filled in from the "
                              f"{config.tile}×{config.tile} tile of context around it"
+                             + (f" (the grid of squares laid {config.grid_shifts}×{config.grid_shifts} times, shifted, "
+                                "each pixel keeping its best fill)" if config.grid_shifts > 1 else "")
                              + ("; a second network predicts how far off each fill usually is, and residuals are "
                                 "read in units of that expected error." if config.scale_steps else "."),
               "settings": {"method": "inpainting", "tile": config.tile, "hole": config.hole,
-                           "scale_steps": config.scale_steps}}
+                           "scale_steps": config.scale_steps, "grid_shifts": config.grid_shifts}}
     evaluate_and_export_anomaly(args, config, volumes, networks,
                                 dict(modality=modality, normalisation=normalisation) | method,
                                 training_data(args, modality, volumes))
