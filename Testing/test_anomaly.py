@@ -451,7 +451,7 @@ def test_bundled_mr_model_on_a_real_brain_mr_keeps_geometry_and_warns(tmp_path):
 def test_bundled_models_rank_lesions_above_normal_tissue_better_than_an_intensity_threshold(modality):
     """On lesion phantoms the bundled model never saw (not in training, calibration or its held-out set): the
     claims the README makes. AUROC beats the intensity threshold for both models; AUPRC only for MR (on
-    CT the threshold is still ahead pooled over 24 unseen phantoms)."""
+    CT the threshold is still ahead pooled over the 32 held-out phantoms)."""
     from training.anomaly_evaluation import SUBSETS, score_cases
     from training.baselines import IntensityRarity
 
