@@ -14,8 +14,10 @@ The heatmap is |x − x̂| after smoothing the signed difference (a lesion is a 
 or darker than its explanation; unpredictable texture averages out), kept inside the body, in [0, 1]. Without
 an error scale its unit is the fraction of the model's intensity window (0.1 on a CT model with a 2000 HU
 window means about 200 HU away from the normal explanation); with one it is z / (z + 10), z being the residual
-in units of the expected error (0.5: ten times the expected error). A slice's score is the highest score over
-its body.
+in units of the expected error (0.5: ten times the expected error). A bundle may add intensity evidence: each
+voxel's surprise in context and the surprise of its intensity alone (how rare it is in normal bodies), each
+judged against normal anatomy (:mod:`.surprise`), are summed. A slice's score is the highest square or tile
+score over its body.
 """
 
 from __future__ import annotations
@@ -32,8 +34,10 @@ from .bundle import ModelBundle
 from .errors import GANSynthesisError
 from .inference import InferenceOptions, host_to_device, run_slice_model
 from .intensity import to_unit_range
+from .intensity_prior import intensity_rarity
 from .orientation import axial_view
-from .translation import distribution_warning, input_range
+from .surprise import HALF_HEAT_SURPRISE, combined_heat
+from .translation import distribution_warning, input_range, normalised_input
 from .volume import Volume
 
 DEFAULT_STRIDE_FRACTION = 0.5  # tiles overlap by half
@@ -222,11 +226,20 @@ def heat_from_residual(smoothed: np.ndarray, error_scaled: bool) -> np.ndarray:
     return size / (size + HALF_HEAT_Z) if error_scaled else np.minimum(size / 2.0, 1.0)
 
 
-def heat_units(error_scaled: bool) -> str:
-    """What a heat value means (the manifest's output units), matching :func:`heat_from_residual`."""
+def heat_units(error_scaled: bool, with_intensity: bool = False) -> str:
+    """What a heat value means (the manifest's output units), matching :func:`heat_from_residual` or, with
+    intensity evidence, :func:`.surprise.combined_heat`."""
+    if with_intensity:
+        return (f"S / (S + {HALF_HEAT_SURPRISE:g}), S = surprise of the voxel in context + surprise of its "
+                "intensity, each −log10 of the share of normal voxels at least as unusual")
     if error_scaled:
         return f"z / (z + {HALF_HEAT_Z:g}), z = residual over the expected error"
     return "fraction of the input intensity window"
+
+
+def has_intensity_evidence(bundle: ModelBundle) -> bool:
+    """Whether the bundle's heat adds the surprise of each voxel's intensity to the surprise in context."""
+    return "surprise" in bundle.manifest["anomaly"]
 
 
 def body_mask(normalised: np.ndarray, volume: Volume, level: float) -> np.ndarray:
@@ -249,6 +262,36 @@ def smooth_heatmap(residual: np.ndarray, volume: Volume, sigma_mm: float) -> np.
     return ndimage.gaussian_filter(residual, [sigma_mm / s for s in volume.spacing[::-1]])
 
 
+@dataclass
+class ContextEvidence:
+    """What the bundle's networks alone say about a volume: heat in [0, 1] inside the body, the square or tile
+    scores, the body mask and the normalised input."""
+
+    heat: np.ndarray
+    scores: np.ndarray
+    body: np.ndarray
+    normalised: np.ndarray
+
+
+def context_evidence(volume: Volume, bundle: ModelBundle, options: InferenceOptions | None = None) -> ContextEvidence:
+    """Score every axial slice with the bundle's scorer and turn its residuals into heat inside the body."""
+    settings = bundle.manifest["anomaly"]
+    array = volume.array.astype(np.float32, copy=False)
+    window = input_range(array, bundle.manifest["input"]["normalisation"])
+    model = AnomalySliceModel(anomaly_scorer(bundle), tuple(bundle.manifest["grid"]["in_plane_spacing_mm"]), window)
+    residual, scores = run_slice_model(model, volume.with_array(array), options)
+    normalised = normalised_input(array, bundle.manifest["input"]["normalisation"])
+    body = body_mask(normalised, volume, float(settings["body_level"]))
+    smoothed = smooth_heatmap(residual, volume, float(settings["smoothing_mm"]))
+    return ContextEvidence(heat_from_residual(smoothed, has_error_scale(bundle)) * body, scores, body, normalised)
+
+
+def intensity_evidence(volume: Volume, normalised: np.ndarray, body: np.ndarray, rarity: list[float],
+                       smoothing_mm: float) -> np.ndarray:
+    """Each body voxel's intensity rarity in normal anatomy, smoothed like the heat (0 outside the body)."""
+    return smooth_heatmap(intensity_rarity(normalised, rarity), volume, smoothing_mm) * body
+
+
 def detect_anomalies(volume: Volume, bundle: ModelBundle, options: InferenceOptions | None = None,
                      threshold: float | None = None) -> AnomalyResult:
     """Anomaly heatmap, per-slice and volume scores, and the voxels at or above ``threshold`` (the model's
@@ -262,17 +305,15 @@ def detect_anomalies(volume: Volume, bundle: ModelBundle, options: InferenceOpti
     threshold = float(settings["threshold"]) if threshold is None else float(threshold)
     if not 0.0 < threshold <= 1.0:
         raise GANSynthesisError(f"The anomaly threshold must lie in (0, 1] (heatmap units); got {threshold:g}.")
-    normalisation = bundle.manifest["input"]["normalisation"]
     warnings = [w for w in [distribution_warning(array, bundle)] if w]
-    window = input_range(array, normalisation)
-    model = AnomalySliceModel(anomaly_scorer(bundle), tuple(bundle.manifest["grid"]["in_plane_spacing_mm"]), window)
-    residual, scores = run_slice_model(model, volume.with_array(array.astype(np.float32, copy=False)), options)
-    normalised = to_unit_range(torch.from_numpy(array.astype(np.float32, copy=False)), *window).numpy()
-    body = body_mask(normalised, volume, float(settings["body_level"]))
-    smoothed = smooth_heatmap(residual, volume, float(settings["smoothing_mm"]))
-    heat = heat_from_residual(smoothed, has_error_scale(bundle)) * body
+    evidence = context_evidence(volume, bundle, options)
+    heat = evidence.heat
+    if has_intensity_evidence(bundle):
+        rarity = intensity_evidence(volume, evidence.normalised, evidence.body, settings["intensity_rarity"],
+                                    float(settings["smoothing_mm"]))
+        heat = combined_heat(heat, rarity, settings["surprise"]) * evidence.body
     view = axial_view(volume)
-    body_axial, scores_axial = view.forward(body), view.forward(scores)
+    body_axial, scores_axial = view.forward(evidence.body), view.forward(evidence.scores)
     slice_scores = np.where(body_axial.any(axis=(1, 2)),
                             np.where(body_axial, scores_axial, -np.inf).max(axis=(1, 2)), 0.0).astype(np.float64)
     heatmap = volume.with_array(heat.astype(np.float32))

@@ -21,8 +21,10 @@ def held_out_lines(manifest: dict) -> list[str]:
         lines = []
         for subset, pooled in metrics["model"].items():
             model, baseline = pooled["pooled"], metrics["baseline"][subset]["pooled"]
-            lines.append(f"Held-out, {subset}: AUROC {model['auroc']:.2f}, AUPRC {model['auprc']:.2f} "
-                         f"(intensity threshold: AUROC {baseline['auroc']:.2f}, AUPRC {baseline['auprc']:.2f})")
+            alone = metrics.get("context alone", {}).get(subset)
+            networks = f"networks alone: AUPRC {alone['pooled']['auprc']:.3f}; " if alone else ""
+            lines.append(f"Held-out, {subset}: AUROC {model['auroc']:.2f}, AUPRC {model['auprc']:.3f} ({networks}"
+                         f"intensity threshold: AUROC {baseline['auroc']:.2f}, AUPRC {baseline['auprc']:.3f})")
         return lines
     return [f"Held-out: {metric_line(metrics['model'])}",
             *(f"  baseline, {name}: {metric_line(scores)}" for name, scores in metrics.get("baselines", {}).items())]

@@ -12,7 +12,8 @@ import SimpleITK as sitk
 import torch
 
 from conftest import ROOT, oblique_direction
-from GANSynthesisLib.anomaly import AnomalyScorer, InpaintingScorer, axial_positions, detect_anomalies
+from GANSynthesisLib.anomaly import (AnomalyScorer, InpaintingScorer, axial_positions, context_evidence,
+                                    detect_anomalies, intensity_evidence)
 from GANSynthesisLib.bundle import load_bundle
 from GANSynthesisLib.cli import main as cli
 from GANSynthesisLib.detection_metrics import detection_metrics, dice_at
@@ -22,6 +23,7 @@ from GANSynthesisLib.lesions import LesionKind, lesion_case, normal_image
 from GANSynthesisLib.networks import Critic, LatentEncoder
 from GANSynthesisLib.phantom import Tissue, generate_phantom
 from GANSynthesisLib.registry import find_model
+from GANSynthesisLib.surprise import combined_heat
 from GANSynthesisLib.volume import Volume
 
 SIZE = (96, 96, 20)
@@ -320,6 +322,8 @@ def test_training_resumes_both_phases_from_their_checkpoints(tiny_anomaly_run, t
 
 
 def test_inpainting_training_exports_a_bundle_the_heatmap_runs(tmp_path):
+    """With intensity evidence: the surprise tables come from the calibration phantoms' normal voxels, the card
+    shows the networks alone beside the model, and the shipped heatmap is the one that was evaluated."""
     from conftest import TINY_ANOMALY_TRAINING
     from training.train_inpainting_anomaly import main
 
@@ -328,16 +332,27 @@ def test_inpainting_training_exports_a_bundle_the_heatmap_runs(tmp_path):
     assert main([*keep, "--tile", "16", "--hole", "4", "--g-depth", "4", "--g-base-width", "4", "--g-max-width", "8",
                  "--d-base-width", "4", "--d-layers", "2", "--batch-size", "4", "--steps", "2", "--log-every", "1",
                  "--scale-steps", "2", "--held-out", "1", "--calibration", "1", "--threads", "1", "--snapshot-steps",
-                 "--run-dir", str(run), "--export", str(run / "exported")]) == 0
+                 "--intensity-evidence", "--run-dir", str(run), "--export", str(run / "exported")]) == 0
     bundle = load_bundle(run / "exported")
-    assert bundle.manifest["anomaly"]["method"] == "inpainting"
+    settings = bundle.manifest["anomaly"]
+    assert settings["method"] == "inpainting"
     assert set(bundle.manifest["weights"]) == {"generator", "error_scale"}
-    assert bundle.manifest["output"]["units"].startswith("z / (z + ")
+    assert bundle.manifest["output"]["units"].startswith("S / (S + 6), S = surprise")
+    assert len(settings["intensity_rarity"]) == 128 and set(settings["surprise"]) == {"context", "intensity"}
+    assert settings["surprise"]["context"][0][1] == 0 and len(settings["surprise"]["context"]) > 8
     assert (run / "error_scale" / "losses.csv").read_text().count("\n") == 3  # header + 2 steps
-    assert "expected error" in (run / "exported" / "README.md").read_text()
-    result = detect_anomalies(lesion_case(90006, "ct", (48, 48, 5)).image, bundle)
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert set(metrics["thresholds"]) == {"model", "context alone", "baseline"}
+    assert "networks alone" in (run / "exported" / "README.md").read_text()
+    volume = lesion_case(90006, "ct", (48, 48, 5)).image
+    result = detect_anomalies(volume, bundle)
     heat = result.heatmap.array
     assert np.isfinite(heat).all() and heat.min() >= 0 and heat.max() < 1 and len(result.slice_scores) == 5
+    evidence = context_evidence(volume, bundle)
+    rarity = intensity_evidence(volume, evidence.normalised, evidence.body, settings["intensity_rarity"],
+                                settings["smoothing_mm"])
+    assert np.array_equal(heat, combined_heat(evidence.heat, rarity, settings["surprise"]) * evidence.body)
+    assert not np.array_equal(heat, evidence.heat)
 
 
 # --- command line -----------------------------------------------------------------------------------------------

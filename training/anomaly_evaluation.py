@@ -14,7 +14,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from GANSynthesisLib.anomaly import detect_anomalies, heat_units
+from GANSynthesisLib.anomaly import context_evidence, heat_units
 from GANSynthesisLib.architectures import network_spec
 from GANSynthesisLib.bundle import ModelBundle, save_bundle
 from GANSynthesisLib.detection_metrics import detection_metrics, dice_at
@@ -23,6 +23,7 @@ from GANSynthesisLib.inference import InferenceOptions
 from GANSynthesisLib.io import read_volume
 from GANSynthesisLib.lesions import LesionCase, LesionKind, lesion_case
 from GANSynthesisLib.networks import count_parameters
+from GANSynthesisLib.surprise import combined_heat, tail_table
 
 from .baselines import IntensityRarity
 from .export import detection_table, model_card
@@ -34,6 +35,10 @@ Scorer = Callable[[LesionCase], np.ndarray]
 BODY_LEVELS = {"window": -0.5, "percentile": -0.8}  # normalised intensity above which a voxel may be body
 SMOOTHING_MM = 3.0
 CALIBRATION_SEED_BASE = 80_000  # lesion phantoms that set the default threshold (never trained on or tested)
+INTENSITY_EVIDENCE_NOTE = (", adding how rare each voxel's intensity is in normal anatomy: both kinds of evidence "
+                           "are read as surprise, −log10 of the share of normal voxels (calibration phantoms) at "
+                           "least as unusual, and summed.")
+CONTEXT_ALONE = "context alone"  # the combined model's networks without the intensity evidence
 SUBSETS = {"all lesions": (LesionKind.IN_RANGE, LesionKind.OUT_OF_RANGE), "in-range lesions": (LesionKind.IN_RANGE,)}
 
 
@@ -73,15 +78,22 @@ def score_cases(cases: list[LesionCase], scorers: dict[str, Scorer], thresholds:
     return results
 
 
-def calibrate(cases: list[LesionCase], scorer: Scorer) -> float:
-    """The threshold with the best pooled Dice (all lesions) on calibration cases."""
-    scores, truth = [], []
+def calibration_scores(cases: list[LesionCase], scorers: dict[str, Scorer]) -> tuple[dict[str, np.ndarray],
+                                                                                    np.ndarray]:
+    """Each scorer's heat at the judged voxels (all lesions) of the cases, pooled, and which of them are lesion."""
+    scores: dict[str, list[np.ndarray]] = {name: [] for name in scorers}
+    truth = []
     for case in cases:
         judged, lesion = judged_voxels(case, tuple(SUBSETS["all lesions"]))
-        heat = scorer(case)
-        scores.append(heat[judged])
         truth.append(lesion[judged])
-    return max(1e-3, detection_metrics(np.concatenate(scores), np.concatenate(truth))["best_threshold"])
+        for name, scorer in scorers.items():
+            scores[name].append(scorer(case)[judged])
+    return {name: np.concatenate(parts) for name, parts in scores.items()}, np.concatenate(truth)
+
+
+def best_threshold(scores: np.ndarray, truth: np.ndarray) -> float:
+    """The threshold with the best pooled Dice (all lesions) on calibration cases."""
+    return max(1e-3, detection_metrics(scores, truth)["best_threshold"])
 
 
 def figure(cases: list[LesionCase], scorers: dict[str, Scorer], thresholds: dict[str, float], path: Path,
@@ -124,10 +136,12 @@ def anomaly_manifest(args: argparse.Namespace, config, volumes: list, networks: 
         "name": args.name, "version": "1.0.0", "task": "anomaly", "title": info["title"],
         "default": args.modality == "ct" and info["settings"]["method"] == "inpainting",
         "description": info["description"] + " The heatmap shows where an axial slice differs from that normal "
-                                             "explanation, smoothed, inside the body.",
+                                             "explanation, smoothed, inside the body"
+                       + (INTENSITY_EVIDENCE_NOTE if args.intensity_evidence else "."),
         "input": {"kind": "image", "modality": info["modality"], "normalisation": normalisation,
                   "statistics": input_statistics(volumes, normalisation, data)},
-        "output": {"modality": "anomaly heatmap", "range": [0, 1], "units": heat_units("error_scale" in networks)},
+        "output": {"modality": "anomaly heatmap", "range": [0, 1], "units": heat_units("error_scale" in networks,
+                                                                                  args.intensity_evidence)},
         "grid": {"plane": "axial", "in_plane_spacing_mm": [args.spacing, args.spacing],
                  "in_plane_size": [info["settings"]["tile"]] * 2},
         "anomaly": info["settings"] | {"smoothing_mm": SMOOTHING_MM, "body_level": BODY_LEVELS[normalisation["type"]],
@@ -141,6 +155,8 @@ def anomaly_manifest(args: argparse.Namespace, config, volumes: list, networks: 
                    "Normal anatomy the generator reconstructs poorly (bone edges, small vessels, the body outline) "
                    "glows too; read the heatmap with the image, never alone.",
                    "Lesions smaller than about two voxels at the model's 3 mm grid are smoothed away.",
+                   *(["Intensity evidence flags any intensity rare in the normal training data (contrast agent, "
+                      "metal, another scanner's calibration) as well as lesions."] if args.intensity_evidence else []),
                    "Research use only, not for diagnosis."],
     }
 
@@ -185,20 +201,30 @@ def test_cases(args: argparse.Namespace) -> tuple[list[LesionCase], str]:
 
 def evaluate_and_export_anomaly(args: argparse.Namespace, config, volumes: list, networks: dict[str, torch.nn.Module],
                                 info: dict, data: str) -> dict:
-    """Calibrate the default threshold, compare with the baseline on held-out lesion cases, write
-    metrics.json and held_out.png, and export the bundle if asked."""
+    """Calibrate the default threshold (and, with intensity evidence, the surprise tables), compare with the
+    baseline on held-out lesion cases, write metrics.json and held_out.png, and export the bundle if asked."""
     networks = {part: network.cpu().eval() for part, network in networks.items()}
     manifest = anomaly_manifest(args, config, volumes, networks, info, data)
     draft = write_bundle(args.run_dir / "bundle", manifest, networks)  # evaluated exactly as shipped (fp16)
     settings = manifest["anomaly"]
     options = InferenceOptions(device="cpu")
     baseline = IntensityRarity(volumes, info["normalisation"], settings["body_level"], settings["smoothing_mm"])
-    scorers = {"model": _Cached(lambda case: detect_anomalies(case.image, draft, options, 1.0).heatmap.array),
-               "baseline": _Cached(lambda case: baseline(case.image))}
-    print(f"calibrating thresholds on {args.calibration} lesion phantoms …", flush=True)
+    context = _Cached(lambda case: context_evidence(case.image, draft, options).heat)
+    rarity = _Cached(lambda case: baseline(case.image))
+    scorers: dict[str, Scorer] = {"model": context, "baseline": rarity}
+    print(f"calibrating on {args.calibration} lesion phantoms …", flush=True)
     calibration = [lesion_case(CALIBRATION_SEED_BASE + i, args.modality, tuple(args.phantom_size))
                    for i in range(args.calibration)]
-    thresholds = {name: calibrate(calibration, scorer) for name, scorer in scorers.items()}
+    pooled, truth = calibration_scores(calibration, scorers)
+    if args.intensity_evidence:
+        settings["intensity_rarity"] = [round(float(value), 6) for value in baseline.rarity]
+        settings["surprise"] = {"context": tail_table(pooled["model"][~truth]),
+                                "intensity": tail_table(pooled["baseline"][~truth])}
+        pooled |= {"model": combined_heat(pooled["model"], pooled["baseline"], settings["surprise"]),
+                   CONTEXT_ALONE: pooled["model"]}
+        scorers = {"model": lambda case: combined_heat(context(case), rarity(case), settings["surprise"]),
+                   CONTEXT_ALONE: context, "baseline": rarity}
+    thresholds = {name: best_threshold(pooled[name], truth) for name in scorers}
     cases, test_data = test_cases(args)
     print(f"evaluating on {len(cases)} held-out cases …", flush=True)
     metrics = score_cases(cases, scorers, thresholds)
@@ -209,9 +235,9 @@ def evaluate_and_export_anomaly(args: argparse.Namespace, config, volumes: list,
     (args.run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
     print(detection_table(metrics))
     if args.export:
-        manifest["anomaly"]["threshold"] = round(thresholds["model"], 4)
+        settings["threshold"] = round(thresholds["model"], 4)
         summary = {key: metrics[key] for key in ("cases", "data", "thresholds", "baseline_name")}
-        for name in ("model", "baseline"):
+        for name in scorers:
             summary[name] = {subset: {"pooled": metrics[name][subset]["pooled"],
                                       "mean_auroc": metrics[name][subset]["mean_auroc"],
                                       "mean_auprc": metrics[name][subset]["mean_auprc"],

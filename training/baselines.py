@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from GANSynthesisLib.anomaly import body_mask, smooth_heatmap
+from GANSynthesisLib.anomaly import body_mask, intensity_evidence
+from GANSynthesisLib.intensity_prior import fit_intensity_rarity
 from GANSynthesisLib.metrics import masked_psnr
 from GANSynthesisLib.translation import normalised_input
 
@@ -89,19 +90,16 @@ class IntensityRarity:
     so both unusually dark and unusually bright voxels stand out; smoothed like the model's heatmap."""
 
     name = "intensity threshold (rarity of the voxel's intensity in normal anatomy)"
-    bins = 128
-    floor = 1e-6
 
     def __init__(self, volumes: list, normalisation: dict, body_level: float, smoothing_mm: float) -> None:
         self.normalisation, self.body_level, self.smoothing_mm = normalisation, body_level, smoothing_mm
-        counts = np.zeros(self.bins)
+        bodies = []
         for volume in volumes:
             normalised = normalised_input(volume.array, normalisation)
-            counts += np.histogram(normalised[body_mask(normalised, volume, body_level)], self.bins, (-1.0, 1.0))[0]
-        self.rarity = -np.log(counts / counts.sum() + self.floor) / -np.log(self.floor)
+            bodies.append(normalised[body_mask(normalised, volume, body_level)])
+        self.rarity = fit_intensity_rarity(bodies)
 
     def __call__(self, volume) -> np.ndarray:
         normalised = normalised_input(volume.array, self.normalisation)
-        index = np.clip(((normalised + 1) / 2 * self.bins).astype(int), 0, self.bins - 1)
-        score = smooth_heatmap(self.rarity[index].astype(np.float32), volume, self.smoothing_mm)
-        return score * body_mask(normalised, volume, self.body_level)
+        body = body_mask(normalised, volume, self.body_level)
+        return intensity_evidence(volume, normalised, body, self.rarity, self.smoothing_mm)

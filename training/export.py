@@ -21,12 +21,14 @@ def metrics_table(metrics: dict) -> str:
 
 
 def detection_table(metrics: dict) -> str:
-    """Markdown: pooled pixel AUROC, AUPRC, best Dice and Dice at the default threshold, model beside baseline,
-    for each lesion subset."""
+    """Markdown: pooled pixel AUROC, AUPRC, best Dice and Dice at the default threshold, model beside baseline
+    (and beside its networks alone when it adds intensity evidence), for each lesion subset."""
     lines = ["| lesions | method | AUROC ↑ | AUPRC ↑ | best Dice ↑ | Dice at default threshold ↑ |",
              "| --- | --- | --- | --- | --- | --- |"]
+    labels = {"model": "**this model**", "context alone": "its networks alone (no intensity evidence)",
+              "baseline": metrics["baseline_name"]}
     for subset in metrics["model"]:
-        for name, label in [("model", "**this model**"), ("baseline", metrics["baseline_name"])]:
+        for name, label in [(name, label) for name, label in labels.items() if name in metrics]:
             p = metrics[name][subset]["pooled"]
             lines.append(f"| {subset} | {label} | {p['auroc']:.3f} | {p['auprc']:.3f} | {p['best_dice']:.3f} | "
                          f"{p['dice_at_threshold']:.3f} |")
@@ -46,7 +48,9 @@ def model_card(manifest: dict) -> str:
                   "Pixel-level metrics over the voxels of the body, pooled over cases. *In-range* lesions have the "
                   "intensity of another normal tissue, so no intensity threshold can single them out. Default "
                   f"threshold {manifest['anomaly']['threshold']:g} (heatmap units), the best Dice on separate "
-                  "calibration phantoms.", ""]
+                  "calibration phantoms."
+                  + (" *Its networks alone* is the same model's heat without the intensity evidence."
+                     if "context alone" in metrics else ""), ""]
     elif metrics:
         lines += [f"## Held-out metrics ({metrics['cases']} cases, {metrics['data']})", "",
                   metrics_table(metrics), "",

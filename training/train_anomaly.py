@@ -49,6 +49,9 @@ def add_anomaly_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--modality", choices=MODALITIES, required=True)
     parser.add_argument("--held-out", type=int, default=6, help="held-out lesion phantoms")
     parser.add_argument("--calibration", type=int, default=4, help="lesion phantoms that set the default threshold")
+    parser.add_argument("--intensity-evidence", action="store_true",
+                        help="the heat adds how rare each voxel's intensity is in normal anatomy to how unusual it is "
+                             "in context, each judged against the calibration phantoms' normal voxels")
     parser.add_argument("--run-dir", type=Path, required=True)
     parser.add_argument("--resume", action="store_true")
     parser.add_argument("--export", type=Path, metavar="DIR")

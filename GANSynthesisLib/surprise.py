@@ -1,0 +1,42 @@
+"""Anomaly evidence on one scale: how unusual a score is among the voxels of normal anatomy, as −log10 of the
+share of normal voxels that score at least as high (surprise 3: one normal voxel in a thousand does)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+KNOTS_PER_DECADE = 4
+HALF_HEAT_SURPRISE = 6.0  # a joint surprise this large (one normal voxel in a million) maps to heat 0.5
+
+
+def tail_table(normal_scores: np.ndarray) -> list[list[float]]:
+    """Knots [score, surprise] of the scores of normal voxels, every quarter decade of their upper tail, as far
+    as their number allows."""
+    scores = np.asarray(normal_scores, np.float64).ravel()
+    if scores.size < 10:
+        raise ValueError(f"a surprise table needs at least 10 normal voxels; got {scores.size}")
+    decades = np.arange(int(np.log10(scores.size) * KNOTS_PER_DECADE) + 1) / KNOTS_PER_DECADE
+    values = np.quantile(scores, 1.0 - 10.0 ** -decades)
+    values, first = np.unique(values, return_index=True)  # a tied score keeps its most common (smallest) surprise
+    return [[float(value), float(decade)] for value, decade in zip(values, decades[first])]
+
+
+def surprise(scores: np.ndarray, table: list[list[float]]) -> np.ndarray:
+    """Surprise of each score (float32): interpolated between the table's knots, 0 below the first, extended
+    along the last stretch above the last, so higher scores always surprise more."""
+    scores = np.asarray(scores, np.float64)
+    knots = np.asarray(table, np.float64)
+    values, decades = knots[:, 0], knots[:, 1]
+    result = np.atleast_1d(np.interp(scores, values, decades))
+    if len(values) > 1:
+        slope = (decades[-1] - decades[-2]) / (values[-1] - values[-2])
+        beyond = np.atleast_1d(scores > values[-1])
+        result[beyond] = decades[-1] + slope * (np.atleast_1d(scores)[beyond] - values[-1])
+    return result.reshape(scores.shape).astype(np.float32)
+
+
+def combined_heat(context: np.ndarray, intensity: np.ndarray, tables: dict[str, list[list[float]]]) -> np.ndarray:
+    """Heat in [0, 1) from two kinds of evidence, each judged against normal anatomy with its table: S / (S + 6),
+    S being the sum of the two surprises."""
+    joint = surprise(context, tables["context"]) + surprise(intensity, tables["intensity"])
+    return joint / (joint + np.float32(HALF_HEAT_SURPRISE))
