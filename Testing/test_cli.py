@@ -120,7 +120,8 @@ def test_models_lists_the_bundled_default_with_metrics():
     assert "[synthesize]" in out and "(default)" in out and "left ventricle=500" in out
     assert "held-out data: held-out phantoms" in out and "Held-out: MAE" in out and "baseline, per-label mean HU" in out
     assert "[anomaly]" in out and "Held-out, in-range lesions: AUROC" in out
-    assert "→ output: anomaly heatmap (z / (z + 10), z = residual over the expected error)" in out
+    assert "→ output: anomaly heatmap (S / (S + 6), S = surprise of the voxel in context + surprise of its" in out
+    assert "(networks alone: AUPRC" in out
     assert "→ output: anomaly heatmap (fraction of the input intensity window)" in out
 
 
