@@ -16,8 +16,9 @@ an error scale its unit is the fraction of the model's intensity window (0.1 on 
 window means about 200 HU away from the normal explanation); with one it is z / (z + 10), z being the residual
 in units of the expected error (0.5: ten times the expected error). A bundle may add intensity evidence: each
 voxel's surprise in context and the surprise of its intensity alone (how rare it is in normal bodies), each
-judged against normal anatomy (:mod:`.surprise`), are summed. A slice's score is the highest square or tile
-score over its body.
+judged against normal anatomy (:mod:`.surprise`), are summed into S, the heat is S / (S + 6), and a slice's
+score is its highest S (3: as unusual as one normal voxel in a thousand). Otherwise a slice's score is the
+highest square or tile score over its body.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from .inference import InferenceOptions, host_to_device, run_slice_model
 from .intensity import to_unit_range
 from .intensity_prior import intensity_rarity
 from .orientation import axial_view
-from .surprise import HALF_HEAT_SURPRISE, combined_heat
+from .surprise import HALF_HEAT_SURPRISE, heat_from_surprise, joint_surprise
 from .translation import distribution_warning, input_range, normalised_input
 from .volume import Volume
 
@@ -307,13 +308,14 @@ def detect_anomalies(volume: Volume, bundle: ModelBundle, options: InferenceOpti
         raise GANSynthesisError(f"The anomaly threshold must lie in (0, 1] (heatmap units); got {threshold:g}.")
     warnings = [w for w in [distribution_warning(array, bundle)] if w]
     evidence = context_evidence(volume, bundle, options)
-    heat = evidence.heat
+    heat, scores = evidence.heat, evidence.scores
     if has_intensity_evidence(bundle):
         rarity = intensity_evidence(volume, evidence.normalised, evidence.body, settings["intensity_rarity"],
                                     float(settings["smoothing_mm"]))
-        heat = combined_heat(heat, rarity, settings["surprise"]) * evidence.body
+        scores = joint_surprise(heat, rarity, settings["surprise"]) * evidence.body
+        heat = heat_from_surprise(scores)
     view = axial_view(volume)
-    body_axial, scores_axial = view.forward(evidence.body), view.forward(evidence.scores)
+    body_axial, scores_axial = view.forward(evidence.body), view.forward(scores)
     slice_scores = np.where(body_axial.any(axis=(1, 2)),
                             np.where(body_axial, scores_axial, -np.inf).max(axis=(1, 2)), 0.0).astype(np.float64)
     heatmap = volume.with_array(heat.astype(np.float32))

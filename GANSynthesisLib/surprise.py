@@ -35,8 +35,17 @@ def surprise(scores: np.ndarray, table: list[list[float]]) -> np.ndarray:
     return result.reshape(scores.shape).astype(np.float32)
 
 
-def combined_heat(context: np.ndarray, intensity: np.ndarray, tables: dict[str, list[list[float]]]) -> np.ndarray:
-    """Heat in [0, 1) from two kinds of evidence, each judged against normal anatomy with its table: S / (S + 6),
-    S being the sum of the two surprises."""
-    joint = surprise(context, tables["context"]) + surprise(intensity, tables["intensity"])
+def joint_surprise(context: np.ndarray, intensity: np.ndarray, tables: dict[str, list[list[float]]]) -> np.ndarray:
+    """S: the surprise in context plus the surprise of the intensity, each judged against normal anatomy with
+    its table."""
+    return surprise(context, tables["context"]) + surprise(intensity, tables["intensity"])
+
+
+def heat_from_surprise(joint: np.ndarray) -> np.ndarray:
+    """Heat in [0, 1) from a joint surprise S: S / (S + 6)."""
     return joint / (joint + np.float32(HALF_HEAT_SURPRISE))
+
+
+def combined_heat(context: np.ndarray, intensity: np.ndarray, tables: dict[str, list[list[float]]]) -> np.ndarray:
+    """Heat in [0, 1) from two kinds of evidence (:func:`joint_surprise`, then :func:`heat_from_surprise`)."""
+    return heat_from_surprise(joint_surprise(context, intensity, tables))

@@ -23,7 +23,7 @@ from GANSynthesisLib.lesions import LesionKind, lesion_case, normal_image
 from GANSynthesisLib.networks import Critic, LatentEncoder
 from GANSynthesisLib.phantom import Tissue, generate_phantom
 from GANSynthesisLib.registry import find_model
-from GANSynthesisLib.surprise import combined_heat
+from GANSynthesisLib.surprise import combined_heat, joint_surprise
 from GANSynthesisLib.volume import Volume
 
 SIZE = (96, 96, 20)
@@ -353,6 +353,8 @@ def test_inpainting_training_exports_a_bundle_the_heatmap_runs(tmp_path):
                                 settings["smoothing_mm"])
     assert np.array_equal(heat, combined_heat(evidence.heat, rarity, settings["surprise"]) * evidence.body)
     assert not np.array_equal(heat, evidence.heat)
+    joint = joint_surprise(evidence.heat, rarity, settings["surprise"])
+    assert np.allclose(result.slice_scores, [joint[k][evidence.body[k]].max() for k in range(5)])  # axial, k = z
 
 
 # --- command line -----------------------------------------------------------------------------------------------
