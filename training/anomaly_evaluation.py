@@ -26,7 +26,7 @@ from GANSynthesisLib.networks import count_parameters
 from GANSynthesisLib.surprise import combined_heat, tail_table
 
 from .baselines import IntensityRarity
-from .export import detection_table, model_card
+from .export import CONTEXT_ALONE, detection_table, model_card
 from .plots import save_image_grid
 from .train_translation import input_statistics
 from .workflow import held_out_seeds, training_summary
@@ -38,7 +38,6 @@ CALIBRATION_SEED_BASE = 80_000  # lesion phantoms that set the default threshold
 INTENSITY_EVIDENCE_NOTE = (", adding how rare each voxel's intensity is in normal anatomy: both kinds of evidence "
                            "are read as surprise, −log10 of the share of normal voxels (calibration phantoms) at "
                            "least as unusual, and summed.")
-CONTEXT_ALONE = "context alone"  # the combined model's networks without the intensity evidence
 SUBSETS = {"all lesions": (LesionKind.IN_RANGE, LesionKind.OUT_OF_RANGE), "in-range lesions": (LesionKind.IN_RANGE,)}
 
 

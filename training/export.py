@@ -10,6 +10,8 @@ from GANSynthesisLib.architectures import network_spec
 from GANSynthesisLib.bundle import INTENDED_USE, ModelBundle, save_bundle
 from GANSynthesisLib.networks import UNetGenerator, count_parameters
 
+CONTEXT_ALONE = "context alone"  # metrics key: a model with intensity evidence judged on its networks alone
+
 
 def metrics_table(metrics: dict) -> str:
     """Markdown table: the model and each baseline, mean ± standard deviation over held-out cases."""
@@ -25,7 +27,7 @@ def detection_table(metrics: dict) -> str:
     (and beside its networks alone when it adds intensity evidence), for each lesion subset."""
     lines = ["| lesions | method | AUROC ↑ | AUPRC ↑ | best Dice ↑ | Dice at default threshold ↑ |",
              "| --- | --- | --- | --- | --- | --- |"]
-    labels = {"model": "**this model**", "context alone": "its networks alone (no intensity evidence)",
+    labels = {"model": "**this model**", CONTEXT_ALONE: "its networks alone (no intensity evidence)",
               "baseline": metrics["baseline_name"]}
     for subset in metrics["model"]:
         for name, label in [(name, label) for name, label in labels.items() if name in metrics]:
@@ -50,7 +52,7 @@ def model_card(manifest: dict) -> str:
                   f"threshold {manifest['anomaly']['threshold']:g} (heatmap units), the best Dice on separate "
                   "calibration phantoms."
                   + (" *Its networks alone* is the same model's heat without the intensity evidence."
-                     if "context alone" in metrics else ""), ""]
+                     if CONTEXT_ALONE in metrics else ""), ""]
     elif metrics:
         lines += [f"## Held-out metrics ({metrics['cases']} cases, {metrics['data']})", "",
                   metrics_table(metrics), "",
