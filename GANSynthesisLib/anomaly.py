@@ -38,7 +38,7 @@ from .intensity import to_unit_range
 from .intensity_prior import intensity_rarity
 from .orientation import axial_view
 from .surprise import HALF_HEAT_SURPRISE, heat_from_surprise, joint_surprise
-from .translation import distribution_warning, input_range, normalised_input
+from .translation import distribution_warning, input_range
 from .volume import Volume
 
 DEFAULT_STRIDE_FRACTION = 0.5  # tiles overlap by half
@@ -281,7 +281,7 @@ def context_evidence(volume: Volume, bundle: ModelBundle, options: InferenceOpti
     window = input_range(array, bundle.manifest["input"]["normalisation"])
     model = AnomalySliceModel(anomaly_scorer(bundle), tuple(bundle.manifest["grid"]["in_plane_spacing_mm"]), window)
     residual, scores = run_slice_model(model, volume.with_array(array), options)
-    normalised = normalised_input(array, bundle.manifest["input"]["normalisation"])
+    normalised = to_unit_range(torch.from_numpy(array), *window).numpy()
     body = body_mask(normalised, volume, float(settings["body_level"]))
     smoothed = smooth_heatmap(residual, volume, float(settings["smoothing_mm"]))
     return ContextEvidence(heat_from_residual(smoothed, has_error_scale(bundle)) * body, scores, body, normalised)

@@ -27,12 +27,11 @@ def surprise(scores: np.ndarray, table: list[list[float]]) -> np.ndarray:
     scores = np.asarray(scores, np.float64)
     knots = np.asarray(table, np.float64)
     values, decades = knots[:, 0], knots[:, 1]
-    result = np.atleast_1d(np.interp(scores, values, decades))
+    result = np.interp(scores, values, decades)
     if len(values) > 1:
         slope = (decades[-1] - decades[-2]) / (values[-1] - values[-2])
-        beyond = np.atleast_1d(scores > values[-1])
-        result[beyond] = decades[-1] + slope * (np.atleast_1d(scores)[beyond] - values[-1])
-    return result.reshape(scores.shape).astype(np.float32)
+        result = np.where(scores > values[-1], decades[-1] + slope * (scores - values[-1]), result)
+    return np.asarray(result, np.float32)
 
 
 def joint_surprise(context: np.ndarray, intensity: np.ndarray, tables: dict[str, list[list[float]]]) -> np.ndarray:
