@@ -321,6 +321,32 @@ def test_training_resumes_both_phases_from_their_checkpoints(tiny_anomaly_run, t
     assert "resumed at step 2" in output and output.count("step 3/3") == 2
 
 
+def test_training_reads_a_folder_of_normal_scans_and_a_csv_of_lesion_scans(tmp_path, capsys):
+    """Real-data layout: normal scans in a folder (any mix of formats), held-out scans listed with their masks."""
+    from conftest import TINY_ANOMALY_TRAINING
+    from training.train_anomaly import main
+
+    normal = tmp_path / "normal"
+    normal.mkdir()
+    for seed, suffix in ((0, ".nii.gz"), (1, ".nrrd")):
+        write_volume(normal_image(generate_phantom(seed, (64, 64, 12)), "ct"), normal / f"scan{seed}{suffix}")
+    (normal / "notes.txt").write_text("not an image")
+    lesions = tmp_path / "lesions"
+    lesions.mkdir()
+    case = lesion_case(90003, "ct", (64, 64, 12))
+    write_volume(case.image, lesions / "image.nii.gz")
+    write_volume(case.mask, lesions / "mask.nii.gz")
+    (lesions / "held_out.csv").write_text("image,mask,id\nimage.nii.gz,mask.nii.gz,patient-7\n")
+    arguments = TINY_ANOMALY_TRAINING[2:]  # without --phantoms 2
+    run = tmp_path / "run"
+    assert main([*arguments, "--normal-folder", str(normal), "--lesion-csv", str(lesions / "held_out.csv"),
+                 "--run-dir", str(run)]) == 0
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["data"] == f"held-out scans listed in {lesions / 'held_out.csv'}"
+    assert [c["case"] for c in metrics["model"]["all lesions"]["per_case"]] == ["patient-7"]
+    assert "24 normal slices" in capsys.readouterr().out  # both scans (12 slices each), not the text file
+
+
 def test_inpainting_training_exports_a_bundle_the_heatmap_runs(tmp_path):
     """With intensity evidence: the surprise tables come from the calibration phantoms' normal voxels, the card
     shows the networks alone beside the model, and the shipped heatmap is the one that was evaluated."""

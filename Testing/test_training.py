@@ -2,6 +2,9 @@
 
 import csv
 import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -9,16 +12,18 @@ import SimpleITK as sitk
 import torch
 from safetensors.torch import load_file
 
+from conftest import ROOT
 from GANSynthesisLib.bundle import load_bundle
 from GANSynthesisLib.inference import InferenceOptions
 from GANSynthesisLib.io import volume_to_sitk
 from GANSynthesisLib.labels import MMWHS_LABELS
 from GANSynthesisLib.synthesis import synthesize
 from training import train_synthesis
-from training.datasets import csv_cases, mmwhs_cases, phantom_cases
+from training.datasets import phantom_cases
 from training.pix2pix import Pix2PixConfig, Pix2PixTrainer
 from training.workflow import split_cases
 from training.slices import OneHotLabels, SliceBank
+from training.volume_files import csv_cases, mmwhs_cases
 
 TINY = ["--phantoms", "2", "--held-out", "1", "--batch-size", "2", "--g-base-width", "8", "--g-depth", "4",
         "--g-max-width", "16", "--d-base-width", "8", "--d-layers", "2", "--canvas", "64", "--phantom-size", "64",
@@ -133,3 +138,33 @@ def test_accumulated_micro_batches_make_the_same_update_as_one_batch(bank, tmp_p
     with pytest.raises(ValueError, match="divide"):
         Pix2PixTrainer(Pix2PixConfig(batch_size=4, accumulation_steps=3, snapshot_steps=[]), bank,
                        tmp_path / "bad").micro_batches((torch.zeros(4, 1),))
+
+
+WITHOUT_SIMPLEITK = """
+import sys
+class NoSimpleITK:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] == "SimpleITK":
+            raise ModuleNotFoundError(f"No module named {name!r}")
+sys.meta_path.insert(0, NoSimpleITK())
+"""
+
+
+def test_phantom_training_and_the_training_benchmark_need_no_simpleitk(tmp_path):
+    """Stock PyTorch GPU images ship without SimpleITK: phantom runs and the benchmarks must not import it."""
+    (tmp_path / "sitecustomize.py").write_text(WITHOUT_SIMPLEITK)
+    env = os.environ | {"PYTHONPATH": str(tmp_path), "OMP_NUM_THREADS": "2"}
+    blocked = subprocess.run([sys.executable, "-c", "import SimpleITK"], env=env, capture_output=True, text=True)
+    assert "No module named 'SimpleITK'" in blocked.stderr
+    run = tmp_path / "run"
+    training = subprocess.run([sys.executable, "-m", "training.train_synthesis", *TINY, "--steps", "2",
+                               "--snapshot-steps", "--run-dir", run, "--export", tmp_path / "bundle"],
+                              cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert training.returncode == 0, training.stderr[-3000:]
+    assert load_bundle(tmp_path / "bundle").manifest["name"] == "mmwhs-ct-phantom"
+    benchmark = subprocess.run([sys.executable, "benchmarks/training_benchmark.py", "--canvas", "64", "--cases", "1",
+                                "--batch-size", "2", "--steps", "1", "--g-depth", "4", "--g-base-width", "8",
+                                "--g-max-width", "16", "--d-base-width", "8"],
+                               cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert benchmark.returncode == 0, benchmark.stderr[-3000:]
+    assert "speed-up over the reference loop" in benchmark.stdout

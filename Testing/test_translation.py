@@ -25,7 +25,8 @@ from GANSynthesisLib.translation import (histogram_distance, input_range, intens
 from GANSynthesisLib.volume import Volume
 from training.baselines import IntensityMapping
 from training.cyclegan import ImagePool
-from training.datasets import phantom_cases, synthrad_cases
+from training.datasets import phantom_cases
+from training.volume_files import synthrad_cases
 
 MR_NORMALISATION = {"type": "percentile", "low_percentile": 0.5, "high_percentile": 99.5}
 
@@ -178,6 +179,25 @@ def test_cyclegan_trains_unpaired_from_the_command_line_and_exports_a_usable_bun
                           tmp_path / "ct.nii.gz", "-m", bundle_dir, "-q"], cwd=ROOT, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert read_volume(tmp_path / "ct.nii.gz").same_geometry(read_volume(source), atol=1e-5)
+
+
+def test_cyclegan_trains_from_two_folders_of_unpaired_volumes(tmp_path, capsys):
+    from training.train_cyclegan import main
+
+    folders = {"mr": tmp_path / "mr", "ct": tmp_path / "ct"}
+    for folder in folders.values():
+        folder.mkdir()
+    for seed in (0, 1):
+        phantom = generate_phantom(seed, (64, 64, 8), (6.0, 6.0, 6.0))
+        write_volume(render_mr(phantom), folders["mr"] / f"{seed}.nii.gz")
+    write_volume(generate_phantom(5, (64, 64, 6), (6.0, 6.0, 6.0)).ct, folders["ct"] / "other.nrrd")
+    run = tmp_path / "run"
+    assert main(["--domain-a", str(folders["mr"]), "--domain-b", str(folders["ct"]), "--source", "mr", "--held-out",
+                 "0", "--batch-size", "2", "--g-base-width", "4", "--g-blocks", "1", "--d-base-width", "4",
+                 "--d-layers", "2", "--canvas", "64", "--spacing", "6", "--log-every", "2", "--threads", "2",
+                 "--steps", "2", "--snapshot-steps", "--pool-size", "4", "--run-dir", str(run)]) == 0
+    assert "16 slices in A, 6 in B" in capsys.readouterr().out
+    assert [row.split(",")[0] for row in (run / "losses.csv").read_text().splitlines()] == ["step", "2"]
 
 
 def test_synthrad_layout_is_read_with_its_body_mask(tmp_path):

@@ -1,14 +1,17 @@
 """pix2pix training throughput, three ways, same networks, one run on one device:
 
-1. reference-style loop: batch 1, fp32, every sample read from its NIfTI file, one-hot encoded and normalised
-   on the CPU, then copied to the device (how the pix2pix reference trains);
+1. reference-style loop: batch 1, fp32, every sample read from its own pair of slice files (8-bit label PNG,
+   16-bit CT PNG), one-hot encoded, normalised and flipped on the CPU, then copied to the device (how the
+   pix2pix reference trains: one image file per sample, decoded and transformed by the data loader);
 2. this project's trainer end to end: slices held on the device, batches sampled there, bf16 autocast and
    channels_last on GPU, losses synced every log_every steps;
 3. the same step on one fixed batch already on the device (compute only).
 
 Prints images/s and the ratios 2/1 (speed-up) and 2/3 (data-pipeline efficiency). Not a test.
 
-    python benchmarks/training_benchmark.py [--device cuda] [--canvas 256] [--batch-size 64] [--g-depth 8 …]
+    python benchmarks/training_benchmark.py [--device cuda] [--canvas 256] [--batch-size 64] [--g-depth 8 …] [--compile]
+
+Needs no SimpleITK (slice files are PNGs), so it runs in a stock PyTorch GPU image.
 """
 
 from __future__ import annotations
@@ -17,21 +20,34 @@ import argparse
 import sys
 import tempfile
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from GANSynthesisLib.io import read_volume, write_volume  # noqa: E402
 from GANSynthesisLib.labels import MMWHS_LABELS  # noqa: E402
 from training.datasets import phantom_cases  # noqa: E402
 from training.pix2pix import Pix2PixConfig, Pix2PixTrainer  # noqa: E402
-from training.slices import NormalisedImage, OneHotLabels, SliceBank, axial_slices  # noqa: E402
+from training.slices import NormalisedImage, OneHotLabels, SliceBank  # noqa: E402
 
 WINDOW = (-1024.0, 2000.0)
+HU_OFFSET = 1024  # 16-bit PNGs hold HU + 1024 (CT values from -1024 HU up)
+
+
+def write_slice_files(cases: list, folder: Path) -> list[tuple[Path, Path]]:
+    """Each axial slice of each case as an 8-bit label PNG and a 16-bit CT PNG (HU + 1024)."""
+    files = []
+    for case in cases:
+        for k in range(case.source.array.shape[0]):
+            label_path, image_path = folder / f"{case.case_id}_{k}_label.png", folder / f"{case.case_id}_{k}_ct.png"
+            Image.fromarray(case.source.array[k].astype(np.uint8)).save(label_path)
+            hu = np.clip(np.rint(case.target.array[k]) + HU_OFFSET, 0, 65535).astype(np.uint16)
+            Image.fromarray(hu).save(image_path)
+            files.append((label_path, image_path))
+    return files
 
 
 def timed_steps(trainer: Pix2PixTrainer, steps: int, batch_for_step) -> float:
@@ -59,45 +75,44 @@ def main() -> None:
     parser.add_argument("--g-depth", type=int, default=7)
     parser.add_argument("--g-max-width", type=int, default=128)
     parser.add_argument("--d-base-width", type=int, default=32)
+    parser.add_argument("--compile", action="store_true", help="torch.compile the project's networks")
     args = parser.parse_args()
     network = dict(g_base_width=args.g_base_width, g_depth=args.g_depth, g_max_width=args.g_max_width,
                    d_base_width=args.d_base_width, device=args.device, snapshot_steps=[])
-    cases = phantom_cases(list(range(args.cases)), (args.canvas, args.canvas, 32))
+    cases = phantom_cases(list(range(args.cases)), (args.canvas, args.canvas, 32))  # 3 mm: slices are canvas²
     encoder = OneHotLabels(list(MMWHS_LABELS.values()))
     bank = SliceBank.from_cases(cases, encoder, 3.0, args.canvas, WINDOW)
     print(f"device {args.device}; {len(bank)} slices {args.canvas}²; U-Net depth {args.g_depth}, "
-          f"width {args.g_base_width}–{args.g_max_width}; {args.steps} timed steps")
+          f"width {args.g_base_width}–{args.g_max_width}; {args.steps} timed steps"
+          + ("; torch.compile" if args.compile else ""))
 
     with tempfile.TemporaryDirectory() as folder:
         run = Path(folder)
-        files = []
-        for case in cases:
-            label_path, image_path = run / f"{case.case_id}_label.nii.gz", run / f"{case.case_id}_image.nii.gz"
-            write_volume(case.source, label_path)
-            write_volume(case.target, image_path)
-            files.append((label_path, image_path))
+        files = write_slice_files(cases, run)
         rng = np.random.default_rng(0)
         ct_encoder = NormalisedImage({"type": "window", "low": WINDOW[0], "high": WINDOW[1]})
         device = torch.device(args.device)
 
         def reference_sample():
             label_path, image_path = files[rng.integers(len(files))]
-            labels, image = read_volume(label_path), read_volume(image_path)
-            k = int(rng.integers(labels.array.shape[0]))
-            source = axial_slices(replace(labels, array=labels.array[k:k + 1]), encoder, 3.0, args.canvas).float()
-            target = axial_slices(replace(image, array=image.array[k:k + 1]), ct_encoder, 3.0, args.canvas).float()
+            labels = np.asarray(Image.open(label_path))[None]
+            hu = np.asarray(Image.open(image_path)).astype(np.float32)[None] - HU_OFFSET
+            source, target = encoder.encode(labels), ct_encoder.encode(hu)
+            if rng.random() < 0.5:
+                source, target = source.flip(-1), target.flip(-1)
             return source.to(device), target.to(device)
 
         reference = Pix2PixTrainer(Pix2PixConfig(batch_size=1, mixed_precision=False, **network), bank, run / "ref")
         reference_rate = timed_steps(reference, args.steps * 4, reference_sample)
         del reference
 
-        project = Pix2PixTrainer(Pix2PixConfig(batch_size=args.batch_size, **network), bank, run / "project")
+        project = Pix2PixTrainer(Pix2PixConfig(batch_size=args.batch_size, compile=args.compile, **network), bank,
+                                 run / "project")
         end_to_end = timed_steps(project, args.steps, project.sample)
         fixed = project.sample()
         compute_only = timed_steps(project, args.steps, lambda: fixed)
 
-    print(f"reference-style loop (batch 1, fp32, per-sample file loading): {reference_rate:9.1f} images/s")
+    print(f"reference-style loop (batch 1, fp32, per-sample PNG loading): {reference_rate:9.1f} images/s")
     print(f"project trainer end to end (batch {args.batch_size}):                {end_to_end:9.1f} images/s")
     print(f"project step, compute only (fixed batch):              {compute_only:9.1f} images/s")
     print(f"speed-up over the reference loop: {end_to_end / reference_rate:.1f}×; "

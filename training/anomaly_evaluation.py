@@ -4,7 +4,6 @@ Dice per case and pooled, for all lesions and for in-range lesions alone; thresh
 from __future__ import annotations
 
 import argparse
-import csv
 import datetime
 import json
 import shutil
@@ -18,9 +17,7 @@ from GANSynthesisLib.anomaly import context_evidence, heat_units
 from GANSynthesisLib.architectures import network_spec
 from GANSynthesisLib.bundle import ModelBundle, save_bundle
 from GANSynthesisLib.detection_metrics import detection_metrics, dice_at
-from GANSynthesisLib.errors import GANSynthesisError
 from GANSynthesisLib.inference import InferenceOptions
-from GANSynthesisLib.io import read_volume
 from GANSynthesisLib.lesions import LesionCase, LesionKind, lesion_case
 from GANSynthesisLib.networks import count_parameters
 from GANSynthesisLib.surprise import combined_heat, tail_table
@@ -173,25 +170,10 @@ def write_bundle(folder: Path, manifest: dict, networks: dict[str, torch.nn.Modu
     return bundle
 
 
-def lesion_cases_from_csv(path: Path) -> list[LesionCase]:
-    """Held-out scans with lesion masks listed in a CSV (paths relative to it); mask values > 0 are lesions."""
-    with open(path, newline="") as stream:
-        rows = list(csv.DictReader(stream))
-    if not rows or not {"image", "mask"} <= set(rows[0]):
-        raise GANSynthesisError(f"{path} needs a header with columns 'image' and 'mask'.")
-    cases = []
-    for index, row in enumerate(rows):
-        image, mask = read_volume(path.parent / row["image"]), read_volume(path.parent / row["mask"])
-        if not image.same_geometry(mask, atol=1e-3):
-            raise GANSynthesisError(f"{row['mask']} is not on the grid of {row['image']}.")
-        lesions = mask.with_array((mask.array > 0).astype(np.uint8) * np.uint8(LesionKind.IN_RANGE))
-        cases.append(LesionCase(image.with_array(image.array.astype(np.float32)), lesions, None, (),
-                                row.get("id") or index, "unknown"))
-    return cases
-
-
 def test_cases(args: argparse.Namespace) -> tuple[list[LesionCase], str]:
     if args.lesion_csv:
+        from .volume_files import lesion_cases_from_csv  # reads files (SimpleITK); phantom runs need neither
+
         return lesion_cases_from_csv(args.lesion_csv), f"held-out scans listed in {args.lesion_csv}"
     seeds = held_out_seeds(args.held_out)
     return ([lesion_case(seed, args.modality, tuple(args.phantom_size)) for seed in seeds],

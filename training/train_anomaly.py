@@ -26,7 +26,6 @@ from GANSynthesisLib.phantom import generate_phantom
 
 from .anomaly_evaluation import evaluate_and_export_anomaly
 from .anomaly import AnomalyConfig, EncoderTrainer, TileBank, WganTrainer, latent_sample, reconstruct
-from .datasets import folder_volumes
 from .plots import save_image_grid
 from .slices import NormalisedImage, axial_slices
 from .trainer import GanTrainer, add_config_arguments, config_from_arguments
@@ -74,8 +73,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def normal_tile_bank(args: argparse.Namespace, normalisation: dict, tile: int, device: str) -> tuple[list, TileBank]:
     """The normal training volumes and a bank of their axial slices (normalised, on the model grid)."""
     print("reading normal training volumes …", flush=True)
-    volumes = ([normal_image(generate_phantom(seed, tuple(args.phantom_size)), args.modality)
-                for seed in range(args.phantoms)] if args.phantoms else folder_volumes(args.normal_folder))
+    if args.phantoms:
+        volumes = [normal_image(generate_phantom(seed, tuple(args.phantom_size)), args.modality)
+                   for seed in range(args.phantoms)]
+    else:
+        from .volume_files import folder_volumes  # reads files (SimpleITK); phantom runs need neither
+
+        volumes = folder_volumes(args.normal_folder)
     encoder = NormalisedImage(normalisation)
     slices = torch.cat([axial_slices(v, encoder, args.spacing, args.canvas) for v in volumes])
     print(f"{slices.shape[0]} normal slices of {args.canvas}×{args.canvas}; tiles of {tile}×{tile}", flush=True)

@@ -20,7 +20,7 @@ import torch
 
 from .baselines import IntensityMapping
 from .cyclegan import CycleGANConfig, CycleGANTrainer
-from .datasets import folder_volumes, phantom_cases
+from .datasets import phantom_cases
 from .slices import NormalisedImage, SliceBank, axial_slices
 from .train_translation import SOURCES, input_statistics
 from .trainer import add_config_arguments, config_from_arguments
@@ -65,6 +65,8 @@ def main(argv: list[str] | None = None) -> int:
         data = (f"unpaired: {modality} of phantoms 0–{args.phantoms - 1} and CT of other phantoms (seeds "
                 f"{args.phantoms}–{2 * args.phantoms - 1}, shuffled); no patient data")
     else:
+        from .volume_files import folder_volumes  # reads files (SimpleITK); phantom runs need neither
+
         a_volumes, b_volumes = folder_volumes(args.domain_a), folder_volumes(args.domain_b)
         a_cases = []
         data = f"unpaired: {len(a_volumes)} volumes from {args.domain_a}, {len(b_volumes)} from {args.domain_b}"

@@ -19,7 +19,7 @@ from GANSynthesisLib.labels import MMWHS_LABELS
 from GANSynthesisLib.synthesis import LabelToImageTranslator
 
 from .baselines import LabelMeanHU
-from .datasets import csv_cases, mmwhs_cases, phantom_cases
+from .datasets import phantom_cases
 from .pix2pix import Pix2PixConfig
 from .slices import OneHotLabels
 from .trainer import add_config_arguments, config_from_arguments
@@ -56,6 +56,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"{size[0]}×{size[1]}×{size[2]} voxels at 3 mm); no patient data")
         test_data = f"held-out phantoms, seeds {held_out_seeds(args.held_out)[0]}–{held_out_seeds(args.held_out)[-1]}"
     else:
+        from .volume_files import csv_cases, mmwhs_cases  # reads files (SimpleITK); phantom runs need neither
+
         cases = mmwhs_cases(args.mmwhs) if args.mmwhs else csv_cases(args.pairs_csv, "label", "image", True)
         train, test = split_cases(cases, args.held_out, config.seed)
         data, test_data = f"{len(train)} cases from {args.mmwhs or args.pairs_csv}", f"{len(test)} held-out patients"

@@ -19,7 +19,7 @@ import torch
 from GANSynthesisLib.translation import histogram_distance, intensity_histogram, normalised_input
 
 from .baselines import GaussianDenoiser, IntensityMapping, UnchangedInput
-from .datasets import csv_cases, phantom_cases, synthrad_cases
+from .datasets import phantom_cases
 from .pix2pix import Pix2PixConfig
 from .slices import NormalisedImage
 from .trainer import add_config_arguments, config_from_arguments
@@ -77,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
                 "no patient data")
         test_data = f"held-out phantoms, seeds {held_out_seeds(args.held_out)[0]}–{held_out_seeds(args.held_out)[-1]}"
     else:
+        from .volume_files import csv_cases, synthrad_cases  # reads files (SimpleITK); phantom runs need neither
+
         cases = synthrad_cases(args.synthrad, args.source) if args.synthrad else csv_cases(args.pairs_csv, "source",
                                                                                              "target")
         train, test = split_cases(cases, args.held_out, config.seed)
