@@ -221,12 +221,16 @@ def publish_volume(input_node, volume: Volume, name_suffix: str, attributes: Map
 
 
 def style_heatmap(node, threshold: float) -> None:
-    """Iron colours over [0, 2·threshold]; values below half the threshold are transparent in slice views."""
+    """Iron colours over [0, 2·threshold]; values below ¾ of the threshold are transparent in slice views.
+
+    ¾ rather than less: with anomaly-ct-phantom, ½ of the threshold coloured 11–12 % of normal body voxels of
+    unseen lesion phantoms, ¾ coloured 1.0–1.3 % while still showing 30–41 % of the lesion voxels (the
+    threshold itself: 1–10 %)."""
     display_node = node.GetDisplayNode()
     display_node.SetAutoWindowLevel(False)
     display_node.SetWindowLevel(2.0 * threshold, threshold)
     display_node.SetAutoThreshold(False)
-    display_node.SetThreshold(0.5 * threshold, 1.0)
+    display_node.SetThreshold(0.75 * threshold, 1.0)
     display_node.SetApplyThreshold(True)
 
 

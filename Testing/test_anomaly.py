@@ -429,7 +429,7 @@ def test_scene_gets_heat_overlay_scores_table_chart_and_segment(tiny_anomaly_run
     assert heat.GetAttribute("GANSynthesis.Synthetic") == "true" and "anomaly heatmap" in heat.GetName()
     display = heat.GetDisplayNode()
     assert display.GetColorNodeID() == "vtkMRMLColorTableNodeIron"
-    assert display.GetApplyThreshold() and display.GetLowerThreshold() == pytest.approx(0.025)
+    assert display.GetApplyThreshold() and display.GetLowerThreshold() == pytest.approx(0.0375)
     assert display.GetWindow() == pytest.approx(0.1) and display.GetLevel() == pytest.approx(0.05)
     assert all(v.GetForegroundVolumeID() == heat.GetID() and v.GetBackgroundVolumeID() == input_node.GetID()
                and v.GetForegroundOpacity() == pytest.approx(0.5) for v in views)
