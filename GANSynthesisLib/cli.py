@@ -156,10 +156,33 @@ def cmd_anomaly(args: argparse.Namespace) -> int:
     if scores is not None:
         write_csv(result.slice_table, scores)
         print(f"wrote {scores} ({len(result.slice_table)} slices)")
-    top = max(result.slice_table, key=lambda row: row["anomaly_score"])
+    top = highest_slice(result)
     print(f"volume anomaly score {result.summary['volume_score']:.4g} (highest at slice {top['slice']}, "
           f"z = {top['position_mm']:.1f} mm)")
     return 0
+
+
+def highest_slice(result) -> dict:
+    """The per-slice score row of an anomaly result's most anomalous slice."""
+    return max(result.slice_table, key=lambda row: row["anomaly_score"])
+
+
+def case_summary(name: str, result, output: Path) -> dict:
+    """One row of the batch summary: a case's volume score, where it peaks and how much is suspected."""
+    top = highest_slice(result)
+    return {"case": name, "volume_score": round(result.summary["volume_score"], 4), "highest_slice": top["slice"],
+            "position_mm": round(top["position_mm"], 2), "suspected_ml": round(result.summary["suspected_ml"], 3),
+            "threshold": result.summary["threshold"], "heatmap": output.name}
+
+
+def merge_summary(rows: list[dict], path: Path) -> None:
+    """Add or replace these cases' rows in the summary CSV; rows of cases not run this time are kept."""
+    cases = {row["case"] for row in rows}
+    kept = []
+    if path.exists():
+        with open(path, newline="") as stream:
+            kept = [row for row in csv.DictReader(stream) if row["case"] not in cases]
+    write_csv(sorted(kept + rows, key=lambda row: row["case"]), path)
 
 
 def batch_cases(folder: Path) -> list[tuple[str, Path]]:
@@ -184,7 +207,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
     output_dir.mkdir(parents=True, exist_ok=True)
     suffix = args.suffix or f"_synthetic_{bundle.manifest['output']['modality'].lower().replace(' ', '_')}.nii.gz"
     cases = batch_cases(Path(args.input_dir))
-    failed = 0
+    failed, summaries = 0, []
     for number, (name, path) in enumerate(cases, start=1):
         output = output_dir / f"{name}{suffix}"
         prefix = f"[{number}/{len(cases)}] {name}:"
@@ -201,7 +224,13 @@ def cmd_batch(args: argparse.Namespace) -> int:
             print(f"{prefix} failed: {error}", file=sys.stderr, flush=True)
             continue
         note = f" (warning: {'; '.join(result.warnings)})" if result.warnings else ""
+        if result.summary:
+            summaries.append(case_summary(name, result, output))
+            note = f", volume anomaly score {result.summary['volume_score']:.4g}{note}"
         print(f"{prefix} done in {time.perf_counter() - started:.1f} s → {output}{note}", flush=True)
+    if summaries:
+        merge_summary(summaries, output_dir / "summary.csv")
+        print(f"wrote {output_dir / 'summary.csv'} (one row per case: volume score, highest slice, suspected ml)")
     if failed:
         print(f"error: {failed} of {len(cases)} cases failed (see above)", file=sys.stderr)
         return 2

@@ -414,6 +414,26 @@ def test_cli_writes_heatmap_segmentation_and_scores(tiny_anomaly_run, tmp_path, 
     assert ".csv" in capsys.readouterr().err
 
 
+def test_batch_anomaly_keeps_one_summary_row_per_case(tiny_anomaly_run, tmp_path, capsys):
+    inputs, outputs = tmp_path / "scans", tmp_path / "heatmaps"
+    inputs.mkdir()
+    for seed in (90004, 90005):
+        write_volume(lesion_case(seed, "ct", (64, 64, 6)).image, inputs / f"patient{seed}.nii.gz")
+    model = str(tiny_anomaly_run / "exported")
+    assert cli(["batch", "anomaly", "--input-dir", str(inputs), "--output-dir", str(outputs), "-m", model]) == 0
+    assert "volume anomaly score" in capsys.readouterr().out
+    first = list(csv.DictReader(open(outputs / "summary.csv")))
+    assert [row["case"] for row in first] == ["patient90004", "patient90005"]
+    direct = detect_anomalies(read_volume(inputs / "patient90005.nii.gz"), load_bundle(model))
+    assert float(first[1]["volume_score"]) == pytest.approx(max(direct.slice_scores), abs=1e-4)
+    assert int(first[1]["highest_slice"]) == int(np.argmax(direct.slice_scores))
+    assert read_volume(outputs / first[1]["heatmap"]).same_geometry(direct.heatmap, atol=1e-4)
+    (outputs / first[1]["heatmap"]).unlink()  # redo one case: the other keeps its row
+    assert cli(["batch", "anomaly", "--input-dir", str(inputs), "--output-dir", str(outputs), "-m", model]) == 0
+    assert "skipped" in capsys.readouterr().out
+    assert list(csv.DictReader(open(outputs / "summary.csv"))) == first
+
+
 # --- MRML -------------------------------------------------------------------------------------------------------
 
 def test_scene_gets_heat_overlay_scores_table_chart_and_segment(tiny_anomaly_run):
