@@ -3,7 +3,8 @@
 Starts ``torchrun -m <trainer> … --run-dir RUN``, waits for a checkpoint at or past ``--kill-after`` steps,
 kills the launcher and its workers (SIGKILL, nothing flushed), then runs the same command with ``--resume``
 and ``--steps`` raised by ``--more-steps``. Checks that it resumed from the checkpoint the kill left, reached the
-last step and left identical replicas; prints the timings. Exit status 1 when a check fails. Not a test.
+last step and left identical replicas; prints the timings. Exit status 1 when a check fails (the test suite
+runs it with 2 gloo processes).
 
     python benchmarks/resume_drill.py --run-dir runs/drill --processes 1 -- --phantoms 8 --device cuda …
 """
