@@ -16,7 +16,7 @@ from .cards import held_out_lines
 from .devices import DEVICE_CHOICES
 from .errors import GANSynthesisError
 from .inference import InferenceOptions
-from .io import check_writable_path, read_volume, write_volume
+from .io import IMAGE_FILE_SUFFIXES, check_writable_path, read_volume, write_volume
 from .labels import parse_label_mapping, resolve_label_mapping
 from .progress import TerminalProgress
 from .provenance import synthetic_description, synthetic_metadata
@@ -191,13 +191,13 @@ def batch_cases(folder: Path) -> list[tuple[str, Path]]:
         raise GANSynthesisError(f"Input folder not found: {folder}.")
     cases = []
     for path in sorted(folder.iterdir()):
-        suffix = next((s for s in (".nii.gz", ".nii", ".nrrd", ".mha") if path.name.lower().endswith(s)), None)
+        suffix = next((s for s in IMAGE_FILE_SUFFIXES if path.name.lower().endswith(s)), None)
         if suffix:
             cases.append((path.name[: -len(suffix)], path))
         elif path.is_dir():
             cases.append((path.name, path))
     if not cases:
-        raise GANSynthesisError(f"No images (.nii.gz, .nii, .nrrd, .mha) or DICOM folders in {folder}.")
+        raise GANSynthesisError(f"No images ({', '.join(IMAGE_FILE_SUFFIXES)}) or DICOM folders in {folder}.")
     return cases
 
 

@@ -12,7 +12,7 @@ import SimpleITK as sitk
 from .errors import GANSynthesisError
 from .volume import Volume
 
-WRITABLE_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".mha")  # single-file formats only
+IMAGE_FILE_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".mha")  # single-file formats, read and written
 NIFTI_DESCRIPTION_KEY = "ITK_FileNotes"  # SimpleITK writes this key into the NIfTI 'descrip' field (80 chars)
 
 
@@ -93,8 +93,8 @@ def _read_dicom_series(folder: Path) -> sitk.Image:
 def check_writable_path(path: str | os.PathLike, overwrite: bool = False) -> Path:
     """The output path, refused when its format is unknown or it exists and overwrite is off."""
     path = Path(path)
-    if not str(path).lower().endswith(WRITABLE_SUFFIXES):
-        raise GANSynthesisError(f"Unknown output format for {path}; use one of {', '.join(WRITABLE_SUFFIXES)}.")
+    if not str(path).lower().endswith(IMAGE_FILE_SUFFIXES):
+        raise GANSynthesisError(f"Unknown output format for {path}; use one of {', '.join(IMAGE_FILE_SUFFIXES)}.")
     if path.exists() and not overwrite:
         raise GANSynthesisError(f"Output {path} already exists; choose another name or pass --overwrite.")
     if not path.parent.exists():
@@ -114,7 +114,7 @@ def write_volume(volume: Volume, path: str | os.PathLike, metadata: Mapping[str,
         image.SetMetaData(key, str(value))
     if description:
         image.SetMetaData(NIFTI_DESCRIPTION_KEY, description[:79])
-    suffix = next(s for s in WRITABLE_SUFFIXES if str(path).lower().endswith(s))
+    suffix = next(s for s in IMAGE_FILE_SUFFIXES if str(path).lower().endswith(s))
     partial = path.with_name(path.name[: -len(suffix)] + ".partial" + suffix)
     try:
         sitk.WriteImage(image, str(partial), useCompression=True)

@@ -12,14 +12,12 @@ import numpy as np
 import SimpleITK as sitk
 
 from GANSynthesisLib.errors import GANSynthesisError
-from GANSynthesisLib.io import read_volume, volume_from_sitk, volume_to_sitk
+from GANSynthesisLib.io import IMAGE_FILE_SUFFIXES, read_volume, volume_from_sitk, volume_to_sitk
 from GANSynthesisLib.lesions import LesionCase, LesionKind
 from GANSynthesisLib.metrics import body_mask_from_ct
 from GANSynthesisLib.volume import Volume
 
 from .datasets import PairedCase
-
-IMAGE_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".mha")
 
 
 def _on_grid(image: Volume, reference: Volume, default: float) -> Volume:
@@ -91,9 +89,9 @@ def csv_cases(csv_path: str | Path, source_column: str, target_column: str,
 
 def folder_volumes(folder: str | Path) -> list[Volume]:
     """Every image file directly in a folder (for unpaired training)."""
-    paths = sorted(p for p in Path(folder).iterdir() if p.name.lower().endswith(IMAGE_SUFFIXES))
+    paths = sorted(p for p in Path(folder).iterdir() if p.name.lower().endswith(IMAGE_FILE_SUFFIXES))
     if not paths:
-        raise GANSynthesisError(f"No images ({', '.join(IMAGE_SUFFIXES)}) in {folder}.")
+        raise GANSynthesisError(f"No images ({', '.join(IMAGE_FILE_SUFFIXES)}) in {folder}.")
     return [read_volume(p) for p in paths]
 
 
