@@ -86,3 +86,13 @@ def tiny_anomaly_run(tmp_path_factory) -> Path:
     assert main([*TINY_ANOMALY_TRAINING, "--run-dir", str(run), "--export", str(run / "exported"),
                  "--name", "tiny-anomaly"]) == 0
     return run
+
+
+@pytest.fixture(scope="session")
+def phantom_slice_bank():
+    """The slices of one small phantom as a training bank: one-hot label sources, CT targets in [-1, 1]."""
+    from training.datasets import phantom_cases
+    from training.slices import OneHotLabels, SliceBank
+
+    return SliceBank.from_cases(phantom_cases([1], (64, 64, 6), (6.0, 6.0, 6.0)),
+                                OneHotLabels(list(MMWHS_LABELS.values())), 6.0, 64, (-1024.0, 2000.0))

@@ -16,13 +16,11 @@ from conftest import ROOT
 from GANSynthesisLib.bundle import load_bundle
 from GANSynthesisLib.inference import InferenceOptions
 from GANSynthesisLib.io import volume_to_sitk
-from GANSynthesisLib.labels import MMWHS_LABELS
 from GANSynthesisLib.synthesis import synthesize
 from training import train_synthesis
 from training.datasets import phantom_cases
 from training.pix2pix import Pix2PixConfig, Pix2PixTrainer
 from training.workflow import split_cases
-from training.slices import OneHotLabels, SliceBank
 from training.volume_files import csv_cases, mmwhs_cases
 
 TINY = ["--phantoms", "2", "--held-out", "1", "--batch-size", "2", "--g-base-width", "8", "--g-depth", "4",
@@ -63,10 +61,9 @@ def test_resume_after_an_interruption_matches_an_uninterrupted_run(tmp_path):
     assert steps == [2, 3, 4, 6]
 
 
-@pytest.fixture(scope="module")
-def bank():
-    return SliceBank.from_cases(phantom_cases([1], (64, 64, 6), (6.0, 6.0, 6.0)), OneHotLabels(list(MMWHS_LABELS.values())),
-                                6.0, 64, (-1024.0, 2000.0))
+@pytest.fixture
+def bank(phantom_slice_bank):
+    return phantom_slice_bank
 
 
 def one_step(bank, tmp_path, **overrides):

@@ -150,15 +150,21 @@ def test_bundled_denoiser_beats_a_low_dose_input_on_psnr():
 
 
 def test_image_pool_returns_a_mix_of_new_and_stored_images():
-    pool = ImagePool(4)
+    pool = ImagePool(64)
     generator = torch.Generator().manual_seed(0)
-    first = torch.arange(4.0).view(4, 1, 1, 1)
+    first = torch.arange(64.0).view(64, 1, 1, 1)
     assert torch.equal(pool.query(first, generator), first)  # filling
-    new = torch.full((64, 1, 1, 1), 100.0)
-    returned = pool.query(new, generator)
-    from_pool = (returned < 100).sum().item()
-    assert 10 < from_pool < 54  # about half swapped
-    assert (pool.images == 100).any()  # new images were stored
+    new = torch.arange(100.0, 132.0).view(32, 1, 1, 1)
+    returned = pool.query(new, generator).flatten()
+    from_pool = returned < 100
+    assert 6 < from_pool.sum().item() < 26  # about half swapped
+    stored = pool.images[:pool.size].flatten()
+    # Exactly the slots handed out now hold new images; every other slot kept its image.
+    replaced = set(torch.nonzero(stored >= 100).flatten().tolist())
+    assert replaced == set(returned[from_pool].long().tolist())
+    assert set(stored[stored >= 100].tolist()) <= set(new.flatten()[from_pool].tolist())
+    kept = stored < 100
+    assert torch.equal(stored[kept], torch.arange(64.0)[kept])
 
 
 def test_cyclegan_trains_unpaired_from_the_command_line_and_exports_a_usable_bundle(tmp_path):
@@ -166,7 +172,8 @@ def test_cyclegan_trains_unpaired_from_the_command_line_and_exports_a_usable_bun
     args = ["--phantoms", "2", "--source", "mr", "--held-out", "1", "--batch-size", "2", "--g-base-width", "4",
             "--g-blocks", "1", "--d-base-width", "4", "--d-layers", "2", "--canvas", "64", "--phantom-size", "64",
             "64", "8", "--spacing", "6", "--log-every", "2", "--threads", "2", "--steps", "4", "--snapshot-steps",
-            "--pool-size", "4", "--run-dir", str(tmp_path / "run"), "--export", str(bundle_dir), "--name", "tiny-cycle"]
+            "--pool-size", "4", "--flip", "--rotation-deg", "10", "--scaling", "0.1", "--run-dir", str(tmp_path / "run"),
+            "--export", str(bundle_dir), "--name", "tiny-cycle"]
     result = subprocess.run([sys.executable, "-m", "training.train_cyclegan", *args], cwd=ROOT, capture_output=True,
                             text=True, timeout=600)
     assert result.returncode == 0, result.stderr

@@ -3,7 +3,8 @@
 #   1. whole-volume inference, 512×512×300: engine vs per-slice batch-1 fp32 loop, on the GPU and the CPU;
 #   2. pix2pix training (U-Net-256, 8-channel labels, 70×70 PatchGAN, batch 64): end to end vs compute-only vs
 #      a reference-style loop, eager and with torch.compile;
-#   3. a few hundred GPU steps of the other families (CycleGAN, inpainting anomaly GAN, f-AnoGAN) with their speed;
+#   3. a few hundred GPU steps of the other families (CycleGAN, inpainting anomaly GAN, f-AnoGAN) with their speed,
+#      batches augmented on the device;
 #   4. a 1-GPU torchrun training killed mid-run, resumed and finished (benchmarks/resume_drill.py).
 # Logs go to LOG_DIR (default runs/gpu-acceptance), one file per part; run folders to a temporary folder.
 # Needs torch, numpy, scipy, safetensors, matplotlib and Pillow; not SimpleITK (phantom data only).
@@ -34,7 +35,7 @@ else
   STEPS=300; PHANTOMS=8; SIZE=(128 128 48); BATCH=64; DRILL=(--checkpoint-every 100 --kill-after 200 --more-steps 200)
 fi
 FAMILY=(--phantoms "$PHANTOMS" --phantom-size "${SIZE[@]}" --held-out 1 --steps "$STEPS" --batch-size "$BATCH"
-        --device "$DEVICE" --log-every 50 --snapshot-steps)
+        --device "$DEVICE" --log-every 50 --snapshot-steps --flip --rotation-deg 10 --scaling 0.1)
 
 part() {  # part NAME COMMAND…: run, keep the log, remember failures
   local name=$1; shift

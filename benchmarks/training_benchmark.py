@@ -3,11 +3,13 @@
 1. reference-style loop: batch 1, fp32, every sample read from its own pair of slice files (8-bit label PNG,
    16-bit CT PNG), one-hot encoded, normalised and flipped on the CPU, then copied to the device (how the
    pix2pix reference trains: one image file per sample, decoded and transformed by the data loader);
-2. this project's trainer end to end: slices held on the device, batches sampled there, bf16 autocast and
-   channels_last on GPU, losses synced every log_every steps;
+2. this project's trainer end to end: slices held on the device, batches sampled and augmented there (per-sample
+   flip, rotation ±10°, zoom ±10%; ``--no-augment`` for none), bf16 autocast and channels_last on GPU, losses
+   synced every log_every steps;
 3. the same step on one fixed batch already on the device (compute only).
 
-Prints images/s and the ratios 2/1 (speed-up) and 2/3 (data-pipeline efficiency). Not a test.
+Prints images/s, the ratios 2/1 (speed-up) and 2/3 (data-pipeline efficiency) and, on a GPU, how often one
+end-to-end step makes the host wait for the GPU (CUDA's sync debug mode; 0 is the aim). Not a test.
 
     python benchmarks/training_benchmark.py [--device cuda] [--canvas 256] [--batch-size 64] [--g-depth 8 …] [--compile]
 
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 import tempfile
 import time
 from pathlib import Path
@@ -64,6 +67,20 @@ def timed_steps(trainer: Pix2PixTrainer, steps: int, batch_for_step) -> float:
     return steps * trainer.config.batch_size / (time.perf_counter() - start)
 
 
+def host_syncs_per_step(trainer: Pix2PixTrainer, steps: int = 3) -> float:
+    """How many times one end-to-end step (sample + train) makes the host wait for the GPU."""
+    torch.cuda.synchronize()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        torch.cuda.set_sync_debug_mode("warn")
+        try:
+            for _ in range(steps):
+                trainer.train_step(trainer.sample())
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+    return sum("synchroniz" in str(w.message) for w in caught) / steps
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -76,6 +93,8 @@ def main() -> None:
     parser.add_argument("--g-max-width", type=int, default=128)
     parser.add_argument("--d-base-width", type=int, default=32)
     parser.add_argument("--compile", action="store_true", help="torch.compile the project's networks")
+    parser.add_argument("--augment", action=argparse.BooleanOptionalAction, default=True,
+                        help="on-device augmentation in the project's pipeline (flip, rotation ±10°, zoom ±10%%)")
     args = parser.parse_args()
     network = dict(g_base_width=args.g_base_width, g_depth=args.g_depth, g_max_width=args.g_max_width,
                    d_base_width=args.d_base_width, device=args.device, snapshot_steps=[])
@@ -106,17 +125,23 @@ def main() -> None:
         reference_rate = timed_steps(reference, args.steps * 4, reference_sample)
         del reference
 
-        project = Pix2PixTrainer(Pix2PixConfig(batch_size=args.batch_size, compile=args.compile, **network), bank,
-                                 run / "project")
+        augmentation = dict(flip=True, rotation_deg=10.0, scaling=0.1) if args.augment else {}
+        project = Pix2PixTrainer(Pix2PixConfig(batch_size=args.batch_size, compile=args.compile, **network,
+                                               **augmentation), bank, run / "project")
         end_to_end = timed_steps(project, args.steps, project.sample)
+        syncs = host_syncs_per_step(project) if device.type == "cuda" else None
         fixed = project.sample()
         compute_only = timed_steps(project, args.steps, lambda: fixed)
 
-    print(f"reference-style loop (batch 1, fp32, per-sample PNG loading): {reference_rate:9.1f} images/s")
-    print(f"project trainer end to end (batch {args.batch_size}):                {end_to_end:9.1f} images/s")
-    print(f"project step, compute only (fixed batch):              {compute_only:9.1f} images/s")
+    rates = {"reference-style loop (batch 1, fp32, per-sample PNG loading)": reference_rate,
+             f"project trainer end to end (batch {args.batch_size}{', augmented' if args.augment else ''})": end_to_end,
+             "project step, compute only (fixed batch)": compute_only}
+    for label, rate in rates.items():
+        print(f"{label + ':':<64}{rate:9.1f} images/s")
     print(f"speed-up over the reference loop: {end_to_end / reference_rate:.1f}×; "
           f"data-pipeline efficiency: {100 * end_to_end / compute_only:.0f}% of compute-only")
+    if syncs is not None:
+        print(f"host syncs per end-to-end step: {syncs:g}")
     if device.type == "cuda":
         print(f"peak GPU memory: {torch.cuda.max_memory_allocated() / 2**30:.2f} GiB")
 

@@ -17,6 +17,7 @@ from GANSynthesisLib.anomaly import inpainting_input
 from GANSynthesisLib.losses import AdversarialLoss, gradient_penalty
 from GANSynthesisLib.networks import Critic, LatentEncoder, LatentGenerator
 
+from .augment import IMAGE, Augmentation, host_to_device
 from .slices import on_device_or_pinned
 from .trainer import GanTrainer, TrainingConfig, adam
 
@@ -50,8 +51,10 @@ class TileBank:
             raise ValueError(f"slices of {tuple(slices.shape[2:])} are smaller than the {tile}-pixel tile")
         self.slices, self.tile, self.device = on_device_or_pinned(slices, device), tile, device
 
-    def sample(self, count: int, generator: torch.Generator) -> torch.Tensor:
-        """``count`` random crops (count, 1, tile, tile), float32 on the device: one gather, no Python loop."""
+    def sample(self, count: int, generator: torch.Generator,
+               augmentation: Augmentation = Augmentation()) -> torch.Tensor:
+        """``count`` random crops (count, 1, tile, tile), float32 on the device, augmented: one gather, no Python
+        loop."""
         n, _, height, width = self.slices.shape
         index = torch.randint(n, (count,), generator=generator)
         top = torch.randint(height - self.tile + 1, (count,), generator=generator)
@@ -60,8 +63,10 @@ class TileBank:
         rows = (top[:, None] + offsets)[:, :, None]
         cols = (left[:, None] + offsets)[:, None, :]
         where = self.slices.device
-        crops = self.slices[index.to(where)[:, None, None], 0, rows.to(where), cols.to(where)]
-        return crops.to(self.device, non_blocking=True).float()[:, None]
+        index, rows, cols = (host_to_device(t, where) for t in (index[:, None, None], rows, cols))
+        crops = self.slices[index, 0, rows, cols]
+        (crops,) = augmentation([crops.to(self.device, non_blocking=True).float()[:, None]], [IMAGE], generator)
+        return crops
 
 
 class InpaintingBank:
@@ -75,8 +80,9 @@ class InpaintingBank:
     def to(self, device: torch.device) -> "InpaintingBank":
         return self  # the tile bank already delivers on its device
 
-    def sample(self, batch_size: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        tiles = self.tiles.sample(batch_size, generator)
+    def sample(self, batch_size: int, generator: torch.Generator,
+               augmentation: Augmentation = Augmentation()) -> tuple[torch.Tensor, torch.Tensor]:
+        tiles = self.tiles.sample(batch_size, generator, augmentation)
         return inpainting_input(tiles, self.hole), tiles
 
 
@@ -117,7 +123,7 @@ class WganTrainer(GanTrainer):
         return {"opt_g": self.opt_g, "opt_d": self.opt_d}
 
     def sample(self) -> tuple[torch.Tensor]:
-        return (self.bank.sample(self.config.batch_size * self.config.critic_steps, self.sampler),)
+        return (self.bank.sample(self.config.batch_size * self.config.critic_steps, self.sampler, self.augmentation),)
 
     def critic_losses(self, real: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         with torch.no_grad(), self.autocast():
@@ -176,7 +182,7 @@ class EncoderTrainer(GanTrainer):
         return {"opt_e": self.opt_e}
 
     def sample(self) -> tuple[torch.Tensor]:
-        return (self.bank.sample(self.config.batch_size, self.sampler),)
+        return (self.bank.sample(self.config.batch_size, self.sampler, self.augmentation),)
 
     def encoder_losses(self, tiles: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         with self.autocast():

@@ -11,6 +11,7 @@ import torch
 from GANSynthesisLib.losses import AdversarialLoss
 from GANSynthesisLib.networks import PatchDiscriminator
 
+from .augment import TARGET, host_to_device
 from .pix2pix import Pix2PixConfig, build_generator
 from .slices import on_device_or_pinned, sample_rows
 from .trainer import GanTrainer, adam
@@ -41,18 +42,18 @@ class ImagePool:
         images = images.detach()
         if self.size == 0:
             return images
-        if self.images is None:
-            self.images = torch.empty((self.size, *images.shape[1:]), dtype=images.dtype, device=images.device)
+        if self.images is None:  # one spare row beyond the pool takes the writes of images not swapped
+            self.images = torch.empty((self.size + 1, *images.shape[1:]), dtype=images.dtype, device=images.device)
         n = images.shape[0]
         if self.count < self.size:  # still filling: store and return as they are
             take = min(n, self.size - self.count)
             self.images[self.count:self.count + take] = images[:take]
             self.count += take
             return images
-        swap = (torch.rand(n, generator=generator) < 0.5).to(images.device)
-        slots = torch.randint(self.size, (n,), generator=generator).to(images.device)
+        swap = host_to_device(torch.rand(n, generator=generator) < 0.5, images.device)
+        slots = host_to_device(torch.randint(self.size, (n,), generator=generator), images.device)
         returned = torch.where(swap.view(-1, 1, 1, 1), self.images[slots], images)
-        self.images[slots[swap]] = images[swap]
+        self.images[torch.where(swap, slots, self.size)] = images  # no boolean indexing: no host sync
         return returned
 
 
@@ -77,6 +78,9 @@ class CycleGANTrainer(GanTrainer):
         self.adversarial = AdversarialLoss(config.adversarial)
         if self.adversarial.needs_gradient_penalty:
             raise ValueError("CycleGAN here trains with vanilla, lsgan or hinge losses")
+        if config.intensity_jitter:
+            raise ValueError("CycleGAN trains without --intensity-jitter: each domain's images are also what the "
+                             "other generator must produce, so jitter would teach it jittered intensities")
         if config.accumulation_steps != 1:
             raise ValueError("CycleGAN trains without --accumulation-steps (its image pools work per batch); "
                              "lower --batch-size instead")
@@ -97,6 +101,8 @@ class CycleGANTrainer(GanTrainer):
     def sample(self) -> tuple[torch.Tensor, torch.Tensor]:
         (a,) = sample_rows([self.domain_a], self.config.batch_size, self.sampler, device=self.device)
         (b,) = sample_rows([self.domain_b], self.config.batch_size, self.sampler, device=self.device)
+        (a,) = self.augmentation([a], [TARGET], self.sampler)
+        (b,) = self.augmentation([b], [TARGET], self.sampler)
         return a, b
 
     def train_step(self, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:

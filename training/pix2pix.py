@@ -84,7 +84,7 @@ class Pix2PixTrainer(GanTrainer):
         return {"opt_g": self.opt_g, "opt_d": self.opt_d}
 
     def sample(self) -> tuple[torch.Tensor, torch.Tensor]:
-        source, target = self.bank.sample(self.config.batch_size, self.sampler)
+        source, target = self.bank.sample(self.config.batch_size, self.sampler, self.augmentation)
         if self.fast_gpu:
             return (source.contiguous(memory_format=torch.channels_last),
                     target.contiguous(memory_format=torch.channels_last))

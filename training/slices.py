@@ -16,11 +16,14 @@ from GANSynthesisLib.synthesis import one_hot_labels
 from GANSynthesisLib.translation import input_range
 from GANSynthesisLib.volume import Volume
 
+from .augment import IMAGE, LABELS, TARGET, Augmentation, host_to_device
+
 
 class SourceEncoder(Protocol):
     """Turns a volume's axial slices into network input channels."""
 
     fill: torch.Tensor  # (C,) values outside the field of view
+    kind: str  # LABELS or IMAGE (how augmentation treats the channels)
 
     def encode(self, axial: np.ndarray) -> torch.Tensor:
         """(N, H, W) axial slices → (N, C, H, W) float tensor."""
@@ -28,6 +31,8 @@ class SourceEncoder(Protocol):
 
 class OneHotLabels:
     """Label values → one-hot channels (background first)."""
+
+    kind = LABELS
 
     def __init__(self, label_values: list[int]) -> None:
         self.label_values = label_values
@@ -40,6 +45,8 @@ class OneHotLabels:
 
 class NormalisedImage:
     """Image → one channel in [-1, 1] by a manifest normalisation (window or per-volume percentiles)."""
+
+    kind = IMAGE
 
     def __init__(self, normalisation: dict) -> None:
         self.normalisation = normalisation
@@ -86,7 +93,7 @@ def sample_rows(tensors: list[torch.Tensor], batch_size: int, generator: torch.G
                 max_shift: int = 8, device: torch.device | None = None) -> list[torch.Tensor]:
     """The same random rows of each tensor (float32, on ``device``), shifted together by one random in-plane
     translation. Rows of pinned host tensors are copied to the device without blocking."""
-    index = torch.randint(tensors[0].shape[0], (batch_size,), generator=generator).to(tensors[0].device)
+    index = host_to_device(torch.randint(tensors[0].shape[0], (batch_size,), generator=generator), tensors[0].device)
     device = device or tensors[0].device
     rows = [t[index].to(device, non_blocking=True).float() for t in tensors]
     if max_shift:
@@ -103,8 +110,9 @@ class PairedBank(Protocol):
     def to(self, device: torch.device) -> "PairedBank":
         """The bank delivering batches on ``device``."""
 
-    def sample(self, batch_size: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        """A random (source, target) batch."""
+    def sample(self, batch_size: int, generator: torch.Generator,
+               augmentation: Augmentation = Augmentation()) -> tuple[torch.Tensor, torch.Tensor]:
+        """A random (source, target) batch, augmented."""
 
 
 @dataclass
@@ -113,6 +121,8 @@ class SliceBank:
 
     sources: torch.Tensor
     targets: torch.Tensor
+    source_kind: str = LABELS  # LABELS or IMAGE: how augmentation treats the sources
+    device: torch.device = torch.device("cpu")  # where batches are delivered
 
     @classmethod
     def from_cases(cls, cases, encoder: SourceEncoder, spacing_mm: float, canvas: int,
@@ -120,7 +130,7 @@ class SliceBank:
         target_encoder = NormalisedImage({"type": "window", "low": target_window[0], "high": target_window[1]})
         sources = [axial_slices(case.source, encoder, spacing_mm, canvas) for case in cases]
         targets = [axial_slices(case.target, target_encoder, spacing_mm, canvas) for case in cases]
-        return cls(torch.cat(sources), torch.cat(targets))
+        return cls(torch.cat(sources), torch.cat(targets), encoder.kind)
 
     def __len__(self) -> int:
         return self.sources.shape[0]
@@ -129,13 +139,14 @@ class SliceBank:
     def channels(self) -> int:
         return self.sources.shape[1]
 
-    device: torch.device = torch.device("cpu")  # where batches are delivered
-
     def to(self, device: torch.device) -> "SliceBank":
         """The bank for training on ``device``: held there when it fits, else pinned on the host."""
-        return SliceBank(on_device_or_pinned(self.sources, device), on_device_or_pinned(self.targets, device), device)
+        return SliceBank(on_device_or_pinned(self.sources, device), on_device_or_pinned(self.targets, device),
+                         self.source_kind, device)
 
-    def sample(self, batch_size: int, generator: torch.Generator, max_shift: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
-        """A random batch of (source, target) pairs on the bank's device."""
-        source, target = sample_rows([self.sources, self.targets], batch_size, generator, max_shift, self.device)
+    def sample(self, batch_size: int, generator: torch.Generator,
+               augmentation: Augmentation = Augmentation()) -> tuple[torch.Tensor, torch.Tensor]:
+        """A random batch of (source, target) pairs on the bank's device, shifted and augmented together."""
+        rows = sample_rows([self.sources, self.targets], batch_size, generator, device=self.device)
+        source, target = augmentation(rows, [self.source_kind, TARGET], generator)
         return source, target

@@ -85,7 +85,7 @@ class ErrorScaleTrainer(GanTrainer):
         return {"opt_s": self.opt_s}
 
     def sample(self) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.bank.sample(self.config.batch_size, self.sampler)
+        return self.bank.sample(self.config.batch_size, self.sampler, self.augmentation)
 
     def scale_losses(self, inputs: torch.Tensor, tiles: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         with self.autocast():

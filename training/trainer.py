@@ -15,6 +15,7 @@ from typing import Callable
 import torch
 
 from . import distributed
+from .augment import Augmentation
 from .checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
 from .plots import plot_losses
 
@@ -39,6 +40,10 @@ class TrainingConfig:
     accumulation_steps: int = 1  # each batch is run as this many micro-batches (same update, less memory)
     compile: bool = False
     mixed_precision: bool = True  # bf16 autocast and channels_last on GPU
+    flip: bool = False  # augmentation, per sample on the device: left-right mirror with probability ½
+    rotation_deg: float = 0.0  # in-plane rotation within ± this
+    scaling: float = 0.0  # zoom within 1 ± this
+    intensity_jitter: float = 0.0  # gain and offset of image inputs within ± this
 
 
 def add_config_arguments(parser: argparse.ArgumentParser, config_class: type) -> None:
@@ -101,7 +106,10 @@ class GanTrainer:
         torch.manual_seed(config.seed)
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True
+        # Random draws for batches happen on the host (repeatable, resumable) and reach the device in
+        # non-blocking copies.
         self.sampler = torch.Generator().manual_seed(config.seed)
+        self.augmentation = Augmentation.from_config(config)
         self.step = 0
         self.ema: GeneratorEMA | None = None
 

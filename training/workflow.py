@@ -15,6 +15,7 @@ from GANSynthesisLib.inference import InferenceOptions, run_translator
 from GANSynthesisLib.translation import ImageTranslator, input_range
 
 from . import distributed
+from .augment import Augmentation
 from .evaluation import Predictor, evaluate_cases
 from .export import export_generator
 from .pix2pix import Pix2PixTrainer
@@ -146,5 +147,8 @@ def training_summary(config, data: str, note: str = "") -> dict:
                f"loss, Adam lr {config.lr_g:g} β1 {config.beta1}")
     if config.ema_decay:
         summary += f", exported weights: EMA (decay {config.ema_decay:g})"
+    augmentation = Augmentation.from_config(config)
+    if augmentation.active:
+        summary += f", {augmentation.describe()}"
     return {"data": data, "steps": config.steps, "batch_size": config.batch_size, "adversarial_loss": config.adversarial,
             "device": device, "summary": summary + (f". {note}" if note else "")}
