@@ -3,6 +3,7 @@
 import csv
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -20,6 +21,7 @@ from GANSynthesisLib.synthesis import synthesize
 from training import train_synthesis
 from training.datasets import phantom_cases
 from training.pix2pix import Pix2PixConfig, Pix2PixTrainer
+from training.trainer import duration
 from training.workflow import split_cases
 from training.volume_files import csv_cases, mmwhs_cases
 
@@ -72,6 +74,16 @@ def one_step(bank, tmp_path, **overrides):
     trainer = Pix2PixTrainer(config, bank, tmp_path / str(overrides))
     trainer.train(log=lambda line: None)
     return trainer
+
+
+def test_log_lines_give_the_speed_and_the_time_left(bank, tmp_path):
+    lines = []
+    config = Pix2PixConfig(steps=4, batch_size=2, g_base_width=8, g_depth=4, g_max_width=16, d_base_width=8,
+                           d_layers=2, snapshot_steps=[], log_every=2)
+    Pix2PixTrainer(config, bank, tmp_path).train(log=lines.append)
+    assert [line.split()[1] for line in lines] == ["2/4", "4/4"]
+    assert re.search(r"[\d.]+ img/s, \d+s left$", lines[0]) and lines[1].endswith("img/s")
+    assert [duration(s) for s in (45.2, 200, 3720)] == ["45s", "3m20s", "1h02m"]
 
 
 def test_wgan_gp_really_applies_the_gradient_penalty(bank, tmp_path):

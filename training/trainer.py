@@ -65,6 +65,16 @@ def config_from_arguments(config_class: type, args: argparse.Namespace):
     return config_class(**{f.name: getattr(args, f.name) for f in fields(config_class)})
 
 
+def duration(seconds: float) -> str:
+    """A span of time the way a person reads it: "1h02m", "3m20s", "45s"."""
+    seconds = int(round(seconds))
+    if seconds >= 3600:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    if seconds >= 60:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds}s"
+
+
 def adam(parameters, config: TrainingConfig, lr: float, device: torch.device) -> torch.optim.Adam:
     """Adam with the GAN betas (fused on GPU)."""
     return torch.optim.Adam(parameters, lr, betas=(config.beta1, config.beta2), fused=device.type == "cuda")
@@ -234,9 +244,10 @@ class GanTrainer:
                 if self.is_main:
                     with open(csv_path, "a", newline="") as stream:
                         csv.writer(stream).writerow([self.step, *(f"{v:.5f}" for v in losses), f"{rate:.1f}"])
+                    left = (config.steps - self.step) * config.batch_size * self.world_size / rate
                     log(f"step {self.step}/{config.steps}  " + "  ".join(
                         f"{name.removeprefix('loss_')} {value:.4f}" for name, value in zip(self.loss_names, losses))
-                        + f"  {rate:.1f} img/s")
+                        + f"  {rate:.1f} img/s" + (f", {duration(left)} left" if left else ""))
                 running.zero_()
                 started, counted = time.perf_counter(), 0
             if self.step % config.checkpoint_every == 0 or self.step == config.steps:
