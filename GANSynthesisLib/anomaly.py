@@ -38,7 +38,7 @@ from .intensity import to_unit_range
 from .intensity_prior import intensity_rarity
 from .orientation import axial_view
 from .surprise import HALF_HEAT_SURPRISE, heat_from_surprise, joint_surprise
-from .translation import distribution_warning, input_range
+from .translation import input_range, input_warnings
 from .volume import Volume
 
 DEFAULT_STRIDE_FRACTION = 0.5  # tiles overlap by half
@@ -306,7 +306,7 @@ def detect_anomalies(volume: Volume, bundle: ModelBundle, options: InferenceOpti
     threshold = float(settings["threshold"]) if threshold is None else float(threshold)
     if not 0.0 < threshold <= 1.0:
         raise GANSynthesisError(f"The anomaly threshold must lie in (0, 1] (heatmap units); got {threshold:g}.")
-    warnings = [w for w in [distribution_warning(array, bundle)] if w]
+    warnings = input_warnings(volume, bundle)
     evidence = context_evidence(volume, bundle, options)
     heat, scores = evidence.heat, evidence.scores
     if has_intensity_evidence(bundle):

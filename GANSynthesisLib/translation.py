@@ -1,8 +1,8 @@
 """Translate: a scalar volume (MR, low-dose CT, …) in, the same anatomy in another modality out.
 
 Input intensities are normalised as the manifest says: a fixed window (CT, HU) or robust percentiles of
-the volume (MR, arbitrary units). The input's intensity histogram is compared with the training data's,
-recorded in the manifest, and a warning says so when they differ a lot.
+the volume (MR, arbitrary units). The input's intensity histogram and voxel size are compared with the
+training data's, recorded in the manifest, and a warning says so when they differ a lot.
 """
 
 from __future__ import annotations
@@ -17,11 +17,13 @@ from .bundle import ModelBundle
 from .errors import GANSynthesisError
 from .inference import InferenceOptions, host_to_device, run_translator
 from .intensity import from_unit_range, to_unit_range
+from .orientation import axial_view
 from .volume import Volume
 
 HISTOGRAM_BINS = 32
 FOREGROUND_LEVEL = -0.9  # normalised intensities above this count as "inside the patient"
 DEFAULT_WARN_DISTANCE = 0.3
+SPACING_WARN_RATIO = 2.0  # voxels this many times larger or smaller than the training data's get a warning
 
 
 def input_range(array: np.ndarray, normalisation: dict) -> tuple[float, float]:
@@ -72,6 +74,32 @@ def distribution_warning(array: np.ndarray, bundle: ModelBundle) -> str | None:
             "Check the input modality and body region; treat the result with extra care.")
 
 
+def axial_voxel_size(volume: Volume) -> dict[str, float]:
+    """In-plane pixel size (geometric mean of the two axes) and slice spacing of the volume's axial view, mm."""
+    k, j, i = axial_view(volume).spacing_kji
+    return {"in_plane": float(np.sqrt(j * i)), "slice": float(k)}
+
+
+def spacing_warning(volume: Volume, bundle: ModelBundle) -> str | None:
+    """A sentence when the input's voxels are over SPACING_WARN_RATIO times larger or smaller than the training
+    data's (in-plane or between slices), else None."""
+    trained = (bundle.manifest["input"].get("statistics") or {}).get("voxel_spacing_mm")
+    if not trained:
+        return None
+    mine = axial_voxel_size(volume)
+    if all(max(mine[axis] / trained[axis], trained[axis] / mine[axis]) <= SPACING_WARN_RATIO for axis in mine):
+        return None
+    return (f"The input's voxels ({mine['in_plane']:.3g} mm in-plane, {mine['slice']:.3g} mm slices) differ more than "
+            f"{SPACING_WARN_RATIO:g}× in size from those model {bundle.name} was trained on ({trained['in_plane']:.3g} mm, "
+            f"{trained['slice']:.3g} mm): edges, partial volume and noise look different at another resolution, so "
+            "the result is less reliable (an anomaly heatmap marks more normal tissue). Treat it with extra care.")
+
+
+def input_warnings(volume: Volume, bundle: ModelBundle) -> list[str]:
+    """What makes the input unlike the model's training data (intensities, voxel size), one sentence each."""
+    return [w for w in (distribution_warning(volume.array, bundle), spacing_warning(volume, bundle)) if w]
+
+
 @dataclass
 class ImageTranslator:
     """Slice translator: one normalised image channel → image in the manifest's output window."""
@@ -106,7 +134,7 @@ def translate(volume: Volume, bundle: ModelBundle, options: InferenceOptions | N
     array = volume.array
     if not np.issubdtype(array.dtype, np.number) or not np.isfinite(array).all():
         raise GANSynthesisError("The input volume holds non-finite values (NaN or infinity); fix or mask them first.")
-    warnings = [w for w in [distribution_warning(array, bundle)] if w]
+    warnings = input_warnings(volume, bundle)
     window = input_range(array, bundle.manifest["input"]["normalisation"])
     translator = image_translator(bundle, load_network(bundle, "generator"), window)
     return run_translator(translator, volume.with_array(array.astype(np.float32, copy=False)), options), warnings

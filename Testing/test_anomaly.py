@@ -286,6 +286,10 @@ def test_an_input_unlike_the_training_data_is_warned_about(tiny_bundle):
     mr_like = normal_image(phantom, "mr")  # CT model, MR intensities
     warnings = detect_anomalies(mr_like, tiny_bundle).warnings
     assert len(warnings) == 1 and "unlike" in warnings[0]
+    thin_slices = Volume(phantom.ct.array, (3.0, 3.0, 1.0))  # trained on 3 mm voxels
+    warnings = detect_anomalies(thin_slices, tiny_bundle).warnings
+    assert len(warnings) == 1 and "(3 mm in-plane, 1 mm slices) differ more than 2×" in warnings[0]
+    assert detect_anomalies(Volume(phantom.ct.array, (2.0, 2.0, 5.0)), tiny_bundle).warnings == []
 
 
 # --- training and export ----------------------------------------------------------------------------------------
@@ -294,6 +298,7 @@ def test_training_exports_one_bundle_with_three_networks_and_its_evaluation(tiny
     bundle = load_bundle(tiny_anomaly_run / "exported")
     assert set(bundle.manifest["weights"]) == {"generator", "encoder", "critic"}
     assert bundle.task == "anomaly" and 0 < bundle.manifest["anomaly"]["threshold"] <= 1
+    assert bundle.manifest["input"]["statistics"]["voxel_spacing_mm"] == {"in_plane": 3.0, "slice": 3.0}
     metrics = json.loads((tiny_anomaly_run / "metrics.json").read_text())
     for method in ("model", "baseline"):
         for subset in ("all lesions", "in-range lesions"):

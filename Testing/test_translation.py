@@ -119,6 +119,7 @@ def test_translate_a_real_mr_from_the_command_line(tmp_path):
                             text=True, timeout=600)
     assert result.returncode == 0, result.stderr
     assert "warning:" in result.stderr and "unlike the data" in result.stderr
+    assert "(1 mm in-plane, 1 mm slices) differ more than 2× in size" in result.stderr  # trained on 3 mm voxels
     assert read_volume(output).same_geometry(read_volume(source), atol=1e-5)
     assert np.isfinite(read_volume(output).array).all()
     assert "unlike the data" in read_metadata(output)["GANSynthesis.Warnings"]
