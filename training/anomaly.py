@@ -14,10 +14,11 @@ from typing import Callable
 import torch
 
 from GANSynthesisLib.anomaly import inpainting_input
+from GANSynthesisLib.inference import host_to_device
 from GANSynthesisLib.losses import AdversarialLoss, gradient_penalty
 from GANSynthesisLib.networks import Critic, LatentEncoder, LatentGenerator
 
-from .augment import IMAGE, Augmentation, host_to_device
+from .augment import IMAGE, Augmentation
 from .slices import on_device_or_pinned
 from .trainer import GanTrainer, TrainingConfig, adam
 

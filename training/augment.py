@@ -14,17 +14,12 @@ from typing import Sequence
 import torch
 import torch.nn.functional as F
 
+from GANSynthesisLib.inference import host_to_device
+
 LABELS = "labels"  # one-hot label channels: nearest-neighbour resampling, outside the slice is background
 IMAGE = "image"  # a network input in [-1, 1]: bilinear, outside is -1, intensity jitter applies
 TARGET = "target"  # an image the network must reproduce: bilinear, outside is -1, never jittered
 KINDS = (LABELS, IMAGE, TARGET)
-
-
-def host_to_device(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """A small host tensor on ``device`` without making the host wait for the GPU (pinned, non-blocking copy)."""
-    if device.type != "cuda":
-        return tensor.to(device)
-    return tensor.pin_memory().to(device, non_blocking=True)
 
 
 @dataclass(frozen=True)
@@ -70,8 +65,8 @@ class Augmentation:
 
     def __call__(self, tensors: Sequence[torch.Tensor], kinds: Sequence[str],
                  generator: torch.Generator) -> list[torch.Tensor]:
-        """The batches (B, C, H, W) of one sample, each changed by the same random transform per sample;
-        ``kinds`` says what each tensor holds (LABELS, IMAGE or TARGET)."""
+        """Batches (B, C, H, W) that belong together (a source and its target), sample i changed by the same
+        random transform in each; ``kinds`` says what each tensor holds (LABELS, IMAGE or TARGET)."""
         unknown = set(kinds) - set(KINDS)
         if unknown:
             raise ValueError(f"unknown kinds {sorted(unknown)}; use {KINDS}")

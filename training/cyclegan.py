@@ -8,10 +8,11 @@ from typing import Callable
 
 import torch
 
+from GANSynthesisLib.inference import host_to_device
 from GANSynthesisLib.losses import AdversarialLoss
 from GANSynthesisLib.networks import PatchDiscriminator
 
-from .augment import TARGET, host_to_device
+from .augment import TARGET
 from .pix2pix import Pix2PixConfig, build_generator
 from .slices import on_device_or_pinned, sample_rows
 from .trainer import GanTrainer, adam

@@ -9,14 +9,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from GANSynthesisLib.inference import model_grid_size
+from GANSynthesisLib.inference import host_to_device, model_grid_size
 from GANSynthesisLib.intensity import to_unit_range
 from GANSynthesisLib.orientation import axial_view
 from GANSynthesisLib.synthesis import one_hot_labels
 from GANSynthesisLib.translation import input_range
 from GANSynthesisLib.volume import Volume
 
-from .augment import IMAGE, LABELS, TARGET, Augmentation, host_to_device
+from .augment import IMAGE, LABELS, TARGET, Augmentation
 
 
 class SourceEncoder(Protocol):
