@@ -40,7 +40,8 @@ def test_two_gloo_processes_keep_identical_cyclegan_replicas(tmp_path):
     finished(torchrun("training.train_cyclegan", "--phantoms", "2", "--held-out", "0", "--batch-size", "2",
                       "--g-base-width", "4", "--g-blocks", "1", "--d-base-width", "4", "--d-layers", "2", "--canvas",
                       "64", "--phantom-size", "64", "64", "8", "--spacing", "6", "--log-every", "2", "--threads", "1",
-                      "--steps", "4", "--snapshot-steps", "--pool-size", "4", "--run-dir", run))
+                      "--steps", "4", "--snapshot-steps", "--pool-size", "4", "--accumulation-steps", "2",
+                      "--run-dir", run))
     assert json.loads((run / "replicas.json").read_text())["max_weight_and_buffer_difference"] == 0.0
 
 

@@ -20,6 +20,7 @@ from GANSynthesisLib.io import volume_to_sitk
 from GANSynthesisLib.synthesis import synthesize
 from training import train_synthesis
 from training.datasets import phantom_cases
+from training.cyclegan import CycleGANConfig, CycleGANTrainer
 from training.pix2pix import Pix2PixConfig, Pix2PixTrainer
 from training.trainer import duration
 from training.workflow import split_cases
@@ -148,6 +149,28 @@ def test_accumulated_micro_batches_make_the_same_update_as_one_batch(bank, tmp_p
         Pix2PixTrainer(Pix2PixConfig(batch_size=4, accumulation_steps=3, snapshot_steps=[]), bank,
                        tmp_path / "bad").micro_batches((torch.zeros(4, 1),))
 
+
+
+def test_cyclegan_micro_batches_make_the_same_update_as_one_batch(bank, tmp_path):
+    """Both generators and both discriminators get the gradients of the whole batch, image pools swapping."""
+    domain_a, domain_b = bank.sources[:, 1:2].float() * 2 - 1, bank.targets.float()
+
+    def run(parts):
+        config = CycleGANConfig(steps=1, batch_size=4, g_base_width=4, g_blocks=1, d_base_width=4, d_layers=2,
+                                pool_size=4, accumulation_steps=parts, snapshot_steps=[], seed=5)
+        trainer = CycleGANTrainer(config, domain_a, domain_b, tmp_path / str(parts))
+        history = torch.Generator().manual_seed(0)
+        for pool, domain in ((trainer.pool_a, domain_a), (trainer.pool_b, domain_b)):
+            pool.query(domain[-4:], history)  # full pools: this step's fakes are swapped for stored ones
+        return trainer, trainer.train_step(trainer.sample())
+
+    whole, whole_losses = run(1)
+    split, split_losses = run(2)
+    torch.testing.assert_close(split_losses, whole_losses, rtol=1e-4, atol=1e-5)
+    for name in whole.networks:
+        a = torch.cat([p.grad.flatten() for p in whole.networks[name].parameters()])
+        b = torch.cat([p.grad.flatten() for p in split.networks[name].parameters()])
+        torch.testing.assert_close(b, a, rtol=1e-3, atol=1e-5 * float(a.abs().max()), msg=name)
 
 WITHOUT_SIMPLEITK = """
 import sys

@@ -82,9 +82,6 @@ class CycleGANTrainer(GanTrainer):
         if config.intensity_jitter:
             raise ValueError("CycleGAN trains without --intensity-jitter: each domain's images are also what the "
                              "other generator must produce, so jitter would teach it jittered intensities")
-        if config.accumulation_steps != 1:
-            raise ValueError("CycleGAN trains without --accumulation-steps (its image pools work per batch); "
-                             "lower --batch-size instead")
         self.pool_a, self.pool_b = ImagePool(config.pool_size), ImagePool(config.pool_size)
         self.train_g, self.train_g_ba = self.parallel(self.generator), self.parallel(self.generator_ba)
         self.train_d_a, self.train_d_b = self.parallel(self.disc_a), self.parallel(self.disc_b)
@@ -107,31 +104,39 @@ class CycleGANTrainer(GanTrainer):
         return a, b
 
     def train_step(self, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
-        real_a, real_b = batch
         config = self.config
-        autocast = self.autocast()
+        fakes_a, fakes_b = [], []
+
+        def generator_losses(real_a: torch.Tensor, real_b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            with self.autocast():
+                fake_b, fake_a = self.train_g(real_a), self.train_g_ba(real_b)
+                cycle_a, cycle_b = self.train_g_ba(fake_b), self.train_g(fake_a)
+                identity_b, identity_a = self.train_g(real_b), self.train_g_ba(real_a)
+                loss_adv = (self.adversarial.generator(self.disc_b(fake_b))
+                            + self.adversarial.generator(self.disc_a(fake_a)))
+                loss_cycle = config.lambda_cycle * ((cycle_a - real_a).abs().mean() + (cycle_b - real_b).abs().mean())
+                loss_identity = config.lambda_identity * config.lambda_cycle * (
+                    (identity_b - real_b).abs().mean() + (identity_a - real_a).abs().mean())
+            fakes_a.append(fake_a.detach())
+            fakes_b.append(fake_b.detach())
+            return loss_adv + loss_cycle + loss_identity, torch.stack([loss_adv, loss_cycle, loss_identity])
+
+        def discriminator_losses(real_a: torch.Tensor, real_b: torch.Tensor, pooled_a: torch.Tensor,
+                                 pooled_b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            with self.autocast():
+                loss_d_b = self.adversarial.discriminator(self.train_d_b(real_b), self.train_d_b(pooled_b))
+                loss_d_a = self.adversarial.discriminator(self.train_d_a(real_a), self.train_d_a(pooled_a))
+            return loss_d_a + loss_d_b, torch.stack([loss_d_a, loss_d_b])
+
         for d in (self.disc_a, self.disc_b):  # generator step through the plain, frozen discriminators
             d.requires_grad_(False)
-        with autocast:
-            fake_b, fake_a = self.train_g(real_a), self.train_g_ba(real_b)
-            cycle_a, cycle_b = self.train_g_ba(fake_b), self.train_g(fake_a)
-            identity_b, identity_a = self.train_g(real_b), self.train_g_ba(real_a)
-            loss_adv = self.adversarial.generator(self.disc_b(fake_b)) + self.adversarial.generator(self.disc_a(fake_a))
-            loss_cycle = config.lambda_cycle * ((cycle_a - real_a).abs().mean() + (cycle_b - real_b).abs().mean())
-            loss_identity = config.lambda_identity * config.lambda_cycle * (
-                (identity_b - real_b).abs().mean() + (identity_a - real_a).abs().mean())
-        self.opt_g.zero_grad(set_to_none=True)
-        (loss_adv + loss_cycle + loss_identity).backward()
-        self.opt_g.step()
+        generator_logged = self.accumulated_update((self.train_g, self.train_g_ba), self.opt_g, batch,
+                                                   generator_losses)
         for d in (self.disc_a, self.disc_b):
             d.requires_grad_(True)
-        with autocast:
-            pooled_b = self.pool_b.query(fake_b, self.sampler)
-            pooled_a = self.pool_a.query(fake_a, self.sampler)
-            loss_d_b = self.adversarial.discriminator(self.train_d_b(real_b), self.train_d_b(pooled_b))
-            loss_d_a = self.adversarial.discriminator(self.train_d_a(real_a), self.train_d_a(pooled_a))
-        self.opt_d.zero_grad(set_to_none=True)
-        (loss_d_a + loss_d_b).backward()
-        self.opt_d.step()
-        return torch.stack([loss_d_a.detach(), loss_d_b.detach(), loss_adv.detach(), loss_cycle.detach(),
-                            loss_identity.detach()]).float()
+        # The pools see the whole batch's fakes at once, so micro-batches make exactly the update of one batch.
+        pooled_b = self.pool_b.query(torch.cat(fakes_b), self.sampler)
+        pooled_a = self.pool_a.query(torch.cat(fakes_a), self.sampler)
+        discriminator_logged = self.accumulated_update((self.train_d_a, self.train_d_b), self.opt_d,
+                                                       (*batch, pooled_a, pooled_b), discriminator_losses)
+        return torch.cat([discriminator_logged, generator_logged])

@@ -146,22 +146,28 @@ class GanTrainer:
         return list(zip(*(tensor.chunk(parts) for tensor in batch)))
 
     @staticmethod
-    def sync_gradients(network: torch.nn.Module, last: bool):
-        """Under DDP, all-reduce gradients only on the last micro-batch of an accumulated step."""
-        module = getattr(network, "_orig_mod", network)  # compiled DDP module
-        return contextlib.nullcontext() if last or not hasattr(module, "no_sync") else module.no_sync()
+    def sync_gradients(networks: torch.nn.Module | tuple[torch.nn.Module, ...], last: bool) -> contextlib.ExitStack:
+        """Under DDP, all-reduce the networks' gradients only on the last micro-batch of an accumulated step."""
+        held_back = contextlib.ExitStack()
+        if last:
+            return held_back
+        for network in networks if isinstance(networks, tuple) else (networks,):
+            module = getattr(network, "_orig_mod", network)  # compiled DDP module
+            if hasattr(module, "no_sync"):
+                held_back.enter_context(module.no_sync())
+        return held_back
 
-    def accumulated_update(self, network: torch.nn.Module, optimizer: torch.optim.Optimizer,
-                           batch: tuple[torch.Tensor, ...],
+    def accumulated_update(self, networks: torch.nn.Module | tuple[torch.nn.Module, ...],
+                           optimizer: torch.optim.Optimizer, batch: tuple[torch.Tensor, ...],
                            losses: Callable[..., tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
-        """One step of ``optimizer`` with ``network``'s gradients accumulated over the micro-batches of ``batch``;
+        """One step of ``optimizer`` with the networks' gradients accumulated over the micro-batches of ``batch``;
         ``losses(*micro_batch)`` gives (objective to minimise, values to log); returns the logged values' mean
         over the micro-batches, detached."""
         pieces = self.micro_batches(batch)
         optimizer.zero_grad(set_to_none=True)
         logged = torch.zeros((), device=self.device)
         for index, piece in enumerate(pieces):
-            with self.sync_gradients(network, index == len(pieces) - 1):
+            with self.sync_gradients(networks, index == len(pieces) - 1):
                 objective, values = losses(*piece)
                 (objective / len(pieces)).backward()
             logged = logged + values.detach().float() / len(pieces)
