@@ -23,7 +23,7 @@ from training.datasets import phantom_cases
 from training.cyclegan import CycleGANConfig, CycleGANTrainer
 from training.pix2pix import Pix2PixConfig, Pix2PixTrainer
 from training.trainer import duration
-from training.workflow import split_cases
+from training.workflow import split_cases, validation_error
 from training.volume_files import csv_cases, mmwhs_cases
 
 TINY = ["--phantoms", "2", "--held-out", "1", "--batch-size", "2", "--g-base-width", "8", "--g-depth", "4",
@@ -33,11 +33,16 @@ TINY = ["--phantoms", "2", "--held-out", "1", "--batch-size", "2", "--g-base-wid
 
 def test_a_tiny_run_writes_every_artifact_and_a_usable_bundle(tmp_path):
     run, export = tmp_path / "run", tmp_path / "bundle"
-    assert train_synthesis.main(TINY + ["--steps", "6", "--snapshot-steps", "0", "6", "--run-dir", str(run),
-                                        "--export", str(export), "--name", "tiny-trained"]) == 0
+    assert train_synthesis.main(TINY + ["--steps", "6", "--snapshot-steps", "0", "6", "--validation", "1",
+                                        "--run-dir", str(run), "--export", str(export), "--name", "tiny-trained"]) == 0
     for name in ("losses.csv", "losses.png", "checkpoint.safetensors", "checkpoint.json", "metrics.json",
-                 "held_out.png", "split.json", "config.json", "snapshots/step_000000.png", "snapshots/step_000006.png"):
+                 "held_out.png", "split.json", "config.json", "snapshots/step_000000.png", "snapshots/step_000006.png",
+                 "validation.csv", "validation.png"):
         assert (run / name).is_file(), name
+    assert json.loads((run / "split.json").read_text()) == {"train": ["phantom-0", "phantom-1"],
+                                                            "validation": ["phantom-70000"], "test": ["phantom-90000"]}
+    validation = list(csv.DictReader(open(run / "validation.csv")))
+    assert [int(r["step"]) for r in validation] == [3, 6] and all(0 < float(r["mae_hu"]) < 3024 for r in validation)
     rows = list(csv.DictReader(open(run / "losses.csv")))
     assert [int(r["step"]) for r in rows] == [2, 4, 6] and all(float(r["loss_g_l1"]) > 0 for r in rows)
     metrics = json.loads((run / "metrics.json").read_text())
@@ -52,9 +57,10 @@ def test_a_tiny_run_writes_every_artifact_and_a_usable_bundle(tmp_path):
 
 def test_resume_after_an_interruption_matches_an_uninterrupted_run(tmp_path):
     straight, resumed = tmp_path / "straight", tmp_path / "resumed"
-    train_synthesis.main(TINY + ["--steps", "6", "--snapshot-steps", "--run-dir", str(straight)])
-    train_synthesis.main(TINY + ["--steps", "3", "--snapshot-steps", "--run-dir", str(resumed)])
-    train_synthesis.main(TINY + ["--steps", "6", "--snapshot-steps", "--run-dir", str(resumed), "--resume"])
+    validated = TINY + ["--snapshot-steps", "--validation", "1"]
+    train_synthesis.main(validated + ["--steps", "6", "--run-dir", str(straight)])
+    train_synthesis.main(validated + ["--steps", "3", "--run-dir", str(resumed)])
+    train_synthesis.main(validated + ["--steps", "6", "--run-dir", str(resumed), "--resume"])
     a = load_file(str(straight / "checkpoint.safetensors"))
     b = load_file(str(resumed / "checkpoint.safetensors"))
     assert a.keys() == b.keys()
@@ -62,6 +68,11 @@ def test_resume_after_an_interruption_matches_an_uninterrupted_run(tmp_path):
         torch.testing.assert_close(a[key], b[key], rtol=0, atol=1e-6, msg=key)
     steps = [int(r["step"]) for r in csv.DictReader(open(resumed / "losses.csv"))]
     assert steps == [2, 3, 4, 6]
+    curves = [[(int(r["step"]), float(r["mae_hu"])) for r in csv.DictReader(open(run / "validation.csv"))]
+              for run in (straight, resumed)]
+    assert [step for step, _ in curves[1]] == [3, 6]
+    for (_, a), (_, b) in zip(*curves):
+        assert b == pytest.approx(a, abs=0.01)
 
 
 @pytest.fixture
@@ -122,9 +133,29 @@ def test_mmwhs_layout_and_csv_pairs_are_read(tmp_path):
 
 
 def test_dataset_split_keeps_patients_on_one_side():
-    cases = phantom_cases(list(range(5)), (32, 32, 4), (10.0, 10.0, 10.0))
-    train, test = split_cases(cases, 2, seed=0)
-    assert len(test) == 2 and not {c.case_id for c in train} & {c.case_id for c in test}
+    cases = phantom_cases(list(range(6)), (32, 32, 4), (10.0, 10.0, 10.0))
+    parts = split_cases(cases, 2, 1, seed=0)
+    assert [len(part) for part in parts] == [3, 1, 2]
+    assert sorted(c.case_id for part in parts for c in part) == sorted(c.case_id for c in cases)
+    assert split_cases(cases, 2, 1, seed=0) == parts and split_cases(cases, 2, 1, seed=1) != parts
+    with pytest.raises(ValueError, match="none to train on with --held-out 4 and --validation 2"):
+        split_cases(cases, 4, 2, seed=0)
+
+
+def test_validation_error_is_the_generators_hu_error_away_from_air(bank, tmp_path):
+    trainer = Pix2PixTrainer(Pix2PixConfig(g_base_width=8, g_depth=4, g_max_width=16, snapshot_steps=[]), bank,
+                             tmp_path)
+    window = (-1024.0, 2000.0)
+    score = validation_error(bank, window, batch_size=4)(trainer)
+    assert trainer.generator.training  # scored in eval mode, then back to training
+    with torch.no_grad():
+        trainer.generator.eval()
+        output = trainer.generator(bank.sources.float()).numpy()
+    target_hu = (bank.targets.float().numpy() + 1) * 1512 - 1024
+    inside = target_hu > -900
+    expected = np.abs((output + 1) * 1512 - 1024 - target_hu)[inside].mean()
+    assert 0 < inside.mean() < 1
+    assert score == {"mae_hu": pytest.approx(expected, rel=1e-4)}
 
 
 @pytest.mark.parametrize("adversarial", ["lsgan", "wgan-gp"])

@@ -173,12 +173,16 @@ def test_cyclegan_trains_unpaired_from_the_command_line_and_exports_a_usable_bun
     args = ["--phantoms", "2", "--source", "mr", "--held-out", "1", "--batch-size", "2", "--g-base-width", "4",
             "--g-blocks", "1", "--d-base-width", "4", "--d-layers", "2", "--canvas", "64", "--phantom-size", "64",
             "64", "8", "--spacing", "6", "--log-every", "2", "--threads", "2", "--steps", "4", "--snapshot-steps",
-            "--pool-size", "4", "--flip", "--rotation-deg", "10", "--scaling", "0.1", "--run-dir", str(tmp_path / "run"),
-            "--export", str(bundle_dir), "--name", "tiny-cycle"]
+            "--pool-size", "4", "--flip", "--rotation-deg", "10", "--scaling", "0.1", "--validation", "1",
+            "--checkpoint-every", "2", "--run-dir", str(tmp_path / "run"), "--export", str(bundle_dir),
+            "--name", "tiny-cycle"]
     result = subprocess.run([sys.executable, "-m", "training.train_cyclegan", *args], cwd=ROOT, capture_output=True,
                             text=True, timeout=600)
     assert result.returncode == 0, result.stderr
     assert "cycle" in (tmp_path / "run" / "losses.csv").read_text().splitlines()[0]
+    assert "validation at step 4: mae_hu" in result.stdout
+    assert [row.split(",")[0] for row in (tmp_path / "run" / "validation.csv").read_text().splitlines()] == [
+        "step", "2", "4"]
     bundle = load_bundle(bundle_dir)
     assert bundle.manifest["training"]["paired"] is False and bundle.task == "translate"
     source = tmp_path / "mr.nii.gz"
@@ -206,6 +210,10 @@ def test_cyclegan_trains_from_two_folders_of_unpaired_volumes(tmp_path, capsys):
                  "--steps", "2", "--snapshot-steps", "--pool-size", "4", "--run-dir", str(run)]) == 0
     assert "16 slices in A, 6 in B" in capsys.readouterr().out
     assert [row.split(",")[0] for row in (run / "losses.csv").read_text().splitlines()] == ["step", "2"]
+    with pytest.raises(SystemExit):
+        main(["--domain-a", str(folders["mr"]), "--domain-b", str(folders["ct"]), "--validation", "1",
+              "--run-dir", str(run)])
+    assert "--validation needs paired cases" in capsys.readouterr().err
 
 
 def test_synthrad_layout_is_read_with_its_body_mask(tmp_path):

@@ -13,13 +13,13 @@ import numpy as np  # noqa: E402
 
 
 def plot_losses(csv_path: Path, png_path: Path) -> None:
-    """Loss curves from the training log CSV (one panel per loss)."""
+    """Curves from a training log CSV: one panel per loss (or, without ``loss_`` columns, per value)."""
     with open(csv_path, newline="") as stream:
         rows = list(csv.DictReader(stream))
     if not rows:
         return
     steps = [int(r["step"]) for r in rows]
-    names = [k for k in rows[0] if k.startswith("loss_")]
+    names = [k for k in rows[0] if k.startswith("loss_")] or [k for k in rows[0] if k != "step"]
     fig, axes = plt.subplots(1, len(names), figsize=(4 * len(names), 3.2), squeeze=False)
     for ax, name in zip(axes[0], names):
         ax.plot(steps, [float(r[name]) for r in rows])

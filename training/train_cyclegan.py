@@ -25,7 +25,7 @@ from .slices import NormalisedImage, SliceBank, axial_slices
 from .train_translation import SOURCES, input_statistics
 from .trainer import add_config_arguments, config_from_arguments
 from .workflow import (add_run_arguments, evaluate_and_export, held_out_seeds, image_predictor, run_training,
-                       snapshot_writer, training_summary)
+                       snapshot_writer, training_summary, validation_error, validation_phantoms)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -41,6 +41,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if not args.phantoms and not (args.domain_a and args.domain_b):
         parser.error("give --phantoms N, or both --domain-a and --domain-b")
+    if args.validation and not args.phantoms:
+        parser.error("--validation needs paired cases to score against, which unpaired folders lack; "
+                     "use it with --phantoms")
     return args
 
 
@@ -79,6 +82,10 @@ def main(argv: list[str] | None = None) -> int:
         snapshot = snapshot_writer(SliceBank.from_cases(test[:2], encoder_a, args.spacing, args.canvas, window),
                                    args.run_dir, labels=False)
     trainer = CycleGANTrainer(config, domain_a, domain_b, args.run_dir, snapshot)
+    if args.validation:  # paired phantoms: the A → B generator against the true CT
+        validation = validation_phantoms(args.validation, size, source=args.source)
+        trainer.validate = validation_error(SliceBank.from_cases(validation, encoder_a, args.spacing, args.canvas,
+                                                                 window), window)
     if not run_training(trainer, args.resume) or not test:
         return 0
     predict = image_predictor(trainer.export_generator.cpu().eval(), args.spacing, normalisation, window)

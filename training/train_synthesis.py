@@ -24,7 +24,7 @@ from .pix2pix import Pix2PixConfig
 from .slices import OneHotLabels
 from .trainer import add_config_arguments, config_from_arguments
 from .workflow import (add_run_arguments, evaluate_and_export, held_out_seeds, split_cases, train_pix2pix,
-                       training_summary, write_split)
+                       training_summary, validation_phantoms, write_split)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -52,6 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         size = tuple(args.phantom_size)
         train = phantom_cases(list(range(args.phantoms)), size)
         test = phantom_cases(held_out_seeds(args.held_out), size)
+        validation = validation_phantoms(args.validation, size)
         data = (f"{args.phantoms} procedural thorax phantoms (GANSynthesisLib.phantom, seeds 0–{args.phantoms - 1}, "
                 f"{size[0]}×{size[1]}×{size[2]} voxels at 3 mm); no patient data")
         test_data = f"held-out phantoms, seeds {held_out_seeds(args.held_out)[0]}–{held_out_seeds(args.held_out)[-1]}"
@@ -59,11 +60,11 @@ def main(argv: list[str] | None = None) -> int:
         from .volume_files import csv_cases, mmwhs_cases  # reads files (SimpleITK); phantom runs need neither
 
         cases = mmwhs_cases(args.mmwhs) if args.mmwhs else csv_cases(args.pairs_csv, "label", "image", True)
-        train, test = split_cases(cases, args.held_out, config.seed)
+        train, validation, test = split_cases(cases, args.held_out, args.validation, config.seed)
         data, test_data = f"{len(train)} cases from {args.mmwhs or args.pairs_csv}", f"{len(test)} held-out patients"
-    write_split(args.run_dir, train, test)
+    write_split(args.run_dir, train, validation, test)
     window = tuple(args.window)
-    trainer = train_pix2pix(args, config, train, test, OneHotLabels(label_values), window, labels=True)
+    trainer = train_pix2pix(args, config, train, validation, test, OneHotLabels(label_values), window, labels=True)
     if trainer is None:
         return 0
 

@@ -24,7 +24,7 @@ from .pix2pix import Pix2PixConfig
 from .slices import NormalisedImage
 from .trainer import add_config_arguments, config_from_arguments
 from .workflow import (add_run_arguments, evaluate_and_export, held_out_seeds, image_predictor, split_cases,
-                       train_pix2pix, training_summary, write_split)
+                       train_pix2pix, training_summary, validation_phantoms, write_split)
 
 SOURCES = {  # --source → (modality in the manifest, input normalisation, title, default model name)
     "mr": ("MR (T1-weighted)", {"type": "percentile", "low_percentile": 0.5, "high_percentile": 99.5},
@@ -75,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"generating {args.phantoms} + {args.held_out} phantoms ({args.source}) …", flush=True)
         train = phantom_cases(list(range(args.phantoms)), size, source=args.source)
         test = phantom_cases(held_out_seeds(args.held_out), size, source=args.source)
+        validation = validation_phantoms(args.validation, size, source=args.source)
         data = (f"{args.phantoms} procedural thorax phantoms rendered as {modality} and as CT (GANSynthesisLib.phantom "
                 f"and .modalities, seeds 0–{args.phantoms - 1}, {size[0]}×{size[1]}×{size[2]} voxels at 3 mm); "
                 "no patient data")
@@ -84,11 +85,12 @@ def main(argv: list[str] | None = None) -> int:
 
         cases = synthrad_cases(args.synthrad, args.source) if args.synthrad else csv_cases(args.pairs_csv, "source",
                                                                                              "target")
-        train, test = split_cases(cases, args.held_out, config.seed)
+        train, validation, test = split_cases(cases, args.held_out, args.validation, config.seed)
         data, test_data = f"{len(train)} cases from {args.synthrad or args.pairs_csv}", f"{len(test)} held-out patients"
-    write_split(args.run_dir, train, test)
+    write_split(args.run_dir, train, validation, test)
     output_window = tuple(args.window)
-    trainer = train_pix2pix(args, config, train, test, NormalisedImage(normalisation), output_window, labels=False)
+    trainer = train_pix2pix(args, config, train, validation, test, NormalisedImage(normalisation), output_window,
+                            labels=False)
     if trainer is None:
         return 0
     predict = image_predictor(trainer.export_generator.cpu().eval(), args.spacing, normalisation, output_window)

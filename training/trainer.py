@@ -104,6 +104,8 @@ class GanTrainer:
     """
 
     loss_names: tuple[str, ...] = ()
+    # Scores the networks on validation data (named values, lower is better) at every checkpoint, on rank 0.
+    validate: Callable[["GanTrainer"], dict[str, float]] | None = None
 
     def __init__(self, config: TrainingConfig, run_dir: Path,
                  snapshot: Callable[["GanTrainer", int], None] | None = None) -> None:
@@ -218,6 +220,25 @@ class GanTrainer:
             self.start_ema()  # the EMA starts from the resumed weights
         return True
 
+    def record_validation(self, log: Callable[[str], None]) -> None:
+        """Score the networks on the validation data; append to validation.csv, plot it, log the best so far."""
+        scores = self.validate(self)
+        csv_path = self.run_dir / "validation.csv"
+        rows = []
+        if csv_path.exists():
+            with open(csv_path, newline="") as stream:
+                rows = [row for row in csv.DictReader(stream) if int(row["step"]) < self.step]  # drop a killed run's
+        rows.append({"step": str(self.step)} | {name: f"{value:.5f}" for name, value in scores.items()})
+        with open(csv_path, "w", newline="") as stream:
+            writer = csv.DictWriter(stream, ["step", *scores])
+            writer.writeheader()
+            writer.writerows(rows)
+        plot_losses(csv_path, self.run_dir / "validation.png")
+        first = next(iter(scores))
+        best = min(rows, key=lambda row: float(row[first]))
+        log(f"validation at step {self.step}: " + "  ".join(f"{name} {value:.4g}" for name, value in scores.items())
+            + f"  (best {first} {float(best[first]):.4g} at step {best['step']})")
+
     def train(self, log: Callable[[str], None] = print) -> None:
         """Run until ``config.steps``, logging every ``log_every`` steps (the only host syncs)."""
         config = self.config
@@ -261,6 +282,8 @@ class GanTrainer:
                 if self.is_main:
                     save_checkpoint(self.run_dir, self.step, self.checkpointed_networks(), self.optimizers)
                     plot_losses(csv_path, self.run_dir / "losses.png")
+                    if self.validate:
+                        self.record_validation(log)
                 distributed.barrier()
         if self.is_main and self.snapshot and self.step in config.snapshot_steps:
             self.snapshot(self, self.step)

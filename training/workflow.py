@@ -16,6 +16,7 @@ from GANSynthesisLib.translation import ImageTranslator, input_range
 
 from . import distributed
 from .augment import Augmentation
+from .datasets import phantom_cases
 from .evaluation import Predictor, evaluate_cases
 from .export import export_generator
 from .pix2pix import Pix2PixTrainer
@@ -24,11 +25,15 @@ from .slices import SliceBank
 from .trainer import GanTrainer
 
 HELD_OUT_SEED_BASE = 90_000  # phantom seeds at or above this are never used for training
+VALIDATION_SEED_BASE = 70_000  # phantoms that validate during training (never trained on or tested)
+AIR_BELOW_HU = -900.0  # validation error leaves out target pixels below this
 
 
 def add_run_arguments(parser: argparse.ArgumentParser, default_name: str) -> None:
     parser.add_argument("--held-out", type=int, default=6, help="held-out cases (phantoms: new seeds; datasets: "
                         "whole patients split off before training)")
+    parser.add_argument("--validation", type=int, default=0, help="validation cases, scored at every checkpoint "
+                        "(phantoms: new seeds; datasets: whole patients split off before training)")
     parser.add_argument("--run-dir", type=Path, required=True, help="run folder: checkpoints, losses, snapshots")
     parser.add_argument("--resume", action="store_true", help="continue from the run folder's checkpoint")
     parser.add_argument("--export", type=Path, metavar="DIR", help="write the trained model bundle here")
@@ -41,16 +46,22 @@ def add_run_arguments(parser: argparse.ArgumentParser, default_name: str) -> Non
                         "(e.g. how a resumed run changed its settings)")
 
 
-def split_cases(cases: list, held_out: int, seed: int) -> tuple[list, list]:
-    """Patient-level split: whole cases go to one side only."""
+def split_cases(cases: list, held_out: int, validation: int, seed: int) -> tuple[list, list, list]:
+    """Patient-level split into (train, validation, test): whole cases go to one side only."""
+    if held_out < 0 or validation < 0 or held_out + validation >= len(cases):
+        raise ValueError(f"{len(cases)} cases leave none to train on with --held-out {held_out} and --validation "
+                         f"{validation}; lower them or add cases")
     order = list(range(len(cases)))
     random.Random(seed).shuffle(order)
-    return [cases[i] for i in order[held_out:]], [cases[i] for i in order[:held_out]]
+    chosen = [[cases[i] for i in part] for part in
+              (order[held_out + validation:], order[held_out:held_out + validation], order[:held_out])]
+    return chosen[0], chosen[1], chosen[2]
 
 
-def write_split(run_dir: Path, train: list, test: list) -> None:
-    """split.json: which cases trained and which were held out."""
+def write_split(run_dir: Path, train: list, validation: list, test: list) -> None:
+    """split.json: which cases trained, which validated during training and which were held out for testing."""
     (run_dir / "split.json").write_text(json.dumps({"train": [c.case_id for c in train],
+                                                    "validation": [c.case_id for c in validation],
                                                     "test": [c.case_id for c in test]}, indent=1))
 
 
@@ -68,15 +79,47 @@ def run_training(trainer: GanTrainer, resume: bool) -> bool:
     return trainer.is_main
 
 
-def train_pix2pix(args: argparse.Namespace, config, train: list, test: list, encoder, window: tuple[float, float],
-                  labels: bool) -> Pix2PixTrainer | None:
+def train_pix2pix(args: argparse.Namespace, config, train: list, validation: list, test: list, encoder,
+                  window: tuple[float, float], labels: bool) -> Pix2PixTrainer | None:
     """Slice banks from the cases, then pix2pix training; the trainer on rank 0, None on the others."""
     print(f"preparing {len(train)} training cases …", flush=True)
     bank = SliceBank.from_cases(train, encoder, args.spacing, args.canvas, window)
     print(f"{len(bank)} slices of {args.canvas}×{args.canvas} in memory", flush=True)
     fixed = SliceBank.from_cases(test[:2], encoder, args.spacing, args.canvas, window)
     trainer = Pix2PixTrainer(config, bank, args.run_dir, snapshot_writer(fixed, args.run_dir, labels))
+    if validation:
+        trainer.validate = validation_error(SliceBank.from_cases(validation, encoder, args.spacing, args.canvas,
+                                                                 window), window)
     return trainer if run_training(trainer, args.resume) else None
+
+
+def validation_phantoms(count: int, size: tuple[int, int, int], source: str = "labels") -> list:
+    """``count`` phantoms from the validation seeds, as ``phantom_cases`` makes them."""
+    return phantom_cases(list(range(VALIDATION_SEED_BASE, VALIDATION_SEED_BASE + count)), size, source=source)
+
+
+def validation_error(bank: SliceBank, window: tuple[float, float],
+                     batch_size: int = 32) -> Callable[[GanTrainer], dict[str, float]]:
+    """The generator's mean absolute error (HU) on the validation slices, over the pixels whose target is not air."""
+    hu_per_unit = (window[1] - window[0]) / 2
+    air = -1 + 2 * (AIR_BELOW_HU - window[0]) / (window[1] - window[0])  # in the targets' [-1, 1] units
+
+    def score(trainer: GanTrainer) -> dict[str, float]:
+        generator = trainer.export_generator
+        was_training = generator.training
+        generator.eval()
+        error, count = torch.zeros((), device=trainer.device), torch.zeros((), device=trainer.device)
+        with torch.no_grad(), trainer.autocast():
+            for start in range(0, len(bank), batch_size):
+                sources = bank.sources[start:start + batch_size].to(trainer.device).float()
+                targets = bank.targets[start:start + batch_size].to(trainer.device).float()
+                inside = targets > air
+                error += ((generator(sources).float() - targets).abs() * inside).sum()
+                count += inside.sum()
+        generator.train(was_training)
+        return {"mae_hu": float(error / count.clamp(min=1)) * hu_per_unit}
+
+    return score
 
 
 def image_predictor(generator: torch.nn.Module, spacing: float, normalisation: dict,
