@@ -15,6 +15,7 @@ from safetensors.torch import load_file
 
 from conftest import ROOT
 from GANSynthesisLib.bundle import load_bundle
+from GANSynthesisLib.errors import GANSynthesisError
 from GANSynthesisLib.inference import InferenceOptions
 from GANSynthesisLib.io import volume_to_sitk
 from GANSynthesisLib.synthesis import synthesize
@@ -138,7 +139,7 @@ def test_dataset_split_keeps_patients_on_one_side():
     assert [len(part) for part in parts] == [3, 1, 2]
     assert sorted(c.case_id for part in parts for c in part) == sorted(c.case_id for c in cases)
     assert split_cases(cases, 2, 1, seed=0) == parts and split_cases(cases, 2, 1, seed=1) != parts
-    with pytest.raises(ValueError, match="none to train on with --held-out 4 and --validation 2"):
+    with pytest.raises(GANSynthesisError, match="none to train on with --held-out 4 and --validation 2"):
         split_cases(cases, 4, 2, seed=0)
 
 

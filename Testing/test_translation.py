@@ -1,6 +1,7 @@
 """Modality translation: phantoms in other modalities, normalisation, warnings, CycleGAN, evaluation."""
 
 import importlib.util
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -26,7 +27,7 @@ from GANSynthesisLib.volume import Volume
 from training.baselines import IntensityMapping
 from training.cyclegan import ImagePool
 from training.datasets import phantom_cases
-from training.volume_files import synthrad_cases
+from training.volume_files import folder_cases, synthrad_cases
 
 MR_NORMALISATION = {"type": "percentile", "low_percentile": 0.5, "high_percentile": 99.5}
 
@@ -227,3 +228,37 @@ def test_synthrad_layout_is_read_with_its_body_mask(tmp_path):
     assert read.case_id == "pelvis-1PA001"
     np.testing.assert_array_equal(read.body, case.body)
     np.testing.assert_allclose(read.source.array, case.source.array)
+
+
+def test_a_folder_of_pairs_trains_from_the_command_line(tmp_path, capsys):
+    """source/, target/, mask/ matched by file name whatever the suffix; whole patients split; clear errors."""
+    from training.train_translation import main
+
+    pairs = tmp_path / "pairs"
+    cases = phantom_cases([8, 9, 10], (48, 48, 6), (6.0, 6.0, 6.0), source="mr")
+    for name in ("source", "target", "mask"):
+        (pairs / name).mkdir(parents=True)
+    for case, suffix in zip(cases, (".nii.gz", ".nrrd", ".mha")):
+        write_volume(case.source, pairs / "source" / f"{case.case_id}{suffix}")
+        write_volume(case.target, pairs / "target" / f"{case.case_id}.nii.gz")
+    write_volume(cases[0].target.with_array(cases[0].body.astype(np.uint8)), pairs / "mask" / "phantom-8.nrrd")
+    read = folder_cases(pairs, "source", "target")
+    assert [c.case_id for c in read] == ["phantom-10", "phantom-8", "phantom-9"]
+    np.testing.assert_array_equal(read[1].body, cases[0].body)
+    np.testing.assert_allclose(read[0].source.array, cases[2].source.array)
+    run = tmp_path / "run"
+    assert main(["--pairs-folder", str(pairs), "--source", "mr", "--held-out", "1", "--validation", "1",
+                 "--batch-size", "2", "--g-base-width", "4", "--g-depth", "3", "--g-max-width", "8",
+                 "--d-base-width", "4", "--d-layers", "2", "--canvas", "64", "--spacing", "6", "--steps", "2",
+                 "--snapshot-steps", "--threads", "2", "--run-dir", str(run)]) == 0
+    split = json.loads((run / "split.json").read_text())
+    assert sorted(sum(split.values(), [])) == ["phantom-10", "phantom-8", "phantom-9"]
+    assert [len(split[part]) for part in ("train", "validation", "test")] == [1, 1, 1]
+    assert "validation at step 2" in capsys.readouterr().out
+
+    (pairs / "target" / "phantom-9.nii.gz").unlink()
+    with pytest.raises(GANSynthesisError, match="1 case.* lack a partner .*: phantom-9; give each"):
+        folder_cases(pairs, "source", "target")
+    failed = subprocess.run([sys.executable, "-m", "training.train_synthesis", "--pairs-folder", str(pairs),
+                             "--run-dir", str(tmp_path / "failed")], cwd=ROOT, capture_output=True, text=True)
+    assert failed.returncode == 2 and failed.stderr.startswith(f"error: {pairs} needs subfolders label/ and image/")

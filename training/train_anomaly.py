@@ -30,7 +30,7 @@ from .plots import save_image_grid
 from .slices import NormalisedImage, axial_slices
 from .trainer import GanTrainer, add_config_arguments, config_from_arguments
 from . import distributed
-from .workflow import resume_and_train
+from .workflow import resume_and_train, run_command
 
 MODALITIES = {  # --modality → (manifest modality, input normalisation)
     "ct": ("CT", {"type": "window", "low": -1000.0, "high": 1000.0}),
@@ -159,4 +159,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_command(main))

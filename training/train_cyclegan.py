@@ -24,8 +24,8 @@ from .datasets import phantom_cases
 from .slices import NormalisedImage, SliceBank, axial_slices
 from .train_translation import SOURCES, input_statistics
 from .trainer import add_config_arguments, config_from_arguments
-from .workflow import (add_run_arguments, evaluate_and_export, held_out_seeds, image_predictor, run_training,
-                       snapshot_writer, training_summary, validation_error, validation_phantoms)
+from .workflow import (add_run_arguments, evaluate_and_export, held_out_seeds, image_predictor, run_command,
+                       run_training, snapshot_writer, training_summary, validation_error, validation_phantoms)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -113,4 +113,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_command(main))

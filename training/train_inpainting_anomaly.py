@@ -34,7 +34,7 @@ from .anomaly_evaluation import evaluate_and_export_anomaly
 from .pix2pix import Pix2PixConfig, Pix2PixTrainer, build_generator
 from .train_anomaly import MODALITIES, add_anomaly_run_arguments, normal_tile_bank, training_data
 from .trainer import GanTrainer, adam, add_config_arguments, config_from_arguments
-from .workflow import resume_and_train
+from .workflow import resume_and_train, run_command
 
 
 @dataclass
@@ -147,4 +147,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_command(main))

@@ -23,8 +23,8 @@ from .datasets import phantom_cases
 from .pix2pix import Pix2PixConfig
 from .slices import OneHotLabels
 from .trainer import add_config_arguments, config_from_arguments
-from .workflow import (add_run_arguments, evaluate_and_export, held_out_seeds, split_cases, train_pix2pix,
-                       training_summary, validation_phantoms, write_split)
+from .workflow import (add_run_arguments, evaluate_and_export, held_out_seeds, run_command, split_cases,
+                       train_pix2pix, training_summary, validation_phantoms, write_split)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -34,6 +34,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     source.add_argument("--phantoms", type=int, metavar="N", help="train on N generated phantoms (seeds 0..N-1)")
     source.add_argument("--mmwhs", type=Path, metavar="DIR", help="MM-WHS folder of *_image.nii.gz / *_label.nii.gz")
     source.add_argument("--pairs-csv", type=Path, metavar="CSV", help="CSV with columns label,image[,mask,id]")
+    source.add_argument("--pairs-folder", type=Path, metavar="DIR", help="folder with subfolders label/, image/ "
+                        "[, mask/] of files with the same names")
     add_run_arguments(parser, "mmwhs-ct-phantom")
     parser.add_argument("--window", type=float, nargs=2, default=(-1024.0, 2000.0), metavar=("LOW", "HIGH"),
                         help="HU window mapped to [-1, 1]")
@@ -57,11 +59,17 @@ def main(argv: list[str] | None = None) -> int:
                 f"{size[0]}×{size[1]}×{size[2]} voxels at 3 mm); no patient data")
         test_data = f"held-out phantoms, seeds {held_out_seeds(args.held_out)[0]}–{held_out_seeds(args.held_out)[-1]}"
     else:
-        from .volume_files import csv_cases, mmwhs_cases  # reads files (SimpleITK); phantom runs need neither
+        from .volume_files import csv_cases, folder_cases, mmwhs_cases  # reads files (SimpleITK)
 
-        cases = mmwhs_cases(args.mmwhs) if args.mmwhs else csv_cases(args.pairs_csv, "label", "image", True)
+        if args.mmwhs:
+            cases = mmwhs_cases(args.mmwhs)
+        elif args.pairs_folder:
+            cases = folder_cases(args.pairs_folder, "label", "image", True)
+        else:
+            cases = csv_cases(args.pairs_csv, "label", "image", True)
         train, validation, test = split_cases(cases, args.held_out, args.validation, config.seed)
-        data, test_data = f"{len(train)} cases from {args.mmwhs or args.pairs_csv}", f"{len(test)} held-out patients"
+        origin = args.mmwhs or args.pairs_folder or args.pairs_csv
+        data, test_data = f"{len(train)} cases from {origin}", f"{len(test)} held-out patients"
     write_split(args.run_dir, train, validation, test)
     window = tuple(args.window)
     trainer = train_pix2pix(args, config, train, validation, test, OneHotLabels(label_values), window, labels=True)
@@ -98,4 +106,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_command(main))

@@ -5,6 +5,7 @@ Examples:
   python -m training.train_translation --phantoms 30 --source low-dose-ct --run-dir runs/ldct --name lowdose-ct-phantom
   python -m training.train_translation --synthrad /data/SynthRAD2023/Task1 --source mr --device cuda --run-dir runs/synthrad
   python -m training.train_translation --pairs-csv pairs.csv --source mr ...    # columns: source,target[,mask,id]
+  python -m training.train_translation --pairs-folder pairs/ --source mr ...    # pairs/{source,target[,mask]}/<id>.nii.gz
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ from .datasets import phantom_cases
 from .pix2pix import Pix2PixConfig
 from .slices import NormalisedImage
 from .trainer import add_config_arguments, config_from_arguments
-from .workflow import (add_run_arguments, evaluate_and_export, held_out_seeds, image_predictor, split_cases,
-                       train_pix2pix, training_summary, validation_phantoms, write_split)
+from .workflow import (add_run_arguments, evaluate_and_export, held_out_seeds, image_predictor, run_command,
+                       split_cases, train_pix2pix, training_summary, validation_phantoms, write_split)
 
 SOURCES = {  # --source → (modality in the manifest, input normalisation, title, default model name)
     "mr": ("MR (T1-weighted)", {"type": "percentile", "low_percentile": 0.5, "high_percentile": 99.5},
@@ -42,6 +43,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     data.add_argument("--phantoms", type=int, metavar="N", help="N generated phantoms (seeds 0..N-1)")
     data.add_argument("--synthrad", type=Path, metavar="DIR", help="SynthRAD2023 folder: <region>/<id>/{mr|cbct,ct,mask}.nii.gz")
     data.add_argument("--pairs-csv", type=Path, metavar="CSV", help="CSV with columns source,target[,mask,id]")
+    data.add_argument("--pairs-folder", type=Path, metavar="DIR", help="folder with subfolders source/, target/ "
+                      "[, mask/] of files with the same names")
     parser.add_argument("--source", choices=SOURCES, required=True, help="input modality")
     add_run_arguments(parser, "")
     parser.add_argument("--window", type=float, nargs=2, default=(-1024.0, 2000.0), metavar=("LOW", "HIGH"),
@@ -81,12 +84,17 @@ def main(argv: list[str] | None = None) -> int:
                 "no patient data")
         test_data = f"held-out phantoms, seeds {held_out_seeds(args.held_out)[0]}–{held_out_seeds(args.held_out)[-1]}"
     else:
-        from .volume_files import csv_cases, synthrad_cases  # reads files (SimpleITK); phantom runs need neither
+        from .volume_files import csv_cases, folder_cases, synthrad_cases  # reads files (SimpleITK)
 
-        cases = synthrad_cases(args.synthrad, args.source) if args.synthrad else csv_cases(args.pairs_csv, "source",
-                                                                                             "target")
+        if args.synthrad:
+            cases = synthrad_cases(args.synthrad, args.source)
+        elif args.pairs_folder:
+            cases = folder_cases(args.pairs_folder, "source", "target")
+        else:
+            cases = csv_cases(args.pairs_csv, "source", "target")
         train, validation, test = split_cases(cases, args.held_out, args.validation, config.seed)
-        data, test_data = f"{len(train)} cases from {args.synthrad or args.pairs_csv}", f"{len(test)} held-out patients"
+        origin = args.synthrad or args.pairs_folder or args.pairs_csv
+        data, test_data = f"{len(train)} cases from {origin}", f"{len(test)} held-out patients"
     write_split(args.run_dir, train, validation, test)
     output_window = tuple(args.window)
     trainer = train_pix2pix(args, config, train, validation, test, NormalisedImage(normalisation), output_window,
@@ -119,4 +127,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_command(main))

@@ -1,4 +1,4 @@
-"""Training data from files: MM-WHS, SynthRAD2023, a CSV of pairs, or folders of unpaired volumes.
+"""Training data from files: MM-WHS, SynthRAD2023, a CSV or a folder of pairs, or folders of unpaired volumes.
 
 The only training module that reads images (SimpleITK); phantom runs never import it.
 """
@@ -85,6 +85,35 @@ def csv_cases(csv_path: str | Path, source_column: str, target_column: str,
     return [load_pair(base / row[source_column], base / row[target_column],
                       row.get("id") or Path(row[source_column]).name,
                       base / row["mask"] if row.get("mask") else None, source_is_labels) for row in rows]
+
+
+def _images_by_case(folder: Path) -> dict[str, Path]:
+    """The image files directly in ``folder``, keyed by file name without its image suffix."""
+    images = {}
+    for path in sorted(folder.iterdir()):
+        suffix = next((s for s in IMAGE_FILE_SUFFIXES if path.name.lower().endswith(s)), None)
+        if suffix:
+            images[path.name[:-len(suffix)]] = path
+    return images
+
+
+def folder_cases(folder: str | Path, source_folder: str, target_folder: str,
+                 source_is_labels: bool = False) -> list[PairedCase]:
+    """A folder of pairs: ``<source_folder>/<id>`` and ``<target_folder>/<id>`` image files matched by name (any
+    image suffix), with an optional ``mask/<id>``."""
+    folder = Path(folder)
+    if not (folder / source_folder).is_dir() or not (folder / target_folder).is_dir():
+        raise GANSynthesisError(f"{folder} needs subfolders {source_folder}/ and {target_folder}/ holding image files "
+                                f"with the same names (and optionally mask/).")
+    sources, targets = _images_by_case(folder / source_folder), _images_by_case(folder / target_folder)
+    masks = _images_by_case(folder / "mask") if (folder / "mask").is_dir() else {}
+    unmatched = sorted(set(sources) ^ set(targets))
+    if unmatched:
+        raise GANSynthesisError(f"{len(unmatched)} case(s) in {folder} lack a partner in {source_folder}/ or "
+                                f"{target_folder}/: {', '.join(unmatched[:5])}; give each the same file name in both.")
+    if not sources:
+        raise GANSynthesisError(f"No images ({', '.join(IMAGE_FILE_SUFFIXES)}) in {folder / source_folder}.")
+    return [load_pair(sources[case], targets[case], case, masks.get(case), source_is_labels) for case in sources]
 
 
 def folder_volumes(folder: str | Path) -> list[Volume]:

@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import sys
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import torch
 
+from GANSynthesisLib.errors import GANSynthesisError
 from GANSynthesisLib.inference import InferenceOptions, run_translator
 from GANSynthesisLib.translation import ImageTranslator, input_range
 
@@ -46,10 +48,20 @@ def add_run_arguments(parser: argparse.ArgumentParser, default_name: str) -> Non
                         "(e.g. how a resumed run changed its settings)")
 
 
+def run_command(main: Callable[[], int]) -> int:
+    """A training command's exit status: bad data (missing, unreadable, too few cases) ends in one ``error:`` line
+    and status 2."""
+    try:
+        return main()
+    except GANSynthesisError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
 def split_cases(cases: list, held_out: int, validation: int, seed: int) -> tuple[list, list, list]:
     """Patient-level split into (train, validation, test): whole cases go to one side only."""
     if held_out < 0 or validation < 0 or held_out + validation >= len(cases):
-        raise ValueError(f"{len(cases)} cases leave none to train on with --held-out {held_out} and --validation "
+        raise GANSynthesisError(f"{len(cases)} cases leave none to train on with --held-out {held_out} and --validation "
                          f"{validation}; lower them or add cases")
     order = list(range(len(cases)))
     random.Random(seed).shuffle(order)
