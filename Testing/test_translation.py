@@ -256,6 +256,10 @@ def test_a_folder_of_pairs_trains_from_the_command_line(tmp_path, capsys):
     assert [len(split[part]) for part in ("train", "validation", "test")] == [1, 1, 1]
     assert "validation at step 2" in capsys.readouterr().out
 
+    write_volume(cases[1].target, pairs / "target" / "phantom-8.nrrd")
+    with pytest.raises(GANSynthesisError, match="holds two images of case 'phantom-8' .*; keep one"):
+        folder_cases(pairs, "source", "target")
+    (pairs / "target" / "phantom-8.nrrd").unlink()
     (pairs / "target" / "phantom-9.nii.gz").unlink()
     with pytest.raises(GANSynthesisError, match="1 case.* lack a partner .*: phantom-9; give each"):
         folder_cases(pairs, "source", "target")

@@ -93,7 +93,11 @@ def _images_by_case(folder: Path) -> dict[str, Path]:
     for path in sorted(folder.iterdir()):
         suffix = next((s for s in IMAGE_FILE_SUFFIXES if path.name.lower().endswith(s)), None)
         if suffix:
-            images[path.name[:-len(suffix)]] = path
+            case = path.name[:-len(suffix)]
+            if case in images:
+                raise GANSynthesisError(f"{folder} holds two images of case {case!r} ({images[case].name}, "
+                                        f"{path.name}); keep one.")
+            images[case] = path
     return images
 
 
@@ -118,7 +122,7 @@ def folder_cases(folder: str | Path, source_folder: str, target_folder: str,
 
 def folder_volumes(folder: str | Path) -> list[Volume]:
     """Every image file directly in a folder (for unpaired training)."""
-    paths = sorted(p for p in Path(folder).iterdir() if p.name.lower().endswith(IMAGE_FILE_SUFFIXES))
+    paths = list(_images_by_case(Path(folder)).values())
     if not paths:
         raise GANSynthesisError(f"No images ({', '.join(IMAGE_FILE_SUFFIXES)}) in {folder}.")
     return [read_volume(p) for p in paths]

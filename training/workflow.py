@@ -61,13 +61,15 @@ def run_command(main: Callable[[], int]) -> int:
 def split_cases(cases: list, held_out: int, validation: int, seed: int) -> tuple[list, list, list]:
     """Patient-level split into (train, validation, test): whole cases go to one side only."""
     if held_out < 0 or validation < 0 or held_out + validation >= len(cases):
-        raise GANSynthesisError(f"{len(cases)} cases leave none to train on with --held-out {held_out} and --validation "
-                         f"{validation}; lower them or add cases")
+        raise GANSynthesisError(f"{len(cases)} cases leave none to train on with --held-out {held_out} and "
+                                f"--validation {validation}; lower them or add cases")
     order = list(range(len(cases)))
     random.Random(seed).shuffle(order)
-    chosen = [[cases[i] for i in part] for part in
-              (order[held_out + validation:], order[held_out:held_out + validation], order[:held_out])]
-    return chosen[0], chosen[1], chosen[2]
+
+    def chosen(indices: list[int]) -> list:
+        return [cases[i] for i in indices]
+
+    return chosen(order[held_out + validation:]), chosen(order[held_out:held_out + validation]), chosen(order[:held_out])
 
 
 def write_split(run_dir: Path, train: list, validation: list, test: list) -> None:
