@@ -16,7 +16,7 @@ from .cards import held_out_lines
 from .devices import DEVICE_CHOICES
 from .errors import GANSynthesisError
 from .inference import InferenceOptions
-from .io import IMAGE_FILE_SUFFIXES, check_writable_path, read_volume, write_volume
+from .io import IMAGE_FILE_SUFFIXES, check_writable_path, image_file_suffix, read_volume, write_volume
 from .labels import parse_label_mapping, resolve_label_mapping
 from .progress import TerminalProgress
 from .provenance import synthetic_description, synthetic_metadata
@@ -191,7 +191,7 @@ def batch_cases(folder: Path) -> list[tuple[str, Path]]:
         raise GANSynthesisError(f"Input folder not found: {folder}.")
     cases = []
     for path in sorted(folder.iterdir()):
-        suffix = next((s for s in IMAGE_FILE_SUFFIXES if path.name.lower().endswith(s)), None)
+        suffix = image_file_suffix(path.name)
         if suffix:
             cases.append((path.name[: -len(suffix)], path))
         elif path.is_dir():

@@ -90,10 +90,15 @@ def _read_dicom_series(folder: Path) -> sitk.Image:
     return reader.Execute()
 
 
+def image_file_suffix(name: str) -> str | None:
+    """The single-file image format suffix ``name`` ends with (any case), or None."""
+    return next((suffix for suffix in IMAGE_FILE_SUFFIXES if name.lower().endswith(suffix)), None)
+
+
 def check_writable_path(path: str | os.PathLike, overwrite: bool = False) -> Path:
     """The output path, refused when its format is unknown or it exists and overwrite is off."""
     path = Path(path)
-    if not str(path).lower().endswith(IMAGE_FILE_SUFFIXES):
+    if not image_file_suffix(path.name):
         raise GANSynthesisError(f"Unknown output format for {path}; use one of {', '.join(IMAGE_FILE_SUFFIXES)}.")
     if path.exists() and not overwrite:
         raise GANSynthesisError(f"Output {path} already exists; choose another name or pass --overwrite.")
@@ -114,7 +119,7 @@ def write_volume(volume: Volume, path: str | os.PathLike, metadata: Mapping[str,
         image.SetMetaData(key, str(value))
     if description:
         image.SetMetaData(NIFTI_DESCRIPTION_KEY, description[:79])
-    suffix = next(s for s in IMAGE_FILE_SUFFIXES if str(path).lower().endswith(s))
+    suffix = image_file_suffix(path.name)
     partial = path.with_name(path.name[: -len(suffix)] + ".partial" + suffix)
     try:
         sitk.WriteImage(image, str(partial), useCompression=True)

@@ -28,7 +28,7 @@ from .anomaly_evaluation import evaluate_and_export_anomaly
 from .anomaly import AnomalyConfig, EncoderTrainer, TileBank, WganTrainer, latent_sample, reconstruct
 from .plots import save_image_grid
 from .slices import NormalisedImage, axial_slices
-from .trainer import GanTrainer, add_config_arguments, config_from_arguments
+from .trainer import GanTrainer, add_config_arguments, config_from_arguments, evaluating
 from . import distributed
 from .workflow import resume_and_train, run_command
 
@@ -108,15 +108,12 @@ def tile_snapshot(bank: TileBank, run_dir: Path) -> callable:
         if isinstance(trainer, WganTrainer):
             if latents.shape[1] != trainer.config.latent_dim:
                 latents = latent_sample(8, trainer.config.latent_dim, torch.device("cpu"))
-            generator = trainer.export_generator.eval()
-            with torch.no_grad():
+            with evaluating(trainer.export_generator) as generator:
                 generated = generator(latents.to(trainer.device)).float().cpu()
-            generator.train()
             columns = {"real": list(fixed[:4, 0].numpy()), "generated": list(generated[:4, 0].numpy())}
         else:
-            encoder = trainer.encoder.eval()
-            rebuilt = reconstruct(encoder, trainer.frozen_generator, fixed.to(trainer.device)).float().cpu()
-            encoder.train()
+            with evaluating(trainer.encoder) as encoder:
+                rebuilt = reconstruct(encoder, trainer.frozen_generator, fixed.to(trainer.device)).float().cpu()
             columns = {"real": list(fixed[:4, 0].numpy()), "reconstruction": list(rebuilt[:4, 0].numpy()),
                        "|residual|": list((fixed - rebuilt)[:4, 0].abs().numpy())}
         phase = "wgan" if isinstance(trainer, WganTrainer) else "encoder"

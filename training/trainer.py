@@ -10,7 +10,7 @@ import json
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import torch
 
@@ -73,6 +73,18 @@ def duration(seconds: float) -> str:
     if seconds >= 60:
         return f"{seconds // 60}m{seconds % 60:02d}s"
     return f"{seconds}s"
+
+
+@contextlib.contextmanager
+def evaluating(network: torch.nn.Module) -> Iterator[torch.nn.Module]:
+    """The network in eval mode and without gradients inside the block; its former mode is restored after."""
+    was_training = network.training
+    network.eval()
+    try:
+        with torch.no_grad():
+            yield network
+    finally:
+        network.train(was_training)
 
 
 def adam(parameters, config: TrainingConfig, lr: float, device: torch.device) -> torch.optim.Adam:

@@ -12,7 +12,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from GANSynthesisLib.errors import GANSynthesisError
-from GANSynthesisLib.io import IMAGE_FILE_SUFFIXES, read_volume, volume_from_sitk, volume_to_sitk
+from GANSynthesisLib.io import IMAGE_FILE_SUFFIXES, image_file_suffix, read_volume, volume_from_sitk, volume_to_sitk
 from GANSynthesisLib.lesions import LesionCase, LesionKind
 from GANSynthesisLib.metrics import body_mask_from_ct
 from GANSynthesisLib.volume import Volume
@@ -91,7 +91,7 @@ def _images_by_case(folder: Path) -> dict[str, Path]:
     """The image files directly in ``folder``, keyed by file name without its image suffix."""
     images = {}
     for path in sorted(folder.iterdir()):
-        suffix = next((s for s in IMAGE_FILE_SUFFIXES if path.name.lower().endswith(s)), None)
+        suffix = image_file_suffix(path.name)
         if suffix:
             case = path.name[:-len(suffix)]
             if case in images:

@@ -24,7 +24,7 @@ from .export import export_generator
 from .pix2pix import Pix2PixTrainer
 from .plots import save_image_grid
 from .slices import SliceBank
-from .trainer import GanTrainer
+from .trainer import GanTrainer, evaluating
 
 HELD_OUT_SEED_BASE = 90_000  # phantom seeds at or above this are never used for training
 VALIDATION_SEED_BASE = 70_000  # phantoms that validate during training (never trained on or tested)
@@ -119,18 +119,14 @@ def validation_error(bank: SliceBank, window: tuple[float, float],
     air = -1 + 2 * (AIR_BELOW_HU - window[0]) / (window[1] - window[0])  # in the targets' [-1, 1] units
 
     def score(trainer: GanTrainer) -> dict[str, float]:
-        generator = trainer.export_generator
-        was_training = generator.training
-        generator.eval()
         error, count = torch.zeros((), device=trainer.device), torch.zeros((), device=trainer.device)
-        with torch.no_grad(), trainer.autocast():
+        with evaluating(trainer.export_generator) as generator, trainer.autocast():
             for start in range(0, len(bank), batch_size):
                 sources = bank.sources[start:start + batch_size].to(trainer.device).float()
                 targets = bank.targets[start:start + batch_size].to(trainer.device).float()
                 inside = targets > air
                 error += ((generator(sources).float() - targets).abs() * inside).sum()
                 count += inside.sum()
-        generator.train(was_training)
         return {"mae_hu": float(error / count.clamp(min=1)) * hu_per_unit}
 
     return score
@@ -160,11 +156,8 @@ def snapshot_writer(fixed: SliceBank, run_dir: Path, labels: bool) -> Callable[[
     (run_dir / "snapshots").mkdir(parents=True, exist_ok=True)
 
     def snapshot(trainer: GanTrainer, step: int) -> None:
-        generator = trainer.export_generator
-        generator.eval()
-        with torch.no_grad():
+        with evaluating(trainer.export_generator) as generator:
             fake = generator(sources.to(trainer.device)).float().cpu()
-        generator.train()
         shown_sources = sources.argmax(1) if labels else sources[:, 0]
         source_style = (0, sources.shape[1] - 1, "nipy_spectral") if labels else (-1, 1, "gray")
         save_image_grid({"source": list(shown_sources.numpy()), "target": list(targets[:, 0].numpy()),
