@@ -49,7 +49,9 @@ class GANSynthesis(ScriptedLoadableModule):
             "explain (anomaly heatmap from an inpainting GAN or f-AnoGAN, with per-slice scores and a 'suspected "
             "anomaly' segment). "
             "Choose the task, the input and a model, then press Apply; the result is a new volume next to the "
-            "input, marked as synthetic. Runs on the GPU when there is one, otherwise on the CPU, and works offline. "
+            "input, marked as synthetic. No data at hand? 'Load a sample phantom for this model' (or Sample Data → "
+            "GAN Synthesis) adds a phantom that fits. "
+            "Runs on the GPU when there is one, otherwise on the CPU, and works offline. "
             "<b>Research use only, not for diagnosis.</b>"
         )
         self.parent.acknowledgementText = (
@@ -58,6 +60,29 @@ class GANSynthesis(ScriptedLoadableModule):
             "cardiac labels follow the MM-WHS challenge (Zhuang et al.). Bundled models were trained by the project "
             "on procedural phantoms, not on patient data."
         )
+        slicer.app.connect("startupCompleted()", registerSampleData)
+
+
+def registerSampleData() -> None:
+    """Offer the phantoms in the Sample Data module (category 'GAN Synthesis'); they are drawn, not downloaded."""
+    import SampleData
+    from GANSynthesisLib.sample_data import SAMPLES
+
+    for name, sample in SAMPLES.items():
+        SampleData.SampleDataLogic.registerCustomSampleDataSource(
+            category="GAN Synthesis", sampleName=name, uris=[], fileNames=[], nodeNames=[],
+            thumbnailFileName=os.path.join(_here, "Resources", "Icons", sample.thumbnail),
+            customDownloader=loadSampleFromSource)
+
+
+def loadSampleFromSource(source) -> None:
+    """Sample Data's button: draw the sample into the scene and show its first volume."""
+    logic = GANSynthesisLogic()
+    if not logic.ensureDependencies(confirm=slicer.util.confirmOkCancelDisplay):
+        return
+    with slicer.util.tryWithErrorDisplay(f"Could not load the sample {source.sampleName}.", waitCursor=True):
+        nodes = logic.loadSample(source.sampleName)
+        slicer.util.setSliceViewerLayers(background=nodes["ct"], fit=True)
 
 
 @parameterNodeWrapper
@@ -111,6 +136,7 @@ class GANSynthesisWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.taskComboBox.connect("currentIndexChanged(int)", self.onTaskChanged)
         self.ui.modelComboBox.connect("currentIndexChanged(int)", self.onModelChanged)
         self.ui.importModelButton.connect("clicked(bool)", self.onImportModel)
+        self.ui.loadSampleButton.connect("clicked(bool)", self.onLoadSample)
         self.ui.applyButton.connect("clicked(bool)", self.onApplyOrCancel)
         self.ui.inputSegmentationSelector.connect("currentNodeChanged(vtkMRMLNode*)", self.updateLabelMapping)
         self.ui.inputVolumeSelector.connect("currentNodeChanged(vtkMRMLNode*)", self.refreshModels)
@@ -204,6 +230,11 @@ class GANSynthesisWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         if self._parameterNode and bundle:
             self._parameterNode.model = bundle.name
         self.ui.modelCardLabel.text = self.logic.modelCard(bundle) if bundle else "No model installed for this task."
+        sample = self.logic.sampleInputFor(bundle) if bundle else None
+        self.ui.loadSampleButton.enabled = sample is not None
+        self.ui.loadSampleButton.toolTip = (
+            f"Add the {sample[0]} (a procedural phantom the models never saw) to the scene and select its "
+            f"{sample[1]} as the input" if sample else "No sample fits this model's input; load a volume of your own")
         self.updateLabelMapping()
         self.updateApplyButton()
 
@@ -217,6 +248,23 @@ class GANSynthesisWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                 self._parameterNode.model = bundle.name
             self.refreshModels()
             self.ui.statusLabel.text = f"Imported model {bundle.name}."
+
+    def onLoadSample(self) -> None:
+        """Draw the phantom that fits the chosen model, select it as the input, and its CT as the reference grid and
+        evaluation reference where that applies."""
+        if not self.logic.ensureDependencies(confirm=slicer.util.confirmOkCancelDisplay):
+            return
+        with slicer.util.tryWithErrorDisplay("Could not load the sample.", waitCursor=True):
+            inputNode, nodes = self.logic.loadSampleInput(self.currentBundle())
+            takesLabels = self.currentTask().input_kind == "labelmap"
+            selector = self.ui.inputSegmentationSelector if takesLabels else self.ui.inputVolumeSelector
+            selector.setCurrentNode(inputNode)
+            if takesLabels:  # the synthetic CT takes the phantom CT's grid, so the two can be compared
+                self.ui.referenceVolumeSelector.setCurrentNode(nodes["ct"])
+            if self.currentTask().output_display != "heat" and inputNode.GetID() != nodes["ct"].GetID():
+                self.ui.evaluationReferenceSelector.setCurrentNode(nodes["ct"])
+            slicer.util.setSliceViewerLayers(background=nodes["ct"] if takesLabels else inputNode, fit=True)
+            self.ui.statusLabel.text = f"Loaded {inputNode.GetName()}; press Apply."
 
     def updateLabelMapping(self, _node=None) -> None:
         """Fill the table: one row per segment, with the model label it goes to (editable)."""
@@ -385,6 +433,24 @@ class GANSynthesisLogic(ScriptedLoadableModuleLogic):
 
         return match_segments(segmentationNode, bundle.manifest["input"]["labels"])
 
+    def loadSample(self, name):
+        """Draw a sample phantom into the scene; returns its nodes by role ('ct', 'mr', 'segmentation')."""
+        from GANSynthesisLib.sample_data import load_sample
+
+        return load_sample(slicer.mrmlScene, name)
+
+    def sampleInputFor(self, bundle):
+        """(sample name, node role) of the sample that fits the model's input, or None."""
+        from GANSynthesisLib.sample_data import sample_input_for
+
+        return sample_input_for(bundle)
+
+    def loadSampleInput(self, bundle):
+        """Draw the sample that fits the model's input; returns (the input node, all its nodes by role)."""
+        from GANSynthesisLib.sample_data import load_sample_input
+
+        return load_sample_input(slicer.mrmlScene, bundle)
+
     def deviceDescription(self) -> str:
         try:
             from GANSynthesisLib.devices import describe_devices
@@ -477,48 +543,36 @@ class GANSynthesisTest(ScriptedLoadableModuleTest):
     def test_SynthesizeFromPhantomSegmentation(self) -> None:
         import numpy as np
 
-        from GANSynthesisLib.mrml import update_node_from_volume
-        from GANSynthesisLib.phantom import generate_phantom
+        from GANSynthesisLib.sample_data import heart_case
 
-        self.delayDisplay("Generating a phantom")
-        phantom = generate_phantom(seed=7, size=(96, 96, 32), spacing=(4.0, 4.0, 4.0))
-        labelmap = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLLabelMapVolumeNode", "phantom labels")
-        update_node_from_volume(labelmap, phantom.labels)
-        segmentation = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLSegmentationNode", "phantom heart")
-        slicer.modules.segmentations.logic().ImportLabelmapToSegmentationNode(labelmap, segmentation)
-        names = {205: "Myocardium", 420: "Left atrium", 500: "LV", 550: "Right atrium", 600: "RV",
-                 820: "Aorta", 850: "Pulmonary artery"}
-        segments = segmentation.GetSegmentation()
-        for index, value in enumerate(sorted(names)):
-            segments.GetSegment(segments.GetNthSegmentID(index)).SetName(names[value])
+        self.delayDisplay("Loading the heart phantom sample")
+        logic = GANSynthesisLogic()
+        nodes = logic.loadSample("GAN heart phantom")
 
         self.delayDisplay("Synthesizing CT")
-        output = GANSynthesisLogic().process("synthesize", segmentation, referenceVolumeNode=labelmap, device="cpu")
+        output = logic.process("synthesize", nodes["segmentation"], referenceVolumeNode=nodes["ct"], device="cpu")
         ct = slicer.util.arrayFromVolume(output)
+        labels = heart_case().segmentation[1].array
         self.assertEqual(output.GetAttribute("GANSynthesis.Synthetic"), "true")
-        self.assertEqual(ct.shape, phantom.labels.array.shape)
+        self.assertEqual(ct.shape, labels.shape)
         self.assertTrue(np.isfinite(ct).all())
-        labels = phantom.labels.array
         self.assertGreater(ct[labels == 500].mean(), ct[labels == 205].mean() + 100)
         self.delayDisplay("Test passed")
 
     def test_AnomalyHeatmapOnLesionPhantom(self) -> None:
         from GANSynthesisLib import api
-        from GANSynthesisLib.lesions import lesion_case
-        from GANSynthesisLib.mrml import update_node_from_volume
 
-        self.delayDisplay("Generating a CT phantom with lesions")
-        case = lesion_case(seed=90001, modality="ct", size=(96, 96, 24))
-        ct = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", "lesion phantom CT")
-        update_node_from_volume(ct, case.image)
+        self.delayDisplay("Loading the lesion phantom sample")
+        logic = GANSynthesisLogic()
+        nodes = logic.loadSample("GAN lesion phantom")
 
         self.delayDisplay("Computing the anomaly heatmap")
-        heat = GANSynthesisLogic().process("anomaly", ct, device="cpu")
+        heat = logic.process("anomaly", nodes["ct"], device="cpu")
+        shape = slicer.util.arrayFromVolume(nodes["ct"]).shape
         self.assertEqual(heat.GetAttribute("GANSynthesis.Synthetic"), "true")
-        self.assertEqual(slicer.util.arrayFromVolume(heat).shape, case.image.array.shape)
+        self.assertEqual(slicer.util.arrayFromVolume(heat).shape, shape)
         table = api.related_node(heat, "table")
-        self.assertEqual(table.GetNumberOfRows(), case.image.array.shape[0])
+        self.assertEqual(table.GetNumberOfRows(), shape[0])
         self.assertIsNotNone(api.related_node(heat, "chart"))
         self.assertIsNotNone(api.related_node(heat, "segmentation"))
         self.delayDisplay("Test passed")
-

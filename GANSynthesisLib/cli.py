@@ -19,11 +19,9 @@ from .inference import InferenceOptions
 from .io import IMAGE_FILE_SUFFIXES, check_writable_path, image_file_suffix, read_volume, write_volume
 from .labels import parse_label_mapping, resolve_label_mapping
 from .progress import TerminalProgress
-from .provenance import synthetic_description, synthetic_metadata
+from .provenance import PHANTOM_KEY, synthetic_description, synthetic_metadata
 from .registry import find_model, list_models
 from .tasks import TASKS, TaskResult, get_task
-
-PHANTOM_KEY = "GANSynthesis.Phantom"
 
 
 def _add_run_options(parser: argparse.ArgumentParser) -> None:

@@ -20,6 +20,7 @@ from .volume import Volume
 LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0])
 DISPLAY_PRESETS = {  # output_display → (colour node ID, window, level)
     "ct": ("vtkMRMLColorTableNodeGrey", 800.0, 150.0),
+    "grey": ("vtkMRMLColorTableNodeGrey", None, None),
     "heat": ("vtkMRMLColorTableNodeIron", None, None),
     "error": ("vtkMRMLColorTableNodeFileColdToHotRainbow.txt", 600.0, 0.0),
 }
@@ -179,15 +180,27 @@ def labelmap_from_segmentation(segmentation_node, model_labels: Mapping[str, int
     return exported.with_array(values[exported.array.astype(np.int64)]), matches
 
 
-def _place_next_to(scene, node, input_node) -> None:
-    hierarchy = scene.GetSubjectHierarchyNode()
-    input_item = hierarchy.GetItemByDataNode(input_node)
-    parent = hierarchy.GetItemParent(input_item) if input_item else hierarchy.GetSceneItemID()
+def _set_parent_item(hierarchy, node, parent: int) -> None:
     item = hierarchy.GetItemByDataNode(node)
     if item:
         hierarchy.SetItemParent(item, parent)
     else:
         hierarchy.CreateItem(parent, node)
+
+
+def _place_next_to(scene, node, input_node) -> None:
+    hierarchy = scene.GetSubjectHierarchyNode()
+    input_item = hierarchy.GetItemByDataNode(input_node)
+    _set_parent_item(hierarchy, node, hierarchy.GetItemParent(input_item) if input_item else hierarchy.GetSceneItemID())
+
+
+def put_in_folder(scene, nodes, folder_name: str) -> int:
+    """A new subject-hierarchy folder at the top of the scene holding ``nodes``; returns its item ID."""
+    hierarchy = scene.GetSubjectHierarchyNode()
+    folder = hierarchy.CreateFolderItem(hierarchy.GetSceneItemID(), folder_name)
+    for node in nodes:
+        _set_parent_item(hierarchy, node, folder)
+    return folder
 
 
 def _apply_display(node, display: str) -> None:
@@ -207,17 +220,29 @@ def publish_volume(input_node, volume: Volume, name_suffix: str, attributes: Map
                    output_node=None):
     """Put a result into the scene: a new uniquely named volume next to the input, or the chosen ``output_node``."""
     scene = input_node.GetScene()
-    if output_node is None:
-        name = scene.GenerateUniqueName(f"{input_node.GetName()} {name_suffix}")
-        output_node = scene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", name)
-    elif output_node is input_node:
+    if output_node is input_node:
         raise GANSynthesisError("The output volume cannot be the input; choose another or create a new volume.")
-    update_node_from_volume(output_node, volume)
-    for key, value in attributes.items():
-        output_node.SetAttribute(key, str(value))
-    _apply_display(output_node, display)
+    if output_node is None:
+        output_node = add_volume(scene, volume, f"{input_node.GetName()} {name_suffix}", attributes, display)
+    else:
+        _fill_volume_node(output_node, volume, attributes, display)
     _place_next_to(scene, output_node, input_node)
     return output_node
+
+
+def _fill_volume_node(node, volume: Volume, attributes: Mapping[str, Any], display: str) -> None:
+    update_node_from_volume(node, volume)
+    for key, value in attributes.items():
+        node.SetAttribute(key, str(value))
+    _apply_display(node, display)
+
+
+def add_volume(scene, volume: Volume, name: str, attributes: Mapping[str, Any], display: str = "ct"):
+    """A new scalar volume node named ``name`` (made unique) holding ``volume``, with ``attributes`` and the
+    ``display`` preset."""
+    node = scene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", scene.GenerateUniqueName(name))
+    _fill_volume_node(node, volume, attributes, display)
+    return node
 
 
 def style_heatmap(node, threshold: float) -> None:
@@ -279,30 +304,44 @@ def publish_table(input_node, rows: list[Mapping[str, float]], name_suffix: str,
     return table_node, chart
 
 
-def publish_segmentation(input_node, mask: Volume, segment_name: str, colour: tuple[float, float, float],
-                         attributes: Mapping[str, Any]):
-    """A segmentation node with one segment (the mask's non-zero voxels) next to the input."""
+def add_segmentation(scene, labels: Volume, segments: Mapping[int, tuple[str, tuple[float, float, float]]], name: str,
+                     attributes: Mapping[str, Any]):
+    """A new segmentation node named ``name`` (made unique) with one segment per entry of ``segments`` (label value
+    → segment name, colour) cut from ``labels``; other values are left out, absent ones give empty segments."""
     slicer = _slicer()
-    scene = input_node.GetScene()
     logic = slicer.vtkSlicerSegmentationsModuleLogic()
     logic.SetMRMLScene(scene)
-    name = scene.GenerateUniqueName(f"{input_node.GetName()} {segment_name}")
-    segmentation_node = scene.AddNewNodeByClass("vtkMRMLSegmentationNode", name)
+    kept = np.where(np.isin(labels.array, list(segments)), labels.array, 0).astype(np.uint16)
+    segmentation_node = scene.AddNewNodeByClass("vtkMRMLSegmentationNode", scene.GenerateUniqueName(name))
     segmentation_node.CreateDefaultDisplayNodes()
     with _temporary_nodes(scene):
         labelmap = scene.AddNewNodeByClass("vtkMRMLLabelMapVolumeNode", "GANSynthesis temporary labelmap")
-        update_node_from_volume(labelmap, mask.with_array((mask.array > 0).astype(np.uint8)))
-        if not logic.ImportLabelmapToSegmentationNode(labelmap, segmentation_node):
-            scene.RemoveNode(segmentation_node)
-            raise GANSynthesisError(f"Could not turn the {segment_name} mask into a segmentation.")
+        update_node_from_volume(labelmap, labels.with_array(kept))
+        imported = logic.ImportLabelmapToSegmentationNode(labelmap, segmentation_node)
+    if not imported:
+        scene.RemoveNode(segmentation_node)
+        raise GANSynthesisError(f"Could not turn the label map into the segmentation {name!r}.")
     segmentation = segmentation_node.GetSegmentation()
-    if segmentation.GetNumberOfSegments():
-        segment = segmentation.GetNthSegment(0)
-        segment.SetName(segment_name)
-        segment.SetColor(*colour)
-    else:
-        segmentation.AddEmptySegment("", segment_name, list(colour))
+    imported_by_value = {segment.GetLabelValue(): segment for segment in
+                         (segmentation.GetNthSegment(i) for i in range(segmentation.GetNumberOfSegments()))}
+    for value, (segment_name, colour) in segments.items():
+        segment = imported_by_value.get(value)
+        if segment is None:
+            segmentation.AddEmptySegment("", segment_name, list(colour))
+        else:
+            segment.SetName(segment_name)
+            segment.SetColor(*colour)
     for key, value in attributes.items():
         segmentation_node.SetAttribute(key, str(value))
+    return segmentation_node
+
+
+def publish_segmentation(input_node, mask: Volume, segment_name: str, colour: tuple[float, float, float],
+                         attributes: Mapping[str, Any]):
+    """A segmentation node with one segment (the mask's non-zero voxels) next to the input."""
+    scene = input_node.GetScene()
+    segmentation_node = add_segmentation(scene, mask.with_array((mask.array > 0).astype(np.uint8)),
+                                         {1: (segment_name, colour)}, f"{input_node.GetName()} {segment_name}",
+                                         attributes)
     _place_next_to(scene, segmentation_node, input_node)
     return segmentation_node

@@ -9,6 +9,7 @@ from .bundle import ModelBundle
 PREFIX = "GANSynthesis."
 SYNTHETIC_KEY = PREFIX + "Synthetic"
 WARNINGS_KEY = PREFIX + "Warnings"
+PHANTOM_KEY = PREFIX + "Phantom"  # on procedural phantoms: which seed drew them
 
 
 def output_modality(bundle: ModelBundle) -> str:

@@ -4,7 +4,10 @@ import ast
 import importlib.util
 import py_compile
 import re
+import sys
+import types
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -116,3 +119,31 @@ def test_panel_renders_to_png(tmp_path):
     assert image.width() > 300 and image.height() > 500
     colours = {image.pixel(x, y) for x in range(0, image.width(), 7) for y in range(0, image.height(), 7)}
     assert len(colours) > 10  # widgets were drawn, not a blank canvas
+
+
+def test_the_samples_are_offered_in_sample_data_with_their_thumbnails(module, monkeypatch):
+    from GANSynthesisLib.sample_data import SAMPLES
+
+    registered = []
+    sample_data = types.ModuleType("SampleData")
+    sample_data.SampleDataLogic = types.SimpleNamespace(registerCustomSampleDataSource=lambda **kw: registered.append(kw))
+    monkeypatch.setitem(sys.modules, "SampleData", sample_data)
+    module.registerSampleData()
+    assert [source["sampleName"] for source in registered] == list(SAMPLES)
+    for source in registered:
+        assert source["category"] == "GAN Synthesis" and source["customDownloader"] is module.loadSampleFromSource
+        assert source["uris"] == source["fileNames"] == source["nodeNames"] == []  # drawn here, nothing downloaded
+        assert Path(source["thumbnailFileName"]).is_file()
+
+
+def test_logic_loads_the_sample_that_fits_the_chosen_model(module, monkeypatch):
+    import slicer
+
+    scene = new_scene()
+    monkeypatch.setattr(slicer, "mrmlScene", scene, raising=False)
+    logic = module.GANSynthesisLogic()
+    bundle = logic.model("anomaly-mr-phantom", "anomaly")
+    assert logic.sampleInputFor(bundle) == ("GAN lesion phantom", "mr")
+    node, nodes = logic.loadSampleInput(bundle)
+    assert node.GetName() == "Lesion phantom MR" and node.GetScene() is scene
+    assert set(nodes) == {"ct", "mr", "segmentation"}

@@ -1,0 +1,118 @@
+"""Sample cases for trying every task without patient data: procedural phantoms, put straight into a scene.
+
+Each sample is drawn from a fixed seed that no bundled model was trained, validated or calibrated on, on the
+bundled models' 3 mm grid, so Apply works on it at once. Its nodes say they are phantoms (the
+``GANSynthesis.Phantom`` attribute) and sit in one subject-hierarchy folder.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+from .bundle import ModelBundle
+from .errors import GANSynthesisError
+from .labels import MMWHS_LABELS
+from .lesions import LesionKind, lesion_case
+from .modalities import render_mr
+from .phantom import generate_phantom
+from .provenance import PHANTOM_KEY
+from .volume import Volume
+
+SAMPLE_SIZE = (128, 128, 48)  # voxels (i, j, k): the thorax at the bundled models' grid
+SAMPLE_SPACING = (3.0, 3.0, 3.0)
+HEART_SEED = 424242  # the demo's phantom
+LESION_SEED = 424245
+HEART_COLOURS = {  # MM-WHS structure → segment colour (RGB in [0, 1])
+    "myocardium": (0.80, 0.55, 0.40), "left atrium": (0.85, 0.35, 0.35), "left ventricle": (0.90, 0.15, 0.15),
+    "right atrium": (0.35, 0.45, 0.85), "right ventricle": (0.20, 0.30, 0.90), "ascending aorta": (0.95, 0.45, 0.20),
+    "pulmonary artery": (0.30, 0.70, 0.90),
+}
+LESION_SEGMENTS = {LesionKind.IN_RANGE: ("lesion, in range (truth)", (0.20, 0.85, 0.30)),
+                   LesionKind.OUT_OF_RANGE: ("lesion, out of range (truth)", (0.10, 0.60, 1.00))}
+
+
+@dataclass(frozen=True)
+class SampleCase:
+    """The volumes of one sample (role → name, volume, display preset) and a label map with its segments
+    (label value → name, colour)."""
+
+    folder: str
+    images: Mapping[str, tuple[str, Volume, str]]
+    segmentation: tuple[str, Volume, Mapping[int, tuple[str, tuple[float, float, float]]]]
+    seed: int
+
+
+@dataclass(frozen=True)
+class Sample:
+    """A sample as offered in Slicer: what it is for, its thumbnail (in the module's Resources/Icons) and how
+    to draw it."""
+
+    description: str
+    thumbnail: str
+    make: Callable[[], SampleCase]
+
+
+def heart_case() -> SampleCase:
+    """A thorax phantom as CT and T1-like MR with its seven MM-WHS heart structures as a segmentation."""
+    phantom = generate_phantom(HEART_SEED, SAMPLE_SIZE, SAMPLE_SPACING)
+    segments = {value: (name.capitalize(), HEART_COLOURS[name]) for name, value in MMWHS_LABELS.items()}
+    return SampleCase(f"Heart phantom (seed {HEART_SEED})",
+                      {"ct": ("Heart phantom CT", phantom.ct, "ct"),
+                       "mr": ("Heart phantom MR", render_mr(phantom), "grey")},
+                      ("Heart phantom segmentation", phantom.labels, segments), HEART_SEED)
+
+
+def lesion_sample_case() -> SampleCase:
+    """A thorax phantom with lesions, as CT and T1-like MR, and the true lesions as a segmentation."""
+    ct, mr = (lesion_case(LESION_SEED, modality, SAMPLE_SIZE, SAMPLE_SPACING) for modality in ("ct", "mr"))
+    return SampleCase(f"Lesion phantom (seed {LESION_SEED})",
+                      {"ct": ("Lesion phantom CT", ct.image, "ct"), "mr": ("Lesion phantom MR", mr.image, "grey")},
+                      ("Lesion phantom true lesions", ct.mask, LESION_SEGMENTS), LESION_SEED)
+
+
+SAMPLES: dict[str, Sample] = {
+    "GAN heart phantom": Sample("segmentation → CT, MR → CT", "GANSynthesisHeartPhantom.png", heart_case),
+    "GAN lesion phantom": Sample("anomaly heatmap (CT, MR)", "GANSynthesisLesionPhantom.png", lesion_sample_case),
+}
+
+
+def load_sample(scene, name: str) -> dict[str, Any]:
+    """Draw the sample ``name`` into ``scene``; returns its nodes by role ('ct', 'mr', 'segmentation')."""
+    from .mrml import add_segmentation, add_volume, put_in_folder
+
+    if name not in SAMPLES:
+        raise GANSynthesisError(f"There is no sample {name!r}; choose one of {', '.join(SAMPLES)}.")
+    case = SAMPLES[name].make()
+    attributes = {PHANTOM_KEY: f"seed {case.seed}"}
+    nodes = {role: add_volume(scene, volume, node_name, attributes, display)
+             for role, (node_name, volume, display) in case.images.items()}
+    node_name, labels, segments = case.segmentation
+    nodes["segmentation"] = add_segmentation(scene, labels, segments, node_name, attributes)
+    nodes["segmentation"].SetReferenceImageGeometryParameterFromVolumeNode(nodes["ct"])
+    put_in_folder(scene, nodes.values(), case.folder)
+    return nodes
+
+
+def sample_input_for(bundle: ModelBundle) -> tuple[str, str] | None:
+    """(sample name, node role) of the sample whose node fits the model's input, or None when none does."""
+    model_input = bundle.manifest["input"]
+    modality = model_input.get("modality", "").lower()
+    if bundle.task == "synthesize":
+        return ("GAN heart phantom", "segmentation") if model_input["kind"] == "labelmap" else None
+    role = "mr" if modality.startswith("mr") else "ct" if modality == "ct" else None
+    if role is None or bundle.task not in ("translate", "anomaly"):
+        return None
+    return ("GAN heart phantom" if bundle.task == "translate" else "GAN lesion phantom"), role
+
+
+def load_sample_input(scene, bundle: ModelBundle) -> tuple[Any, dict[str, Any]]:
+    """Draw the sample that fits the model's input into ``scene``; returns (the input node, all its nodes by role)."""
+    fit = sample_input_for(bundle)
+    if fit is None:
+        raise GANSynthesisError(f"No sample fits the input of model {bundle.name} "
+                                f"({bundle.manifest['input'].get('modality', bundle.manifest['input']['kind'])}); "
+                                "load a volume of your own.")
+    name, role = fit
+    nodes = load_sample(scene, name)
+    return nodes[role], nodes
