@@ -320,7 +320,12 @@ COMMANDS = {"demo": cmd_demo, "synthesize": cmd_synthesize, "translate": cmd_tra
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return COMMANDS[args.command](args)
+        status = COMMANDS[args.command](args)
+        sys.stdout.flush()  # a closed pipe shows here, not at exit
+        return status
+    except BrokenPipeError:  # the reader stopped early (`| head`); what it read is complete
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error when Python exits
+        return 141  # as a shell reports a command ended by SIGPIPE
     except GANSynthesisError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -1,6 +1,7 @@
 """The command line as a user runs it: real files in, real files out, clear one-line errors."""
 
 import hashlib
+import os
 import shutil
 import subprocess
 import sys
@@ -123,6 +124,17 @@ def test_models_lists_the_bundled_default_with_metrics():
     assert "→ output: anomaly heatmap (S / (S + 6), S = surprise of the voxel in context + surprise of its" in out
     assert "(networks alone: AUPRC" in out
     assert "→ output: anomaly heatmap (fraction of the input intensity window)" in out
+
+
+def test_a_reader_that_stops_early_ends_the_command_without_a_traceback():
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the first line, as with `| head -0`
+    try:
+        result = subprocess.run([sys.executable, "-m", "GANSynthesisLib", "models"], cwd=ROOT, stdout=write_end,
+                                stderr=subprocess.PIPE, text=True, timeout=300)
+    finally:
+        os.close(write_end)
+    assert (result.returncode, result.stderr) == (141, "")
 
 
 def test_phantom_command_writes_a_case(tmp_path):
