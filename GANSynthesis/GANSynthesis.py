@@ -141,6 +141,7 @@ class GANSynthesisWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.inputSegmentationSelector.connect("currentNodeChanged(vtkMRMLNode*)", self.updateLabelMapping)
         self.ui.inputVolumeSelector.connect("currentNodeChanged(vtkMRMLNode*)", self.refreshModels)
         self.ui.evaluateButton.connect("clicked(bool)", self.onEvaluate)
+        self.ui.saveSyntheticButton.connect("clicked(bool)", self.onSaveSynthetic)
 
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
@@ -393,6 +394,18 @@ class GANSynthesisWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                 f"over {metrics['mask_voxels']} voxels; error map: {errorMap.GetName()}")
             slicer.util.setSliceViewerLayers(foreground=errorMap, foregroundOpacity=0.6)
 
+    def onSaveSynthetic(self) -> None:
+        node = self.ui.evaluationSyntheticSelector.currentNode()
+        if node is None:
+            slicer.util.errorDisplay("Select the synthetic volume to save first.", windowTitle="GANSynthesis")
+            return
+        path = qt.QFileDialog.getSaveFileName(self.parent, "Save synthetic volume", f"{node.GetName()}.nrrd",
+                                              "Images (*.nrrd *.nii.gz *.nii *.mha)")
+        if not path:
+            return
+        with slicer.util.tryWithErrorDisplay("Could not save the volume.", waitCursor=True):
+            self.ui.evaluationResultLabel.text = f"Saved {self.logic.exportVolume(node, path)} with its provenance."
+
     def cancelRun(self) -> None:
         if self._run:
             self._run[1].set()
@@ -508,6 +521,12 @@ class GANSynthesisLogic(ScriptedLoadableModuleLogic):
         from GANSynthesisLib import api
 
         return api.evaluate(syntheticNode, referenceNode, maskNode)
+
+    def exportVolume(self, node, path):
+        """Write the volume node to ``path`` (replacing it) with its GANSynthesis provenance in the header."""
+        from GANSynthesisLib import api
+
+        return api.export_volume(node, path, overwrite=True)
 
     def showResult(self, prepared, outputNode) -> None:
         """Synthetic images as background with the input segmentation on top; heatmaps as a foreground overlay,

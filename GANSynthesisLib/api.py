@@ -12,15 +12,18 @@ torch/numpy) and :func:`publish` (main thread; adds the output node). Cancel or 
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from .bundle import ModelBundle
 from .errors import GANSynthesisError
 from .inference import InferenceOptions
+from .io import write_volume
 from .mrml import (SegmentMatch, labelmap_from_segmentation, publish_segmentation, publish_table, publish_volume,
                    show_overlay, style_heatmap, volume_from_node)
-from .provenance import output_modality, synthetic_metadata
+from .provenance import PREFIX, file_description, output_modality, synthetic_metadata
 from .registry import find_model
 from .tasks import TaskResult, TaskSpec, get_task
 from .volume import Volume
@@ -141,3 +144,12 @@ def evaluate(synthetic_node, reference_node, mask_node=None, error_map_node=None
     attributes["GANSynthesis.ErrorMapOf"] = f"{synthetic_node.GetName()} − {reference_node.GetName()}"
     node = publish_volume(synthetic_node, error, "error map", attributes, "error", error_map_node)
     return metrics, node
+
+
+def export_volume(node, path: str | os.PathLike, overwrite: bool = False) -> Path:
+    """Write a volume node to an image file that keeps its provenance, which Slicer's own Save drops: its
+    ``GANSynthesis.*`` attributes become NRRD/MetaImage header keys, and the NIfTI description says that the image
+    is synthetic (and by which model) or a phantom."""
+    volume = volume_from_node(node, "volume to save")
+    metadata = {name: node.GetAttribute(name) for name in node.GetAttributeNames() if name.startswith(PREFIX)}
+    return write_volume(volume, path, metadata, file_description(metadata), overwrite)

@@ -19,7 +19,7 @@ from .inference import InferenceOptions
 from .io import IMAGE_FILE_SUFFIXES, check_writable_path, image_file_suffix, read_volume, write_volume
 from .labels import parse_label_mapping, resolve_label_mapping
 from .progress import TerminalProgress
-from .provenance import PHANTOM_KEY, synthetic_description, synthetic_metadata
+from .provenance import PHANTOM_KEY, file_description, synthetic_metadata
 from .registry import find_model, list_models
 from .tasks import TASKS, TaskResult, get_task
 
@@ -105,7 +105,7 @@ def run_task(task_name: str, args: argparse.Namespace, bundle: ModelBundle, inpu
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     metadata = synthetic_metadata(bundle, str(args.input), result.warnings)
-    write_volume(result.volume, output, metadata, synthetic_description(bundle), overwrite=args.overwrite)
+    write_volume(result.volume, output, metadata, file_description(metadata), overwrite=args.overwrite)
     print(f"wrote {output} ({' × '.join(map(str, result.volume.size))} voxels, synthetic "
           f"{bundle.manifest['output']['modality']} by {bundle.name})")
     return result, metadata
@@ -216,7 +216,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
         try:
             result = task.run(read_volume(path), bundle, {}, InferenceOptions(args.device, args.batch_size))
             metadata = synthetic_metadata(bundle, str(path), result.warnings)
-            write_volume(result.volume, output, metadata, synthetic_description(bundle), overwrite=True)
+            write_volume(result.volume, output, metadata, file_description(metadata), overwrite=True)
         except GANSynthesisError as error:
             failed += 1
             print(f"{prefix} failed: {error}", file=sys.stderr, flush=True)
@@ -272,17 +272,17 @@ def cmd_phantom(args: argparse.Namespace) -> int:
         check_writable_path(path, args.overwrite)
     phantom = generate_phantom(args.seed, tuple(args.size), tuple(args.spacing))
     note = {PHANTOM_KEY: f"seed {args.seed}"}
-    write_volume(phantom.ct, paths["ct"], note, f"GANSynthesis phantom seed {args.seed} (procedural, not a patient)",
-                 overwrite=args.overwrite)
-    write_volume(phantom.labels, paths["labels"], note, overwrite=args.overwrite)
-    write_volume(phantom.body, paths["body"], note, overwrite=args.overwrite)
+    described = dict(metadata=note, description=file_description(note), overwrite=args.overwrite)
+    write_volume(phantom.ct, paths["ct"], **described)
+    write_volume(phantom.labels, paths["labels"], **described)
+    write_volume(phantom.body, paths["body"], **described)
     if args.lesions:
         drawn = draw_lesions(phantom)
         for modality in ("ct", "mr"):
             image = insert_lesions(normal_image(phantom, modality), phantom, drawn, modality)
-            write_volume(image, paths[f"{modality}_lesions"], note, overwrite=args.overwrite)
+            write_volume(image, paths[f"{modality}_lesions"], **described)
         write_volume(phantom.tissues.with_array(lesion_mask(drawn, phantom.tissues.array.shape)),
-                     paths["lesion_mask"], note, overwrite=args.overwrite)
+                     paths["lesion_mask"], **described)
     print("wrote " + ", ".join(str(p) for p in paths.values()))
     return 0
 

@@ -12,7 +12,7 @@ from .inference import InferenceOptions
 from .io import write_volume
 from .phantom import generate_phantom
 from .progress import TerminalProgress
-from .provenance import synthetic_description, synthetic_metadata
+from .provenance import file_description, synthetic_metadata
 from .registry import find_model
 from .synthesis import synthesize
 
@@ -60,8 +60,8 @@ def run_demo(output: Path, device: str = "auto", model: str | None = None) -> di
     write_volume(phantom.ct, output / "real_ct.nii.gz", overwrite=True)
     options = InferenceOptions(device=device, progress=TerminalProgress(f"synthesize ({bundle.name})"))
     synthetic = synthesize(phantom.labels, bundle, options=options)
-    write_volume(synthetic, output / "synthetic_ct.nii.gz", synthetic_metadata(bundle, "labels.nii.gz"),
-                 synthetic_description(bundle), overwrite=True)
+    metadata = synthetic_metadata(bundle, "labels.nii.gz")
+    write_volume(synthetic, output / "synthetic_ct.nii.gz", metadata, file_description(metadata), overwrite=True)
     metrics, _ = evaluate_volumes(synthetic, phantom.ct, phantom.body)
     lv = synthetic.array[phantom.labels.array == 500].mean()
     myo = synthetic.array[phantom.labels.array == 205].mean()

@@ -1,8 +1,9 @@
-"""How synthetic outputs say what they are: header keys, node attributes and a short description."""
+"""How synthetic outputs and phantoms say what they are: header keys, node attributes and a short description."""
 
 from __future__ import annotations
 
 import datetime
+from typing import Mapping
 
 from .bundle import ModelBundle
 
@@ -31,6 +32,12 @@ def synthetic_metadata(bundle: ModelBundle, source: str = "", warnings: list[str
     }
 
 
-def synthetic_description(bundle: ModelBundle) -> str:
-    """One line (NIfTI 'descrip', at most 79 characters) saying the image is synthetic."""
-    return f"SYNTHETIC {output_modality(bundle)} GANSynthesis {bundle.name} {bundle.manifest['version']}"[:79]
+def file_description(metadata: Mapping[str, str]) -> str | None:
+    """One line (NIfTI 'descrip', at most 79 characters) saying what the image is, from its provenance keys:
+    synthetic (which model) or a procedural phantom; None for other images."""
+    if metadata.get(SYNTHETIC_KEY) == "true":
+        return (f"SYNTHETIC {metadata.get(PREFIX + 'OutputModality', 'image')} GANSynthesis "
+                f"{metadata.get(PREFIX + 'Model', '')} {metadata.get(PREFIX + 'ModelVersion', '')}").strip()[:79]
+    if PHANTOM_KEY in metadata:
+        return f"GANSynthesis phantom {metadata[PHANTOM_KEY]} (procedural, not a patient)"[:79]
+    return None

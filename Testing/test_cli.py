@@ -143,6 +143,9 @@ def test_phantom_command_writes_a_case(tmp_path):
     assert ct.GetSize() == (40, 36, 12) and ct.GetSpacing() == (6.0, 6.0, 8.0)
     labels = sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "case" / "labels.nii.gz")))
     assert 500 in labels
+    for name in ("ct", "labels", "body"):
+        assert read_metadata(tmp_path / "case" / f"{name}.nii.gz")["descrip"] == \
+            "GANSynthesis phantom seed 5 (procedural, not a patient)"
 
 
 def test_phantom_command_writes_lesion_phantoms_and_their_mask(tmp_path):

@@ -5,7 +5,7 @@ import vtk
 from conftest import hand_drawn_heart, oblique_direction
 from GANSynthesisLib import api
 from GANSynthesisLib.errors import GANSynthesisError
-from GANSynthesisLib.io import read_volume
+from GANSynthesisLib.io import read_metadata, read_volume
 from GANSynthesisLib.labels import MMWHS_LABELS
 from GANSynthesisLib.mrml import labelmap_from_segmentation, update_node_from_volume, volume_from_node
 from GANSynthesisLib.provenance import SYNTHETIC_KEY
@@ -196,3 +196,23 @@ def test_evaluation_on_nodes_gives_metrics_and_an_error_map(scene, labels):
     elsewhere = add_volume_node(scene, Volume(np.zeros((3, 4, 5), np.float32)), "other grid")
     with pytest.raises(GANSynthesisError, match="voxel grid"):
         api.evaluate(synthetic, elsewhere)
+
+
+def test_a_saved_synthetic_volume_keeps_its_voxels_geometry_and_marking(scene, segmentation, reference, tiny_bundle_dir,
+                                                                        tmp_path):
+    node = api.synthesize_ct(segmentation, reference, model=str(tiny_bundle_dir), device="cpu")
+    for name in ("synthetic.nrrd", "synthetic.nii.gz"):
+        path = api.export_volume(node, tmp_path / name)
+        written = read_volume(path)
+        np.testing.assert_array_equal(written.array, slicer.util.arrayFromVolume(node))
+        assert written.same_geometry(volume_from_node(node), atol=1e-5)
+    header = read_metadata(tmp_path / "synthetic.nrrd")
+    assert header[SYNTHETIC_KEY] == "true" and header["GANSynthesis.Model"] == "tiny-synth"
+    assert header["GANSynthesis.Source"] == "Heart segmentation"
+    assert read_metadata(tmp_path / "synthetic.nii.gz")["descrip"].startswith("SYNTHETIC CT GANSynthesis tiny-synth")
+    before = (tmp_path / "synthetic.nrrd").read_bytes()
+    with pytest.raises(GANSynthesisError, match="already exists"):
+        api.export_volume(reference, tmp_path / "synthetic.nrrd")
+    assert (tmp_path / "synthetic.nrrd").read_bytes() == before
+    plain = api.export_volume(reference, tmp_path / "reference.nii.gz")  # no provenance: no description either
+    assert SYNTHETIC_KEY not in read_metadata(plain) and "SYNTHETIC" not in read_metadata(plain).get("descrip", "")

@@ -6,11 +6,12 @@ from PIL import Image
 
 from GANSynthesisLib import api
 from GANSynthesisLib.errors import GANSynthesisError
+from GANSynthesisLib.io import read_metadata
 from GANSynthesisLib.lesions import LesionKind
 from GANSynthesisLib.mrml import add_segmentation, labelmap_from_segmentation, match_segments, volume_from_node
 from GANSynthesisLib.provenance import PHANTOM_KEY, SYNTHETIC_KEY
 from GANSynthesisLib.registry import find_model, list_models
-from GANSynthesisLib.sample_data import (SAMPLES, heart_case, lesion_sample_case, load_sample,
+from GANSynthesisLib.sample_data import (LESION_SEED, SAMPLES, heart_case, lesion_sample_case, load_sample,
                                          load_sample_input, sample_input_for)
 from GANSynthesisLib.volume import Volume
 from mrml_scene import new_scene, node_ids
@@ -45,6 +46,12 @@ def test_a_sample_lands_in_one_folder_with_its_exact_voxels_and_marked_as_a_phan
         assert node.GetAttribute(PHANTOM_KEY) == f"seed {case.seed}"
         assert node.GetAttribute(SYNTHETIC_KEY) is None  # a phantom, not a model's output
         assert folder_of(scene, node) == case.folder
+
+
+def test_a_saved_sample_volume_says_it_is_a_phantom(tmp_path):
+    nodes = load_sample(new_scene(), "GAN lesion phantom")
+    header = read_metadata(api.export_volume(nodes["mr"], tmp_path / "mr.nii.gz"))
+    assert header["descrip"] == f"GANSynthesis phantom seed {LESION_SEED} (procedural, not a patient)"
 
 
 def test_the_heart_segments_match_every_model_label_and_give_back_the_phantoms_label_map(cases):
