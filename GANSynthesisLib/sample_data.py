@@ -45,10 +45,8 @@ class SampleCase:
 
 @dataclass(frozen=True)
 class Sample:
-    """A sample as offered in Slicer: what it is for, its thumbnail (in the module's Resources/Icons) and how
-    to draw it."""
+    """A sample as offered in Slicer: its thumbnail (in the module's Resources/Icons) and how to draw it."""
 
-    description: str
     thumbnail: str
     make: Callable[[], SampleCase]
 
@@ -72,8 +70,8 @@ def lesion_sample_case() -> SampleCase:
 
 
 SAMPLES: dict[str, Sample] = {
-    "GAN heart phantom": Sample("segmentation → CT, MR → CT", "GANSynthesisHeartPhantom.png", heart_case),
-    "GAN lesion phantom": Sample("anomaly heatmap (CT, MR)", "GANSynthesisLesionPhantom.png", lesion_sample_case),
+    "GAN heart phantom": Sample("GANSynthesisHeartPhantom.png", heart_case),  # segmentation → CT, MR → CT
+    "GAN lesion phantom": Sample("GANSynthesisLesionPhantom.png", lesion_sample_case),  # anomaly heatmaps
 }
 
 
