@@ -9,12 +9,12 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
-
-import torch
-from safetensors.torch import load_file, save_file
+from typing import TYPE_CHECKING, Any, Mapping
 
 from .errors import GANSynthesisError
+
+if TYPE_CHECKING:  # torch/safetensors load with weights; the Slicer panel lists models before they are installed
+    import torch
 
 MANIFEST_NAME = "model.json"
 MANIFEST_FORMAT = 1
@@ -80,6 +80,8 @@ class ModelBundle:
                 f"Weight file {path} does not match its SHA-256 in {MANIFEST_NAME} (expected {entry['sha256'][:12]}…, "
                 f"found {actual[:12]}…): the file is corrupt or was modified. Reinstall the model bundle."
             )
+        from safetensors.torch import load_file
+
         return load_file(str(path))
 
 
@@ -107,8 +109,13 @@ def load_bundle(path: str | Path) -> ModelBundle:
 
 
 def save_bundle(folder: str | Path, manifest: Mapping[str, Any], state_dicts: Mapping[str, Mapping[str, torch.Tensor]],
-                dtype: torch.dtype = torch.float16) -> ModelBundle:
-    """Write weights as safetensors (floating tensors cast to ``dtype``) and a manifest with their SHA-256."""
+                dtype: torch.dtype | None = None) -> ModelBundle:
+    """Write weights as safetensors (floating tensors cast to ``dtype``, default float16) and a manifest with their
+    SHA-256."""
+    import torch
+    from safetensors.torch import save_file
+
+    dtype = torch.float16 if dtype is None else dtype
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     manifest = json.loads(json.dumps(manifest))

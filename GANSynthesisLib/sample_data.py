@@ -2,7 +2,8 @@
 
 Each sample is drawn from a fixed seed that no bundled model was trained, validated or calibrated on, on the
 bundled models' 3 mm grid, so Apply works on it at once. Its nodes say they are phantoms (the
-``GANSynthesis.Phantom`` attribute) and sit in one subject-hierarchy folder.
+``GANSynthesis.Phantom`` attribute) and sit in one subject-hierarchy folder. Importing this module needs neither
+scipy nor torch (Slicer registers the samples at start-up, before they may be installed).
 """
 
 from __future__ import annotations
@@ -13,9 +14,6 @@ from typing import Any, Callable, Mapping
 from .bundle import ModelBundle
 from .errors import GANSynthesisError
 from .labels import MMWHS_LABELS
-from .lesions import LesionKind, lesion_case
-from .modalities import render_mr
-from .phantom import generate_phantom
 from .provenance import PHANTOM_KEY
 from .volume import Volume
 
@@ -28,8 +26,6 @@ HEART_COLOURS = {  # MM-WHS structure → segment colour (RGB in [0, 1])
     "right atrium": (0.35, 0.45, 0.85), "right ventricle": (0.20, 0.30, 0.90), "ascending aorta": (0.95, 0.45, 0.20),
     "pulmonary artery": (0.30, 0.70, 0.90),
 }
-LESION_SEGMENTS = {LesionKind.IN_RANGE: ("lesion, in range (truth)", (0.20, 0.85, 0.30)),
-                   LesionKind.OUT_OF_RANGE: ("lesion, out of range (truth)", (0.10, 0.60, 1.00))}
 
 
 @dataclass(frozen=True)
@@ -53,6 +49,9 @@ class Sample:
 
 def heart_case() -> SampleCase:
     """A thorax phantom as CT and T1-like MR with its seven MM-WHS heart structures as a segmentation."""
+    from .modalities import render_mr
+    from .phantom import generate_phantom
+
     phantom = generate_phantom(HEART_SEED, SAMPLE_SIZE, SAMPLE_SPACING)
     segments = {value: (name.capitalize(), HEART_COLOURS[name]) for name, value in MMWHS_LABELS.items()}
     return SampleCase(f"Heart phantom (seed {HEART_SEED})",
@@ -63,10 +62,14 @@ def heart_case() -> SampleCase:
 
 def lesion_sample_case() -> SampleCase:
     """A thorax phantom with lesions, as CT and T1-like MR, and the true lesions as a segmentation."""
+    from .lesions import LesionKind, lesion_case
+
+    segments = {LesionKind.IN_RANGE: ("lesion, in range (truth)", (0.20, 0.85, 0.30)),
+                LesionKind.OUT_OF_RANGE: ("lesion, out of range (truth)", (0.10, 0.60, 1.00))}
     ct, mr = (lesion_case(LESION_SEED, modality, SAMPLE_SIZE, SAMPLE_SPACING) for modality in ("ct", "mr"))
     return SampleCase(f"Lesion phantom (seed {LESION_SEED})",
                       {"ct": ("Lesion phantom CT", ct.image, "ct"), "mr": ("Lesion phantom MR", mr.image, "grey")},
-                      ("Lesion phantom true lesions", ct.mask, LESION_SEGMENTS), LESION_SEED)
+                      ("Lesion phantom true lesions", ct.mask, segments), LESION_SEED)
 
 
 SAMPLES: dict[str, Sample] = {

@@ -6,14 +6,16 @@ Adding a task means writing its ``run`` function and registering a :class:`TaskS
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
 from .bundle import ModelBundle
 from .errors import GANSynthesisError
-from .inference import InferenceOptions
 from .volume import Volume
+
+if TYPE_CHECKING:  # torch loads only when a task runs: the Slicer panel lists tasks before torch is installed
+    from .inference import InferenceOptions
 
 
 @dataclass
@@ -28,7 +30,7 @@ class TaskResult:
     summary: dict[str, float] = field(default_factory=dict)
 
 
-TaskRunner = Callable[[Volume, ModelBundle, dict[str, Any], InferenceOptions], TaskResult]
+TaskRunner = Callable[[Volume, ModelBundle, dict[str, Any], "InferenceOptions"], TaskResult]
 
 
 @dataclass(frozen=True)

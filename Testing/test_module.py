@@ -4,6 +4,7 @@ import ast
 import importlib.util
 import py_compile
 import re
+import subprocess
 import sys
 import types
 import xml.etree.ElementTree as ET
@@ -147,3 +148,27 @@ def test_logic_loads_the_sample_that_fits_the_chosen_model(module, monkeypatch):
     node, nodes = logic.loadSampleInput(bundle)
     assert node.GetName() == "Lesion phantom MR" and node.GetScene() is scene
     assert set(nodes) == {"ct", "mr", "segmentation"}
+
+
+PANEL_BEFORE_DEPENDENCIES = """
+import sys
+for name in ("torch", "safetensors", "scipy"):
+    sys.modules[name] = None  # as in a Slicer where GANSynthesis has not installed them yet
+from GANSynthesisLib.cards import model_card_html
+from GANSynthesisLib.dependencies import missing_pip_packages, torch_missing
+from GANSynthesisLib.registry import list_models
+from GANSynthesisLib.sample_data import SAMPLES, sample_input_for
+from GANSynthesisLib.tasks import TASKS
+assert torch_missing() and missing_pip_packages() == ["safetensors", "scipy"]
+bundles = [bundle for task in TASKS for bundle in list_models(task)]
+cards = [model_card_html(bundle) for bundle in bundles]
+samples = [sample_input_for(bundle) for bundle in bundles]
+print(len(TASKS), len(cards), len(SAMPLES))
+"""
+
+
+def test_the_panel_lists_tasks_models_and_samples_before_torch_scipy_and_safetensors_are_installed():
+    result = subprocess.run([sys.executable, "-c", PANEL_BEFORE_DEPENDENCIES], cwd=ROOT, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["3", str(len(list(ROOT.glob("Resources/Models/*/model.json")))), "2"]
