@@ -24,8 +24,8 @@ from .datasets import phantom_cases
 from .pix2pix import Pix2PixConfig
 from .slices import NormalisedImage
 from .trainer import add_config_arguments, config_from_arguments
-from .workflow import (add_run_arguments, evaluate_and_export, held_out_seeds, image_predictor, run_command,
-                       split_cases, train_pix2pix, training_summary, validation_phantoms, write_split)
+from .workflow import (add_run_arguments, evaluate_and_export, held_out_seed_range, held_out_seeds, image_predictor,
+                       run_command, split_cases, train_pix2pix, training_summary, validation_phantoms, write_split)
 
 SOURCES = {  # --source → (modality in the manifest, input normalisation, title, default model name)
     "mr": ("MR (T1-weighted)", {"type": "percentile", "low_percentile": 0.5, "high_percentile": 99.5},
@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         data = (f"{args.phantoms} procedural thorax phantoms rendered as {modality} and as CT (GANSynthesisLib.phantom "
                 f"and .modalities, seeds 0–{args.phantoms - 1}, {size[0]}×{size[1]}×{size[2]} voxels at 3 mm); "
                 "no patient data")
-        test_data = f"held-out phantoms, seeds {held_out_seeds(args.held_out)[0]}–{held_out_seeds(args.held_out)[-1]}"
+        test_data = f"held-out phantoms, {held_out_seed_range(args.held_out)}"
     else:
         from .volume_files import csv_cases, folder_cases, synthrad_cases  # reads files (SimpleITK)
 

@@ -148,6 +148,12 @@ def held_out_seeds(count: int) -> list[int]:
     return list(range(HELD_OUT_SEED_BASE, HELD_OUT_SEED_BASE + count))
 
 
+def held_out_seed_range(count: int) -> str:
+    """The held-out phantoms' seeds as model cards name them: 'seeds 90000–90005'."""
+    seeds = held_out_seeds(count)
+    return f"seeds {seeds[0]}–{seeds[-1]}"
+
+
 def snapshot_writer(fixed: SliceBank, run_dir: Path, labels: bool) -> Callable[[GanTrainer, int], None]:
     """Writes snapshots/step_NNNNNN.png: source | target | output of fixed held-out slices."""
     foreground = fixed.sources[:, 1:].sum(dim=(1, 2, 3)) if labels else (fixed.targets > -0.9).sum(dim=(1, 2, 3))
