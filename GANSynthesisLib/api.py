@@ -6,8 +6,8 @@
 
 Each run has three steps so a GUI can keep the compute off the main thread:
 :func:`prepare` (main thread; reads nodes, changes nothing), :func:`compute` (any thread; pure
-torch/numpy) and :func:`publish` (main thread; adds the output node). Cancel or failure before
-:func:`publish` leaves the scene exactly as it was.
+torch/numpy) and :func:`publish` (main thread; adds the output node). Cancel or failure, before or during
+:func:`publish`, leaves the scene's nodes as they were.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from .errors import GANSynthesisError
 from .inference import InferenceOptions
 from .io import write_volume
 from .mrml import (SegmentMatch, labelmap_from_segmentation, publish_segmentation, publish_table, publish_volume,
-                   show_overlay, style_heatmap, volume_from_node)
+                   show_overlay, style_heatmap, undone_on_error, volume_from_node)
 from .provenance import PREFIX, file_description, output_modality, synthetic_metadata
 from .registry import find_model
 from .tasks import TaskResult, TaskSpec, get_task
@@ -82,20 +82,23 @@ def publish(run: PreparedRun, result: TaskResult):
     name_suffix = f"synthetic {output_modality(run.bundle)}"
     attributes = synthetic_metadata(run.bundle, run.input_node.GetName(), result.warnings)
     attributes |= {f"GANSynthesis.{key}": f"{value:.6g}" for key, value in result.summary.items()}
-    node = publish_volume(run.input_node, result.volume, name_suffix, attributes, run.task.output_display,
-                          run.output_node)
+    related = {}
+    with undone_on_error(run.input_node.GetScene()):
+        if result.slice_table:
+            related["table"], related["chart"] = publish_table(run.input_node, result.slice_table, "anomaly scores",
+                                                               attributes, "position_mm", "anomaly_score",
+                                                               "anomaly score per slice")
+        if result.segmentation is not None:
+            related["segmentation"] = publish_segmentation(run.input_node, result.segmentation, SUSPECTED_SEGMENT,
+                                                           (1.0, 0.85, 0.0), attributes)
+        # last, so that a chosen output node is overwritten only once everything else is in the scene
+        node = publish_volume(run.input_node, result.volume, name_suffix, attributes, run.task.output_display,
+                              run.output_node)
+    for role, other_node in related.items():
+        node.SetNodeReferenceID(RELATED_NODE_ROLES[role], other_node.GetID())
     if run.task.output_display == "heat":
         style_heatmap(node, result.summary.get("threshold", float(result.volume.array.max()) or 1.0))
         show_overlay(run.input_node, node)
-    if result.slice_table:
-        table, chart = publish_table(run.input_node, result.slice_table, "anomaly scores", attributes, "position_mm",
-                                     "anomaly_score", "anomaly score per slice")
-        node.SetNodeReferenceID(RELATED_NODE_ROLES["table"], table.GetID())
-        node.SetNodeReferenceID(RELATED_NODE_ROLES["chart"], chart.GetID())
-    if result.segmentation is not None:
-        segmentation = publish_segmentation(run.input_node, result.segmentation, SUSPECTED_SEGMENT, (1.0, 0.85, 0.0),
-                                            attributes)
-        node.SetNodeReferenceID(RELATED_NODE_ROLES["segmentation"], segmentation.GetID())
     return node
 
 

@@ -83,17 +83,52 @@ def update_node_from_volume(node, volume: Volume) -> None:
     _slicer().util.updateVolumeFromArray(node, np.ascontiguousarray(volume.array))
 
 
+def _hierarchy_items(scene) -> set[int]:
+    import vtk
+
+    hierarchy = scene.GetSubjectHierarchyNode()
+    items = vtk.vtkIdList()
+    hierarchy.GetItemChildren(hierarchy.GetSceneItemID(), items, True)
+    return {items.GetId(i) for i in range(items.GetNumberOfIds())}
+
+
+def _scene_contents(scene) -> tuple[set[str], set[int]]:
+    """The IDs of the scene's nodes and of its subject-hierarchy items."""
+    return {scene.GetNthNode(i).GetID() for i in range(scene.GetNumberOfNodes())}, _hierarchy_items(scene)
+
+
+def _remove_added(scene, before: tuple[set[str], set[int]]) -> None:
+    """Remove the nodes and subject-hierarchy items (folders) that are not in ``before``."""
+    nodes_before, items_before = before
+    for node in [scene.GetNthNode(i) for i in range(scene.GetNumberOfNodes())]:
+        if node.GetID() not in nodes_before:
+            scene.RemoveNode(node)
+    hierarchy = scene.GetSubjectHierarchyNode()
+    for item in sorted(_hierarchy_items(scene) - items_before, reverse=True):  # children before their parents
+        if item in _hierarchy_items(scene):  # not already gone with its data node
+            hierarchy.RemoveItem(item, False, False)
+
+
 @contextmanager
 def _temporary_nodes(scene) -> Iterator[None]:
     """Remove, on exit, every node added to the scene inside the block (helper and display nodes too)."""
-    before = {scene.GetNthNode(i).GetID() for i in range(scene.GetNumberOfNodes())}
+    before = _scene_contents(scene)
     try:
         yield
     finally:
-        added = [scene.GetNthNode(i) for i in range(scene.GetNumberOfNodes())]
-        for node in added:
-            if node.GetID() not in before:
-                scene.RemoveNode(node)
+        _remove_added(scene, before)
+
+
+@contextmanager
+def undone_on_error(scene) -> Iterator[None]:
+    """If the block raises, remove every node and subject-hierarchy folder it added, so that a failure half-way
+    through adding several nodes leaves the scene as it was."""
+    before = _scene_contents(scene)
+    try:
+        yield
+    except BaseException:
+        _remove_added(scene, before)
+        raise
 
 
 @dataclass(frozen=True)

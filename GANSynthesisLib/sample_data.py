@@ -79,19 +79,21 @@ SAMPLES: dict[str, Sample] = {
 
 
 def load_sample(scene, name: str) -> dict[str, Any]:
-    """Draw the sample ``name`` into ``scene``; returns its nodes by role ('ct', 'mr', 'segmentation')."""
-    from .mrml import add_segmentation, add_volume, put_in_folder
+    """Draw the sample ``name`` into ``scene``; returns its nodes by role ('ct', 'mr', 'segmentation'). Adds all of
+    them or, on failure, none."""
+    from .mrml import add_segmentation, add_volume, put_in_folder, undone_on_error
 
     if name not in SAMPLES:
         raise GANSynthesisError(f"There is no sample {name!r}; choose one of {', '.join(SAMPLES)}.")
     case = SAMPLES[name].make()
     attributes = {PHANTOM_KEY: f"seed {case.seed}"}
-    nodes = {role: add_volume(scene, volume, node_name, attributes, display)
-             for role, (node_name, volume, display) in case.images.items()}
-    node_name, labels, segments = case.segmentation
-    nodes["segmentation"] = add_segmentation(scene, labels, segments, node_name, attributes)
-    nodes["segmentation"].SetReferenceImageGeometryParameterFromVolumeNode(nodes["ct"])
-    put_in_folder(scene, nodes.values(), case.folder)
+    with undone_on_error(scene):
+        nodes = {role: add_volume(scene, volume, node_name, attributes, display)
+                 for role, (node_name, volume, display) in case.images.items()}
+        node_name, labels, segments = case.segmentation
+        nodes["segmentation"] = add_segmentation(scene, labels, segments, node_name, attributes)
+        nodes["segmentation"].SetReferenceImageGeometryParameterFromVolumeNode(nodes["ct"])
+        put_in_folder(scene, nodes.values(), case.folder)
     return nodes
 
 

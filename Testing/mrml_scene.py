@@ -29,6 +29,16 @@ def node_ids(scene) -> list[str]:
     return [scene.GetNthNode(i).GetID() for i in range(scene.GetNumberOfNodes())]
 
 
+def hierarchy_item_names(scene) -> list[str]:
+    """The names of every subject-hierarchy item under the scene (folders included), in creation order."""
+    import vtk
+
+    hierarchy = scene.GetSubjectHierarchyNode()
+    items = vtk.vtkIdList()
+    hierarchy.GetItemChildren(hierarchy.GetSceneItemID(), items, True)
+    return [hierarchy.GetItemName(items.GetId(i)) for i in range(items.GetNumberOfIds())]
+
+
 def add_volume_node(scene, volume, name: str, class_name: str = "vtkMRMLScalarVolumeNode"):
     from GANSynthesisLib.mrml import update_node_from_volume
 

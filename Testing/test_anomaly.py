@@ -496,6 +496,38 @@ def test_a_failed_anomaly_run_leaves_the_scene_as_it_was(tiny_anomaly_run):
     assert node_ids(scene) == before
 
 
+
+def test_an_anomaly_result_that_fails_half_way_into_the_scene_adds_nothing_and_keeps_the_chosen_output(
+        tiny_anomaly_run, monkeypatch):
+    """The scores table and chart are in, then the segmentation fails (out of memory, say): they go again, and the
+    output volume the user chose keeps its voxels, name and attributes."""
+    from mrml_scene import add_volume_node, hierarchy_item_names, new_scene, node_ids
+
+    import slicer
+
+    from GANSynthesisLib import api
+
+    scene = new_scene()
+    input_node = add_volume_node(scene, lesion_case(90005, "ct", (48, 48, 6)).image, "chest CT")
+    chosen = add_volume_node(scene, Volume(np.full((6, 48, 48), 7.0, np.float32)), "my output")
+    chosen.SetAttribute("mine", "yes")
+    run = api.prepare("anomaly", input_node, str(tiny_anomaly_run / "exported"), output_node=chosen)
+    result = api.compute(run)
+    before = node_ids(scene), hierarchy_item_names(scene)
+
+    def out_of_memory(*args, **kwargs):
+        raise MemoryError("no memory left")
+
+    monkeypatch.setattr(api, "publish_segmentation", out_of_memory)
+    with pytest.raises(MemoryError):
+        api.publish(run, result)
+    assert (node_ids(scene), hierarchy_item_names(scene)) == before
+    assert scene.GetNodesByClass("vtkMRMLTableNode").GetNumberOfItems() == 0
+    assert (slicer.util.arrayFromVolume(chosen) == 7.0).all()
+    assert chosen.GetName() == "my output" and chosen.GetAttribute("GANSynthesis.Synthetic") is None
+    monkeypatch.undo()
+    assert api.related_node(api.publish(run, result), "segmentation") is not None  # the same result publishes later
+
 # --- bundled models -----------------------------------------------------------------------------------------------
 
 def test_bundled_mr_model_on_a_real_brain_mr_keeps_geometry_and_warns(tmp_path):

@@ -14,7 +14,7 @@ from GANSynthesisLib.registry import find_model, list_models
 from GANSynthesisLib.sample_data import (LESION_SEED, SAMPLES, heart_case, lesion_sample_case, load_sample,
                                          load_sample_input, sample_input_for)
 from GANSynthesisLib.volume import Volume
-from mrml_scene import new_scene, node_ids
+from mrml_scene import add_volume_node, hierarchy_item_names, new_scene, node_ids
 from sample_thumbnails import ICONS, render_all
 
 slicer = pytest.importorskip("slicer")
@@ -104,6 +104,34 @@ def test_no_sample_for_the_low_dose_model_and_an_unknown_name_add_nothing():
     with pytest.raises(GANSynthesisError, match="There is no sample 'CTChest'; choose one of GAN heart phantom"):
         load_sample(scene, "CTChest")
     assert node_ids(scene) == before
+
+
+def test_a_sample_that_fails_half_way_leaves_no_node_and_no_folder(monkeypatch):
+    """Out of memory (say) while the sample's nodes are filed into its folder: the volumes, the segmentation and the
+    folder already made go again, and what was in the scene stays."""
+    from GANSynthesisLib import mrml
+
+    scene = new_scene()
+    add_volume_node(scene, Volume(np.zeros((2, 3, 4), np.float32)), "the user's volume")
+    before = node_ids(scene), hierarchy_item_names(scene)
+    filed = []
+    real_set_parent_item = mrml._set_parent_item
+
+    def out_of_memory_on_the_second_node(hierarchy, node, parent):
+        if filed:
+            raise MemoryError("no memory left")
+        filed.append(node.GetName())
+        real_set_parent_item(hierarchy, node, parent)
+
+    monkeypatch.setattr(mrml, "_set_parent_item", out_of_memory_on_the_second_node)
+    with pytest.raises(MemoryError):
+        load_sample(scene, "GAN heart phantom")
+    assert filed == ["Heart phantom CT"]
+    assert (node_ids(scene), hierarchy_item_names(scene)) == before
+    monkeypatch.undo()
+    nodes = load_sample(scene, "GAN heart phantom")  # and the next try works
+    assert {folder_of(scene, node) for node in nodes.values()} == {"Heart phantom (seed 424242)"}
+    assert len(node_ids(scene)) > len(before[0])
 
 
 def test_a_segmentation_keeps_only_the_listed_values_and_gets_empty_segments_for_absent_ones():
