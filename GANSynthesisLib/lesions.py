@@ -81,34 +81,35 @@ def _coordinates(volume: Volume) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def _blob(phantom: Phantom, centre: np.ndarray, semi_axes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """A perturbed ellipsoid around ``centre`` (x, y, z mm)."""
-    z, y, x = _coordinates(phantom.tissues)
+    """A perturbed ellipsoid around ``centre`` (x, y, z mm), on the phantom's fine grid."""
+    z, y, x = _coordinates(phantom.fine_tissues)
     radius = ((x - centre[0]) / semi_axes[0]) ** 2 + ((y - centre[1]) / semi_axes[1]) ** 2 \
         + ((z - centre[2]) / semi_axes[2]) ** 2
     near = radius < 2.5
     blob = np.zeros(radius.shape, bool)
     if near.any():
         box = tuple(slice(int(i.min()), int(i.max()) + 1) for i in np.nonzero(near))
-        spacing_kji = phantom.tissues.spacing[::-1]
+        spacing_kji = phantom.fine_tissues.spacing[::-1]
         wobble = smooth_field(blob[box].shape, spacing_kji, float(semi_axes.mean()), rng)
         blob[box] = np.sqrt(radius[box]) + 0.25 * wobble <= 1.0
     return blob
 
 
 def _draw_lesion(phantom: Phantom, taken: np.ndarray, rng: np.random.Generator) -> tuple[Lesion, np.ndarray] | None:
-    """One lesion mostly inside its host tissue and clear of earlier ones, or None if none fits."""
-    tissues = phantom.tissues.array
-    hosts = [h for h in HOST_WEIGHTS if (tissues == h).sum() > 50]
+    """One lesion mostly inside its host tissue and clear of earlier ones (on the fine grid), or None if none fits."""
+    tissues = phantom.fine_tissues.array
+    samples_per_voxel = phantom.supersample ** 3
+    hosts = [h for h in HOST_WEIGHTS if (tissues == h).sum() > 50 * samples_per_voxel]
     weights = np.array([HOST_WEIGHTS[h] for h in hosts])
     host = hosts[rng.choice(len(hosts), p=weights / weights.sum())]
     candidates = np.argwhere(tissues == host)
-    z, y, x = _coordinates(phantom.tissues)
+    z, y, x = _coordinates(phantom.fine_tissues)
     for _ in range(20):
         k, j, i = candidates[rng.integers(len(candidates))]
         centre = np.array([x[0, 0, i], y[0, j, 0], z[k, 0, 0]])
         radius = float(np.exp(rng.uniform(np.log(5.0), np.log(20.0))))
-        blob = _blob(phantom, centre, radius * rng.uniform(0.7, 1.3, 3), rng) & (phantom.body.array > 0)
-        if blob.sum() < 4 or (blob & taken).any() or (tissues[blob] == host).mean() < 0.6:
+        blob = _blob(phantom, centre, radius * rng.uniform(0.7, 1.3, 3), rng) & (phantom.fine_body.array > 0)
+        if blob.sum() < 4 * samples_per_voxel or (blob & taken).any() or (tissues[blob] == host).mean() < 0.6:
             continue
         in_range = rng.uniform() < IN_RANGE_SHARE
         mimics = IN_RANGE_MIMICS[host]
@@ -122,10 +123,11 @@ def _draw_lesion(phantom: Phantom, taken: np.ndarray, rng: np.random.Generator) 
 
 
 def draw_lesions(phantom: Phantom, count: int | None = None) -> list[tuple[Lesion, np.ndarray]]:
-    """Lesions for a phantom (2–4 unless ``count`` is given), each with its voxel mask; seeded by the phantom."""
+    """Lesions for a phantom (2–4 unless ``count`` is given), each with its mask on the phantom's fine grid; seeded
+    by the phantom."""
     rng = np.random.default_rng([phantom.seed, 4])
     count = int(rng.integers(2, 5)) if count is None else count
-    taken = np.zeros(phantom.tissues.array.shape, bool)
+    taken = np.zeros(phantom.fine_tissues.array.shape, bool)
     drawn = []
     for _ in range(count):
         lesion = _draw_lesion(phantom, taken, rng)
@@ -135,12 +137,12 @@ def draw_lesions(phantom: Phantom, count: int | None = None) -> list[tuple[Lesio
     return drawn
 
 
-def lesion_mask(drawn: list[tuple[Lesion, np.ndarray]], shape: tuple[int, ...]) -> np.ndarray:
-    """uint8 mask: 0 normal, then each lesion's :class:`LesionKind` value."""
-    mask = np.zeros(shape, np.uint8)
+def lesion_mask(drawn: list[tuple[Lesion, np.ndarray]], phantom: Phantom) -> Volume:
+    """uint8 mask on the phantom's grid: 0 normal, then each lesion's :class:`LesionKind` value (at voxel centres)."""
+    mask = np.zeros(phantom.fine_tissues.array.shape, np.uint8)
     for lesion, blob in drawn:
         mask[blob] = lesion.kind
-    return mask
+    return phantom.tissues.with_array(phantom.centre_samples(mask))
 
 
 def _tissue_median(image: np.ndarray, tissues: np.ndarray, tissue: Tissue) -> float:
@@ -152,7 +154,7 @@ def insert_lesions(image: Volume, phantom: Phantom, drawn: list[tuple[Lesion, np
     """``image`` (the phantom in ``modality``) with every lesion's intensity painted in, keeping its noise.
 
     CT: the lesion's local mean becomes its target HU (plus texture). MR: the local signal is scaled by
-    target/host signal, so the bias field carries over.
+    target/host signal, so the bias field carries over. A voxel partly inside a lesion changes by that part.
     """
     if modality not in MODALITIES:
         raise ValueError(f"unknown modality {modality!r}; use one of {MODALITIES}")
@@ -164,14 +166,15 @@ def insert_lesions(image: Volume, phantom: Phantom, drawn: list[tuple[Lesion, np
     change = np.zeros_like(array)
     fat = _tissue_median(array, tissues, Tissue.FAT)
     for lesion, blob in drawn:
+        inside = phantom.block_means(blob)
         mimic = None if lesion.mimic is None else _tissue_median(array, tissues, lesion.mimic)
         if modality == "ct":
             target = lesion.ct_hu if mimic is None else mimic
             texture = 12.0 * smooth_field(array.shape, spacing_kji, 6.0, rng)
-            change[blob] = (target + texture - local_mean)[blob]
+            change += inside * (target + texture - local_mean)
         else:
             target = lesion.mr_fat_ratio * fat if mimic is None else mimic
-            change[blob] = target / max(_tissue_median(array, tissues, lesion.host), 1e-3) - 1.0
+            change += inside * np.float32(target / max(_tissue_median(array, tissues, lesion.host), 1e-3) - 1.0)
     change = ndimage.gaussian_filter(change, [0.9 / s for s in spacing_kji])
     if modality == "ct":
         return image.with_array(np.clip(array + change, -1024, 3071).astype(np.float32))
@@ -186,10 +189,12 @@ def normal_image(phantom: Phantom, modality: str) -> Volume:
 
 
 def lesion_case(seed: int, modality: str = "ct", size: tuple[int, int, int] = (128, 128, 48),
-                spacing: tuple[float, float, float] = (3.0, 3.0, 3.0), count: int | None = None) -> LesionCase:
-    """The phantom of ``seed`` in ``modality`` with its lesions inserted, and their mask."""
-    phantom = generate_phantom(seed, size, spacing)
+                spacing: tuple[float, float, float] = (3.0, 3.0, 3.0), count: int | None = None,
+                supersample: int = 1) -> LesionCase:
+    """The phantom of ``seed`` in ``modality`` with its lesions inserted, and their mask (``supersample``: see
+    :func:`~GANSynthesisLib.phantom.generate_phantom`)."""
+    phantom = generate_phantom(seed, size, spacing, supersample)
     drawn = draw_lesions(phantom, count)
     image = insert_lesions(normal_image(phantom, modality), phantom, drawn, modality)
-    mask = phantom.tissues.with_array(lesion_mask(drawn, phantom.tissues.array.shape))
-    return LesionCase(image, mask, phantom.body, tuple(lesion for lesion, _ in drawn), seed, modality)
+    return LesionCase(image, lesion_mask(drawn, phantom), phantom.body, tuple(lesion for lesion, _ in drawn), seed,
+                      modality)

@@ -24,16 +24,17 @@ WATER_ATTENUATION_PER_MM = 0.0192  # linear attenuation of water near 70 keV
 
 
 def render_mr(phantom: Phantom) -> Volume:
-    """A T1-weighted MR-like volume: tissue contrast, texture, smooth bias field, Rician noise."""
+    """A T1-weighted MR-like volume: tissue contrast, texture, blur and partial volume (from the phantom's fine
+    tissue map), smooth bias field, Rician noise."""
     rng = np.random.default_rng([phantom.seed, 1])
-    tissues = phantom.tissues.array
-    spacing_kji = phantom.tissues.spacing[::-1]
+    tissues = phantom.fine_tissues.array
+    fine_spacing_kji = phantom.fine_tissues.spacing[::-1]
     lookup = np.zeros(len(Tissue), np.float32)
     for tissue, signal in T1_SIGNAL.items():
         lookup[tissue] = signal * rng.uniform(0.92, 1.08) if signal else 0.0
-    signal = lookup[tissues] * (1 + 0.04 * smooth_field(tissues.shape, spacing_kji, 6.0, rng))
-    signal = ndimage.gaussian_filter(signal, [0.9 / s for s in spacing_kji])
-    bias = np.exp(rng.uniform(0.12, 0.25) * smooth_field(tissues.shape, spacing_kji, 150.0, rng))
+    signal = lookup[tissues] * (1 + 0.04 * smooth_field(tissues.shape, fine_spacing_kji, 6.0, rng))
+    signal = phantom.block_means(ndimage.gaussian_filter(signal, [0.9 / s for s in fine_spacing_kji]))
+    bias = np.exp(rng.uniform(0.12, 0.25) * smooth_field(signal.shape, phantom.tissues.spacing[::-1], 150.0, rng))
     sigma = rng.uniform(0.015, 0.03)
     real = signal * bias + sigma * rng.standard_normal(signal.shape).astype(np.float32)
     imaginary = sigma * rng.standard_normal(signal.shape).astype(np.float32)

@@ -148,6 +148,23 @@ def test_phantom_command_writes_a_case(tmp_path):
             "GANSynthesis phantom seed 5 (procedural, not a patient)"
 
 
+def test_phantom_command_draws_partial_volume_with_the_same_labels(tmp_path):
+    grid = ("--seed", "5", "--size", "40", "36", "12", "--spacing", "6", "6", "8")
+    cli("phantom", "-o", tmp_path / "sharp", *grid)
+    cli("phantom", "-o", tmp_path / "partial", *grid, "--supersample", "3")
+    read = {(kind, name): sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / kind / f"{name}.nii.gz")))
+            for kind in ("sharp", "partial") for name in ("ct", "labels", "body")}
+    np.testing.assert_array_equal(read["sharp", "labels"], read["partial", "labels"])
+    np.testing.assert_array_equal(read["sharp", "body"], read["partial", "body"])
+    body = read["sharp", "body"] > 0
+    in_between = {kind: ((read[kind, "ct"] > -700) & (read[kind, "ct"] < -300))[body].mean()
+                  for kind in ("sharp", "partial")}
+    assert in_between["sharp"] < 1e-3 < 0.02 < in_between["partial"]
+    refused = cli("phantom", "-o", tmp_path / "even", *grid, "--supersample", "2", check=False)
+    assert refused.returncode == 2 and "invalid choice: 2 (choose from 1, 3, 5)" in refused.stderr
+    assert not (tmp_path / "even").exists()
+
+
 def test_phantom_command_writes_lesion_phantoms_and_their_mask(tmp_path):
     cli("phantom", "-o", tmp_path, "--seed", "90001", "--lesions", "--format", "nrrd")
     read = {name: sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / f"{name}.nrrd")))

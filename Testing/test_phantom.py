@@ -2,6 +2,8 @@ import numpy as np
 import pytest
 
 from GANSynthesisLib.labels import MMWHS_LABELS
+from GANSynthesisLib.lesions import lesion_case
+from GANSynthesisLib.modalities import render_mr
 from GANSynthesisLib.phantom import Tissue, generate_phantom
 
 
@@ -57,3 +59,68 @@ def test_any_size_and_spacing_keeps_anatomy_in_millimetres():
         return p.labels.index_to_physical((i, j, k))
 
     assert np.linalg.norm(heart_centre_mm(coarse) - heart_centre_mm(fine)) < 6.0
+
+
+# --- partial volume -------------------------------------------------------------------------------------------------
+
+PV_SIZE, PV_SPACING = (96, 96, 24), (4.0, 4.0, 4.0)
+
+
+@pytest.fixture(scope="module")
+def sharp_and_partial():
+    return generate_phantom(5, PV_SIZE, PV_SPACING), generate_phantom(5, PV_SIZE, PV_SPACING, supersample=3)
+
+
+def lung_share_per_voxel(phantom) -> np.ndarray:
+    """The share of each voxel's fine samples that are lung parenchyma."""
+    return phantom.block_means(phantom.fine_tissues.array == Tissue.LUNG)
+
+
+def mixed_voxels(phantom) -> np.ndarray:
+    """The voxels whose fine samples are not all of one tissue."""
+    n = phantom.supersample
+    k, j, i = phantom.tissues.array.shape
+    blocks = phantom.fine_tissues.array.reshape(k, n, j, n, i, n)
+    return blocks.min(axis=(1, 3, 5)) != blocks.max(axis=(1, 3, 5))
+
+
+def test_partial_volume_keeps_the_labels_and_gives_lung_edges_in_between_values(sharp_and_partial):
+    sharp, partial = sharp_and_partial
+    np.testing.assert_array_equal(partial.labels.array, sharp.labels.array)  # the centre samples: the same anatomy
+    np.testing.assert_array_equal(partial.body.array, sharp.body.array)
+    assert partial.ct.same_geometry(sharp.ct) and partial.fine_tissues.array.shape == (72, 288, 288)
+    body = sharp.body.array > 0
+
+    def in_between(phantom) -> np.ndarray:  # denser than lung, lighter than fat: no tissue of the phantom is there
+        return body & (phantom.ct.array > -700) & (phantom.ct.array < -300)
+
+    assert in_between(sharp).mean() < 1e-4 and in_between(partial)[body].mean() > 0.02
+    assert mixed_voxels(partial)[in_between(partial)].mean() > 0.95  # they sit where tissues meet
+    whole_lung = lung_share_per_voxel(partial) == 1
+    assert abs(np.median(partial.ct.array[whole_lung]) - np.median(sharp.ct.array[whole_lung])) < 30
+
+
+def test_partial_volume_reaches_mr_and_lesions(sharp_and_partial):
+    sharp, partial = sharp_and_partial
+    mr = render_mr(partial)
+    assert mr.same_geometry(partial.ct) and np.isfinite(mr.array).all()
+    lung = lung_share_per_voxel(partial)
+    mixed, soft = (lung > 0.3) & (lung < 0.7), (lung == 0) & (partial.tissues.array == Tissue.SOFT_TISSUE)
+    whole_lung = lung == 1
+    assert np.median(mr.array[whole_lung]) < np.median(mr.array[mixed]) < np.median(mr.array[soft])
+
+    normal = generate_phantom(11, PV_SIZE, PV_SPACING, supersample=3).ct.array
+    case = lesion_case(11, "ct", PV_SIZE, PV_SPACING, supersample=3)
+    assert case.mask.same_geometry(case.image) and case.lesions
+    changed = np.abs(case.image.array - normal) > 5
+    inside = case.mask.array > 0
+    assert changed[inside].mean() > 0.9
+    from scipy import ndimage
+
+    rim = ndimage.binary_dilation(inside) & ~inside  # voxels whose centre is outside a lesion, some samples inside
+    assert changed[rim].mean() > 0.3 and not changed[~ndimage.binary_dilation(inside, iterations=2)].any()
+
+
+def test_supersample_must_be_odd():
+    with pytest.raises(ValueError, match="odd number"):
+        generate_phantom(1, (16, 16, 4), supersample=2)

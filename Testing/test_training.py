@@ -35,7 +35,8 @@ TINY = ["--phantoms", "2", "--held-out", "1", "--batch-size", "2", "--g-base-wid
 def test_a_tiny_run_writes_every_artifact_and_a_usable_bundle(tmp_path):
     run, export = tmp_path / "run", tmp_path / "bundle"
     assert train_synthesis.main(TINY + ["--steps", "6", "--snapshot-steps", "0", "6", "--validation", "1",
-                                        "--run-dir", str(run), "--export", str(export), "--name", "tiny-trained"]) == 0
+                                        "--phantom-supersample", "3", "--run-dir", str(run), "--export", str(export),
+                                        "--name", "tiny-trained"]) == 0
     for name in ("losses.csv", "losses.png", "checkpoint.safetensors", "checkpoint.json", "metrics.json",
                  "held_out.png", "split.json", "config.json", "snapshots/step_000000.png", "snapshots/step_000006.png",
                  "validation.csv", "validation.png"):
@@ -51,6 +52,8 @@ def test_a_tiny_run_writes_every_artifact_and_a_usable_bundle(tmp_path):
     bundle = load_bundle(export)
     assert bundle.manifest["metrics"]["model"]["mae"] == pytest.approx(metrics["model"]["mae"])
     assert "per-label mean HU" in (export / "README.md").read_text() and (export / "held_out.png").is_file()
+    assert bundle.manifest["training"]["data"].endswith("64×64×8 voxels at 3 mm, partial volume from 3³ samples per "
+                                                        "voxel); no patient data")
     case = phantom_cases([123], (64, 64, 8), (6.0, 6.0, 6.0))[0]
     out = synthesize(case.source, bundle, options=InferenceOptions(device="cpu"))
     assert out.same_geometry(case.source) and np.isfinite(out.array).all()

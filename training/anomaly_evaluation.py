@@ -176,7 +176,8 @@ def test_cases(args: argparse.Namespace) -> tuple[list[LesionCase], str]:
 
         return lesion_cases_from_csv(args.lesion_csv), f"held-out scans listed in {args.lesion_csv}"
     seeds = held_out_seeds(args.held_out)
-    return ([lesion_case(seed, args.modality, tuple(args.phantom_size)) for seed in seeds],
+    return ([lesion_case(seed, args.modality, tuple(args.phantom_size), supersample=args.phantom_supersample)
+             for seed in seeds],
             f"held-out lesion phantoms, seeds {seeds[0]}–{seeds[-1]}")
 
 
@@ -194,8 +195,8 @@ def evaluate_and_export_anomaly(args: argparse.Namespace, config, volumes: list,
     rarity = _Cached(lambda case: baseline(case.image))
     scorers: dict[str, Scorer] = {"model": context, "baseline": rarity}
     print(f"calibrating on {args.calibration} lesion phantoms …", flush=True)
-    calibration = [lesion_case(CALIBRATION_SEED_BASE + i, args.modality, tuple(args.phantom_size))
-                   for i in range(args.calibration)]
+    calibration = [lesion_case(CALIBRATION_SEED_BASE + i, args.modality, tuple(args.phantom_size),
+                               supersample=args.phantom_supersample) for i in range(args.calibration)]
     pooled, truth = calibration_scores(calibration, scorers)
     if args.intensity_evidence:
         settings["intensity_rarity"] = [round(float(value), 6) for value in baseline.rarity]

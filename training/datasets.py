@@ -29,13 +29,14 @@ def phantom_dose(seed: int) -> float:
 
 
 def phantom_cases(seeds: list[int], size=(128, 128, 48), spacing=(3.0, 3.0, 3.0),
-                  source: str = "labels") -> list[PairedCase]:
-    """Generated thorax phantoms, one per seed: labels, MR or low-dose CT → normal-dose CT."""
+                  source: str = "labels", supersample: int = 1) -> list[PairedCase]:
+    """Generated thorax phantoms, one per seed: labels, MR or low-dose CT → normal-dose CT (``supersample``: see
+    :func:`~GANSynthesisLib.phantom.generate_phantom`)."""
     if source not in PHANTOM_SOURCES:
         raise ValueError(f"unknown phantom source {source!r}; use one of {PHANTOM_SOURCES}")
     cases = []
     for seed in seeds:
-        phantom = generate_phantom(seed, size, spacing)
+        phantom = generate_phantom(seed, size, spacing, supersample)
         image = {"labels": lambda: phantom.labels, "mr": lambda: render_mr(phantom),
                  "low-dose-ct": lambda: low_dose_ct(phantom.ct, phantom_dose(seed), seed)}[source]()
         cases.append(PairedCase(f"phantom-{seed}", image, phantom.ct, phantom.body.array > 0))

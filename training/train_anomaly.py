@@ -30,7 +30,7 @@ from .plots import save_image_grid
 from .slices import NormalisedImage, axial_slices
 from .trainer import GanTrainer, add_config_arguments, config_from_arguments, evaluating
 from . import distributed
-from .workflow import resume_and_train, run_command
+from .workflow import add_phantom_arguments, phantom_grid_text, resume_and_train, run_command
 
 MODALITIES = {  # --modality → (manifest modality, input normalisation)
     "ct": ("CT", {"type": "window", "low": -1000.0, "high": 1000.0}),
@@ -57,7 +57,7 @@ def add_anomaly_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--name", default="")
     parser.add_argument("--spacing", type=float, default=3.0, help="in-plane model spacing (mm)")
     parser.add_argument("--canvas", type=int, default=128, help="slice canvas the tiles are cut from (pixels)")
-    parser.add_argument("--phantom-size", type=int, nargs=3, default=(128, 128, 48))
+    add_phantom_arguments(parser)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--training-note", default="")
 
@@ -74,8 +74,8 @@ def normal_tile_bank(args: argparse.Namespace, normalisation: dict, tile: int, d
     """The normal training volumes and a bank of their axial slices (normalised, on the model grid)."""
     print("reading normal training volumes …", flush=True)
     if args.phantoms:
-        volumes = [normal_image(generate_phantom(seed, tuple(args.phantom_size)), args.modality)
-                   for seed in range(args.phantoms)]
+        volumes = [normal_image(generate_phantom(seed, tuple(args.phantom_size), supersample=args.phantom_supersample),
+                                args.modality) for seed in range(args.phantoms)]
     else:
         from .volume_files import folder_volumes  # reads files (SimpleITK); phantom runs need neither
 
@@ -89,9 +89,8 @@ def normal_tile_bank(args: argparse.Namespace, normalisation: dict, tile: int, d
 def training_data(args: argparse.Namespace, modality: str, volumes: list) -> str:
     """One sentence: what the model was trained on."""
     if args.phantoms:
-        size = args.phantom_size
         return (f"{args.phantoms} normal procedural thorax phantoms as {modality} (seeds 0–{args.phantoms - 1}, "
-                f"{size[0]}×{size[1]}×{size[2]} voxels at 3 mm); no patient data")
+                f"{phantom_grid_text(args)}); no patient data")
     return f"{len(volumes)} normal scans from {args.normal_folder}"
 
 

@@ -25,7 +25,7 @@ from .slices import NormalisedImage, SliceBank, axial_slices
 from .train_translation import SOURCES, input_statistics
 from .trainer import add_config_arguments, config_from_arguments
 from .workflow import (add_run_arguments, evaluate_and_export, held_out_seed_range, held_out_seeds, image_predictor,
-                       run_command, run_training, snapshot_writer, training_summary, validation_error,
+                       phantom_grid_text, run_command, run_training, snapshot_writer, training_summary, validation_error,
                        validation_phantoms)
 
 
@@ -58,16 +58,16 @@ def main(argv: list[str] | None = None) -> int:
     args.run_dir.mkdir(parents=True, exist_ok=True)
     window = tuple(args.window)
     ct_window = {"type": "window", "low": window[0], "high": window[1]}
-    size = tuple(args.phantom_size)
-    test = phantom_cases(held_out_seeds(args.held_out), size, source=args.source) if args.held_out else []
+    drawn = dict(size=tuple(args.phantom_size), supersample=args.phantom_supersample)
+    test = phantom_cases(held_out_seeds(args.held_out), source=args.source, **drawn) if args.held_out else []
     if args.phantoms:
-        a_cases = phantom_cases(list(range(args.phantoms)), size, source=args.source)
+        a_cases = phantom_cases(list(range(args.phantoms)), source=args.source, **drawn)
         b_seeds = list(range(args.phantoms, 2 * args.phantoms))
         random.Random(config.seed).shuffle(b_seeds)
         a_volumes = [c.source for c in a_cases]
-        b_volumes = [c.target for c in phantom_cases(b_seeds, size)]
+        b_volumes = [c.target for c in phantom_cases(b_seeds, **drawn)]
         data = (f"unpaired: {modality} of phantoms 0–{args.phantoms - 1} and CT of other phantoms (seeds "
-                f"{args.phantoms}–{2 * args.phantoms - 1}, shuffled); no patient data")
+                f"{args.phantoms}–{2 * args.phantoms - 1}, shuffled; {phantom_grid_text(args)}); no patient data")
     else:
         from .volume_files import folder_volumes  # reads files (SimpleITK); phantom runs need neither
 
@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
                                    args.run_dir, labels=False)
     trainer = CycleGANTrainer(config, domain_a, domain_b, args.run_dir, snapshot)
     if args.validation:  # paired phantoms: the A → B generator against the true CT
-        validation = validation_phantoms(args.validation, size, source=args.source)
+        validation = validation_phantoms(args.validation, args, source=args.source)
         trainer.validate = validation_error(SliceBank.from_cases(validation, encoder_a, args.spacing, args.canvas,
                                                                  window), window)
     if not run_training(trainer, args.resume) or not test:

@@ -23,8 +23,8 @@ from .datasets import phantom_cases
 from .pix2pix import Pix2PixConfig
 from .slices import OneHotLabels
 from .trainer import add_config_arguments, config_from_arguments
-from .workflow import (add_run_arguments, evaluate_and_export, held_out_seed_range, held_out_seeds, run_command,
-                       split_cases, train_pix2pix, training_summary, validation_phantoms, write_split)
+from .workflow import (add_run_arguments, evaluate_and_export, held_out_seed_range, held_out_seeds, phantom_grid_text,
+                       run_command, split_cases, train_pix2pix, training_summary, validation_phantoms, write_split)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -51,12 +51,12 @@ def main(argv: list[str] | None = None) -> int:
     label_values = list(MMWHS_LABELS.values())
     args.run_dir.mkdir(parents=True, exist_ok=True)
     if args.phantoms:
-        size = tuple(args.phantom_size)
-        train = phantom_cases(list(range(args.phantoms)), size)
-        test = phantom_cases(held_out_seeds(args.held_out), size)
-        validation = validation_phantoms(args.validation, size)
+        drawn = dict(size=tuple(args.phantom_size), supersample=args.phantom_supersample)
+        train = phantom_cases(list(range(args.phantoms)), **drawn)
+        test = phantom_cases(held_out_seeds(args.held_out), **drawn)
+        validation = validation_phantoms(args.validation, args)
         data = (f"{args.phantoms} procedural thorax phantoms (GANSynthesisLib.phantom, seeds 0–{args.phantoms - 1}, "
-                f"{size[0]}×{size[1]}×{size[2]} voxels at 3 mm); no patient data")
+                f"{phantom_grid_text(args)}); no patient data")
         test_data = f"held-out phantoms, {held_out_seed_range(args.held_out)}"
     else:
         from .volume_files import csv_cases, folder_cases, mmwhs_cases  # reads files (SimpleITK)

@@ -25,7 +25,8 @@ from .pix2pix import Pix2PixConfig
 from .slices import NormalisedImage
 from .trainer import add_config_arguments, config_from_arguments
 from .workflow import (add_run_arguments, evaluate_and_export, held_out_seed_range, held_out_seeds, image_predictor,
-                       run_command, split_cases, train_pix2pix, training_summary, validation_phantoms, write_split)
+                       phantom_grid_text, run_command, split_cases, train_pix2pix, training_summary,
+                       validation_phantoms, write_split)
 
 SOURCES = {  # --source → (modality in the manifest, input normalisation, title, default model name)
     "mr": ("MR (T1-weighted)", {"type": "percentile", "low_percentile": 0.5, "high_percentile": 99.5},
@@ -74,14 +75,13 @@ def main(argv: list[str] | None = None) -> int:
     config = config_from_arguments(Pix2PixConfig, args)
     args.run_dir.mkdir(parents=True, exist_ok=True)
     if args.phantoms:
-        size = tuple(args.phantom_size)
+        drawn = dict(size=tuple(args.phantom_size), source=args.source, supersample=args.phantom_supersample)
         print(f"generating {args.phantoms} + {args.held_out} phantoms ({args.source}) …", flush=True)
-        train = phantom_cases(list(range(args.phantoms)), size, source=args.source)
-        test = phantom_cases(held_out_seeds(args.held_out), size, source=args.source)
-        validation = validation_phantoms(args.validation, size, source=args.source)
+        train = phantom_cases(list(range(args.phantoms)), **drawn)
+        test = phantom_cases(held_out_seeds(args.held_out), **drawn)
+        validation = validation_phantoms(args.validation, args, source=args.source)
         data = (f"{args.phantoms} procedural thorax phantoms rendered as {modality} and as CT (GANSynthesisLib.phantom "
-                f"and .modalities, seeds 0–{args.phantoms - 1}, {size[0]}×{size[1]}×{size[2]} voxels at 3 mm); "
-                "no patient data")
+                f"and .modalities, seeds 0–{args.phantoms - 1}, {phantom_grid_text(args)}); no patient data")
         test_data = f"held-out phantoms, {held_out_seed_range(args.held_out)}"
     else:
         from .volume_files import csv_cases, folder_cases, synthrad_cases  # reads files (SimpleITK)

@@ -14,6 +14,7 @@ import torch
 
 from GANSynthesisLib.errors import GANSynthesisError
 from GANSynthesisLib.inference import InferenceOptions, run_translator
+from GANSynthesisLib.phantom import SUPERSAMPLE_CHOICES
 from GANSynthesisLib.translation import ImageTranslator, input_range
 
 from . import distributed
@@ -42,10 +43,27 @@ def add_run_arguments(parser: argparse.ArgumentParser, default_name: str) -> Non
     parser.add_argument("--name", default=default_name, help="model name in the bundle")
     parser.add_argument("--spacing", type=float, default=3.0, help="in-plane model spacing (mm)")
     parser.add_argument("--canvas", type=int, default=128, help="training slice size (pixels)")
-    parser.add_argument("--phantom-size", type=int, nargs=3, default=(128, 128, 48))
+    add_phantom_arguments(parser)
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for training")
     parser.add_argument("--training-note", default="", help="sentence added to the model card's training summary "
                         "(e.g. how a resumed run changed its settings)")
+
+
+def add_phantom_arguments(parser: argparse.ArgumentParser) -> None:
+    """How generated phantoms are drawn (3 mm voxels)."""
+    parser.add_argument("--phantom-size", type=int, nargs=3, default=(128, 128, 48), metavar=("X", "Y", "Z"),
+                        help="phantom voxels")
+    parser.add_argument("--phantom-supersample", type=int, choices=SUPERSAMPLE_CHOICES, default=1, metavar="N",
+                        help="each phantom voxel averages N³ samples (1, 3 or 5), giving the partial volume of real "
+                             "scans at tissue edges (the bundled models were trained with 1)")
+
+
+def phantom_grid_text(args: argparse.Namespace) -> str:
+    """How the phantoms were drawn, as model cards say it: '128×128×48 voxels at 3 mm'."""
+    size = args.phantom_size
+    text = f"{size[0]}×{size[1]}×{size[2]} voxels at 3 mm"
+    supersample = args.phantom_supersample
+    return text + (f", partial volume from {supersample}³ samples per voxel" if supersample > 1 else "")
 
 
 def run_command(main: Callable[[], int]) -> int:
@@ -107,9 +125,10 @@ def train_pix2pix(args: argparse.Namespace, config, train: list, validation: lis
     return trainer if run_training(trainer, args.resume) else None
 
 
-def validation_phantoms(count: int, size: tuple[int, int, int], source: str = "labels") -> list:
-    """``count`` phantoms from the validation seeds, as ``phantom_cases`` makes them."""
-    return phantom_cases(list(range(VALIDATION_SEED_BASE, VALIDATION_SEED_BASE + count)), size, source=source)
+def validation_phantoms(count: int, args: argparse.Namespace, source: str = "labels") -> list:
+    """``count`` phantoms from the validation seeds, drawn as ``args`` asks (``phantom_cases``)."""
+    return phantom_cases(list(range(VALIDATION_SEED_BASE, VALIDATION_SEED_BASE + count)), tuple(args.phantom_size),
+                         source=source, supersample=args.phantom_supersample)
 
 
 def validation_error(bank: SliceBank, window: tuple[float, float],
