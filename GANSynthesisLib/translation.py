@@ -2,7 +2,8 @@
 
 Input intensities are normalised as the manifest says: a fixed window (CT, HU) or robust percentiles of
 the volume (MR, arbitrary units). The input's intensity histogram and voxel size are compared with the
-training data's, recorded in the manifest, and a warning says so when they differ a lot.
+training data's, recorded in the manifest, and a warning says so when they differ a lot or when many voxels have
+intensities the training data (almost) never had.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ HISTOGRAM_BINS = 32
 FOREGROUND_LEVEL = -0.9  # normalised intensities above this count as "inside the patient"
 DEFAULT_WARN_DISTANCE = 0.3
 SPACING_WARN_RATIO = 2.0  # voxels this many times larger or smaller than the training data's get a warning
+UNSEEN_BIN_SHARE = 1e-4  # a histogram bin that held less than this share of the training voxels counts as unseen
+UNSEEN_WARN_SHARE = 0.01  # more of the input's voxels than this in unseen bins get a warning
 
 
 def input_range(array: np.ndarray, normalisation: dict) -> tuple[float, float]:
@@ -59,12 +62,9 @@ def normalised_input(array: np.ndarray, normalisation: dict) -> np.ndarray:
     return to_unit_range(torch.from_numpy(np.asarray(array, np.float32)), low, high).numpy()
 
 
-def distribution_warning(array: np.ndarray, bundle: ModelBundle) -> str | None:
-    """A sentence when the input's intensity distribution is far from the training data's, else None."""
-    statistics = bundle.manifest["input"].get("statistics")
-    if not statistics:
-        return None
-    histogram = intensity_histogram(normalised_input(array, bundle.manifest["input"]["normalisation"]))
+def distribution_warning(histogram: np.ndarray, bundle: ModelBundle) -> str | None:
+    """A sentence when the input's intensity histogram is far from the training data's, else None."""
+    statistics = bundle.manifest["input"]["statistics"]
     distance = histogram_distance(histogram, statistics["histogram"])
     limit = statistics.get("warn_distance", DEFAULT_WARN_DISTANCE)
     if distance <= limit:
@@ -72,6 +72,33 @@ def distribution_warning(array: np.ndarray, bundle: ModelBundle) -> str | None:
     return (f"The input's intensities look unlike the data model {bundle.name} was trained on "
             f"({statistics.get('data', 'its training data')}): intensity-histogram distance {distance:.2f} > {limit:.2f}. "
             "Check the input modality and body region; treat the result with extra care.")
+
+
+def _runs(flags: np.ndarray) -> list[tuple[int, int]]:
+    """(start, stop) of every run of consecutive True values."""
+    padded = np.concatenate([[False], flags, [False]]).astype(np.int8)
+    changes = np.flatnonzero(np.diff(padded))
+    return list(zip(changes[::2].tolist(), changes[1::2].tolist()))
+
+
+def unseen_intensity_warning(histogram: np.ndarray, array: np.ndarray, bundle: ModelBundle) -> str | None:
+    """A sentence when over UNSEEN_WARN_SHARE of the input's voxels have intensities (almost) absent from the
+    training data, else None. The histograms can be close while this happens: partial volume at tissue edges puts
+    a few per cent of a real scan's voxels where sharp-edged phantoms have none."""
+    unseen = np.asarray(bundle.manifest["input"]["statistics"]["histogram"]) < UNSEEN_BIN_SHARE
+    share = float(histogram[unseen].sum())
+    if share <= UNSEEN_WARN_SHARE:
+        return None
+    normalisation = bundle.manifest["input"]["normalisation"]
+    edges = np.linspace(*input_range(array, normalisation), HISTOGRAM_BINS + 1)
+    unit = " HU" if normalisation["type"] == "window" else ""
+    runs = [(float(histogram[start:stop].sum()), f"{edges[start]:.4g} to {edges[stop]:.4g}{unit}")
+            for start, stop in _runs(unseen)]
+    where = ", ".join(text for held, text in sorted(runs, reverse=True)[:2] if held > 0)
+    return (f"{share:.1%} of the input's voxels have intensities that (almost) never occur in the data model "
+            f"{bundle.name} was trained on (mostly {where}). Partial volume at tissue edges (real scans, finer voxels than the model's phantoms), "
+            "another protocol or contrast, or a large abnormality does this; an anomaly heatmap then marks normal "
+            "tissue too, and a translation is less reliable. Treat the result with extra care.")
 
 
 def axial_voxel_size(volume: Volume) -> dict[str, float]:
@@ -96,8 +123,14 @@ def spacing_warning(volume: Volume, bundle: ModelBundle) -> str | None:
 
 
 def input_warnings(volume: Volume, bundle: ModelBundle) -> list[str]:
-    """What makes the input unlike the model's training data (intensities, voxel size), one sentence each."""
-    return [w for w in (distribution_warning(volume.array, bundle), spacing_warning(volume, bundle)) if w]
+    """What makes the input unlike the model's training data (intensities, voxel size), one sentence each (about
+    intensities: a distant histogram or, failing that, many unseen intensities)."""
+    warnings = [spacing_warning(volume, bundle)]
+    if bundle.manifest["input"].get("statistics"):
+        histogram = intensity_histogram(normalised_input(volume.array, bundle.manifest["input"]["normalisation"]))
+        unlike = distribution_warning(histogram, bundle) or unseen_intensity_warning(histogram, volume.array, bundle)
+        warnings = [unlike, *warnings]
+    return [warning for warning in warnings if warning]
 
 
 @dataclass
