@@ -84,6 +84,7 @@ def update_node_from_volume(node, volume: Volume) -> None:
 
 
 def _hierarchy_items(scene) -> set[int]:
+    """The IDs of every subject-hierarchy item under the scene item."""
     import vtk
 
     hierarchy = scene.GetSubjectHierarchyNode()

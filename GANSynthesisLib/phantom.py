@@ -3,7 +3,8 @@
 Every phantom is drawn from a seed, so the same seed gives the same anatomy at any size and spacing. With
 ``supersample`` n (odd) the anatomy is drawn on a grid n times finer along each axis and every voxel's intensity is
 the mean over its n³ samples (partial volume: lung edges, vessels and bone rims get in-between values, as in real
-scans), while its label, body and tissue values are those of its centre sample, i.e. those of ``supersample`` 1.
+scans), while its label and body values are those of its centre sample, i.e. the same as with ``supersample`` 1
+(the tissue map's too, but for layers drawn a whole voxel thick: bone cortex and pericardial fat get thinner).
 World coordinates are LPS millimetres centred on the volume: x to the patient's left, y to the
 back, z to the head. Anatomy (randomised by the seed): an elliptic body with subcutaneous fat and a
 muscle wall; ribs, sternum and vertebrae with cortex and marrow; lungs above a domed diaphragm with

@@ -96,8 +96,8 @@ def unseen_intensity_warning(histogram: np.ndarray, array: np.ndarray, bundle: M
             for start, stop in _runs(unseen)]
     where = ", ".join(text for held, text in sorted(runs, reverse=True)[:2] if held > 0)
     return (f"{share:.1%} of the input's voxels have intensities that (almost) never occur in the data model "
-            f"{bundle.name} was trained on (mostly {where}). Partial volume at tissue edges (real scans, finer voxels than the model's phantoms), "
-            "another protocol or contrast, or a large abnormality does this; an anomaly heatmap then marks normal "
+            f"{bundle.name} was trained on (mostly {where}). Partial volume at tissue edges (real scans, finer voxels "
+            "than the model's phantoms), another protocol or contrast, or a large abnormality does this; an anomaly heatmap then marks normal "
             "tissue too, and a translation is less reliable. Treat the result with extra care.")
 
 
