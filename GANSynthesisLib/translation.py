@@ -56,9 +56,10 @@ def histogram_distance(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.abs(np.cumsum(a) - np.cumsum(b)).sum() * 2.0 / len(a))
 
 
-def normalised_input(array: np.ndarray, normalisation: dict) -> np.ndarray:
-    """The input in the network's [-1, 1] scale (clipped)."""
-    low, high = input_range(array, normalisation)
+def normalised_input(array: np.ndarray, normalisation: dict,
+                     window: tuple[float, float] | None = None) -> np.ndarray:
+    """The input in the network's [-1, 1] scale (clipped); ``window``: its :func:`input_range`, if known."""
+    low, high = window or input_range(array, normalisation)
     return to_unit_range(torch.from_numpy(np.asarray(array, np.float32)), low, high).numpy()
 
 
@@ -81,17 +82,16 @@ def _runs(flags: np.ndarray) -> list[tuple[int, int]]:
     return list(zip(changes[::2].tolist(), changes[1::2].tolist()))
 
 
-def unseen_intensity_warning(histogram: np.ndarray, array: np.ndarray, bundle: ModelBundle) -> str | None:
+def unseen_intensity_warning(histogram: np.ndarray, window: tuple[float, float], bundle: ModelBundle) -> str | None:
     """A sentence when over UNSEEN_WARN_SHARE of the input's voxels have intensities (almost) absent from the
-    training data, else None. The histograms can be close while this happens: partial volume at tissue edges puts
+    training data, else None (``window``: the input's :func:`input_range`). The histograms can be close while this happens: partial volume at tissue edges puts
     a few per cent of a real scan's voxels where sharp-edged phantoms have none."""
     unseen = np.asarray(bundle.manifest["input"]["statistics"]["histogram"]) < UNSEEN_BIN_SHARE
     share = float(histogram[unseen].sum())
     if share <= UNSEEN_WARN_SHARE:
         return None
-    normalisation = bundle.manifest["input"]["normalisation"]
-    edges = np.linspace(*input_range(array, normalisation), HISTOGRAM_BINS + 1)
-    unit = " HU" if normalisation["type"] == "window" else ""
+    edges = np.linspace(*window, HISTOGRAM_BINS + 1)
+    unit = " HU" if bundle.manifest["input"]["normalisation"]["type"] == "window" else ""
     runs = [(float(histogram[start:stop].sum()), f"{edges[start]:.4g} to {edges[stop]:.4g}{unit}")
             for start, stop in _runs(unseen)]
     where = ", ".join(text for held, text in sorted(runs, reverse=True)[:2] if held > 0)
@@ -127,8 +127,10 @@ def input_warnings(volume: Volume, bundle: ModelBundle) -> list[str]:
     intensities: a distant histogram or, failing that, many unseen intensities)."""
     warnings = [spacing_warning(volume, bundle)]
     if bundle.manifest["input"].get("statistics"):
-        histogram = intensity_histogram(normalised_input(volume.array, bundle.manifest["input"]["normalisation"]))
-        unlike = distribution_warning(histogram, bundle) or unseen_intensity_warning(histogram, volume.array, bundle)
+        normalisation = bundle.manifest["input"]["normalisation"]
+        window = input_range(volume.array, normalisation)  # percentiles of the whole volume: computed once
+        histogram = intensity_histogram(normalised_input(volume.array, normalisation, window))
+        unlike = distribution_warning(histogram, bundle) or unseen_intensity_warning(histogram, window, bundle)
         warnings = [unlike, *warnings]
     return [warning for warning in warnings if warning]
 
