@@ -26,7 +26,7 @@ from .baselines import IntensityRarity
 from .export import CONTEXT_ALONE, detection_table, model_card
 from .plots import save_image_grid
 from .train_translation import input_statistics
-from .workflow import held_out_seeds, training_summary
+from .workflow import held_out_seeds, partial_volume_text, training_summary
 
 Scorer = Callable[[LesionCase], np.ndarray]
 BODY_LEVELS = {"window": -0.5, "percentile": -0.8}  # normalised intensity above which a voxel may be body
@@ -178,7 +178,7 @@ def test_cases(args: argparse.Namespace) -> tuple[list[LesionCase], str]:
     seeds = held_out_seeds(args.held_out)
     return ([lesion_case(seed, args.modality, tuple(args.phantom_size), supersample=args.phantom_supersample)
              for seed in seeds],
-            f"held-out lesion phantoms, seeds {seeds[0]}–{seeds[-1]}")
+            f"held-out lesion phantoms, seeds {seeds[0]}–{seeds[-1]}{partial_volume_text(args)}")
 
 
 def evaluate_and_export_anomaly(args: argparse.Namespace, config, volumes: list, networks: dict[str, torch.nn.Module],

@@ -61,9 +61,13 @@ def add_phantom_arguments(parser: argparse.ArgumentParser) -> None:
 def phantom_grid_text(args: argparse.Namespace) -> str:
     """How the phantoms were drawn, as model cards say it: '128×128×48 voxels at 3 mm'."""
     size = args.phantom_size
-    text = f"{size[0]}×{size[1]}×{size[2]} voxels at 3 mm"
+    return f"{size[0]}×{size[1]}×{size[2]} voxels at 3 mm" + partial_volume_text(args)
+
+
+def partial_volume_text(args: argparse.Namespace) -> str:
+    """', partial volume from 3³ samples per voxel' for supersampled phantoms, else nothing."""
     supersample = args.phantom_supersample
-    return text + (f", partial volume from {supersample}³ samples per voxel" if supersample > 1 else "")
+    return f", partial volume from {supersample}³ samples per voxel" if supersample > 1 else ""
 
 
 def run_command(main: Callable[[], int]) -> int:
