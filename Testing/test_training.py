@@ -54,6 +54,7 @@ def test_a_tiny_run_writes_every_artifact_and_a_usable_bundle(tmp_path):
     assert "per-label mean HU" in (export / "README.md").read_text() and (export / "held_out.png").is_file()
     assert bundle.manifest["training"]["data"].endswith("64×64×8 voxels at 3 mm, partial volume from 3³ samples per "
                                                         "voxel); no patient data")
+    assert bundle.manifest["metrics"]["data"].endswith("partial volume from 3³ samples per voxel")
     case = phantom_cases([123], (64, 64, 8), (6.0, 6.0, 6.0))[0]
     out = synthesize(case.source, bundle, options=InferenceOptions(device="cpu"))
     assert out.same_geometry(case.source) and np.isfinite(out.array).all()
