@@ -104,7 +104,8 @@ def smooth_field(shape: tuple[int, int, int], spacing_kji: tuple[float, float, f
 
 def _centred_geometry(size: tuple[int, int, int], spacing: tuple[float, float, float]) -> dict:
     """Volume geometry (spacing, origin, direction) of an axis-aligned grid centred on the world origin."""
-    return {"spacing": spacing, "origin": tuple(-(n - 1) / 2 * s for n, s in zip(size, spacing)), "direction": np.eye(3)}
+    origin = tuple(-(n - 1) / 2 * s for n, s in zip(size, spacing))
+    return {"spacing": spacing, "origin": origin, "direction": np.eye(3)}
 
 
 def _ellipsoid(coords, centre, semi_axes) -> np.ndarray:

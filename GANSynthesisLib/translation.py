@@ -84,8 +84,9 @@ def _runs(flags: np.ndarray) -> list[tuple[int, int]]:
 
 def unseen_intensity_warning(histogram: np.ndarray, window: tuple[float, float], bundle: ModelBundle) -> str | None:
     """A sentence when over UNSEEN_WARN_SHARE of the input's voxels have intensities (almost) absent from the
-    training data, else None (``window``: the input's :func:`input_range`). The histograms can be close while this happens: partial volume at tissue edges puts
-    a few per cent of a real scan's voxels where sharp-edged phantoms have none."""
+    training data, else None (``window``: the input's :func:`input_range`). The histograms can be close while this
+    happens: partial volume at tissue edges puts a few per cent of a real scan's voxels where sharp-edged phantoms
+    have none."""
     unseen = np.asarray(bundle.manifest["input"]["statistics"]["histogram"]) < UNSEEN_BIN_SHARE
     share = float(histogram[unseen].sum())
     if share <= UNSEEN_WARN_SHARE:
@@ -97,8 +98,9 @@ def unseen_intensity_warning(histogram: np.ndarray, window: tuple[float, float],
     where = ", ".join(text for held, text in sorted(runs, reverse=True)[:2] if held > 0)
     return (f"{share:.1%} of the input's voxels have intensities that (almost) never occur in the data model "
             f"{bundle.name} was trained on (mostly {where}). Partial volume at tissue edges (real scans, finer voxels "
-            "than the model's phantoms), another protocol or contrast, or a large abnormality does this; an anomaly heatmap then marks normal "
-            "tissue too, and a translation is less reliable. Treat the result with extra care.")
+            "than the model's phantoms), another protocol or contrast, or a large abnormality does this; an anomaly "
+            "heatmap then marks normal tissue too, and a translation is less reliable. Treat the result with extra "
+            "care.")
 
 
 def axial_voxel_size(volume: Volume) -> dict[str, float]:

@@ -42,8 +42,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def judge(bundle: ModelBundle, seeds: list[int], supersample: int, size: tuple[int, int, int],
           threshold: float | None) -> dict[str, float]:
-    """Pooled over ``seeds``: share of normal body voxels at or above ``threshold`` (None: the model's own), AUROC, AUPRC, Dice at
-    the threshold and the best Dice at any threshold (all lesions), and how many cases were warned about."""
+    """Pooled over ``seeds``: share of normal body voxels at or above ``threshold`` (None: the model's own), AUROC,
+    AUPRC, Dice at the threshold and the best Dice at any threshold (all lesions), and how many cases were warned
+    about."""
     heats, truths, marked, normal, warned = [], [], 0, 0, 0
     modality = bundle.manifest["input"]["modality"].lower()
     for seed in seeds:
@@ -52,14 +53,14 @@ def judge(bundle: ModelBundle, seeds: list[int], supersample: int, size: tuple[i
         judged, lesion = judged_voxels(case, SUBSETS["all lesions"])
         heat = result.heatmap.array
         healthy = judged & ~lesion
-        marked += int((heat[healthy] >= result.threshold).sum())
+        threshold = result.threshold
+        marked += int((heat[healthy] >= threshold).sum())
         normal += int(healthy.sum())
         warned += bool(result.warnings)
         heats.append(heat[judged])
         truths.append(lesion[judged])
     scores, truth = np.concatenate(heats), np.concatenate(truths)
     metrics = detection_metrics(scores, truth)
-    threshold = float(bundle.manifest["anomaly"]["threshold"]) if threshold is None else threshold
     return {"normal_marked_percent": 100 * marked / normal, "auroc": metrics["auroc"], "auprc": metrics["auprc"],
             "best_dice": metrics["best_dice"], "best_threshold": metrics["best_threshold"],
             "dice_at_threshold": dice_at(scores, truth, threshold), "warned": warned}
@@ -78,8 +79,8 @@ def main(argv: list[str] | None = None) -> int:
             row = judge(bundle, args.seeds, supersample, tuple(args.size), args.threshold)
             kind = f"{supersample}³ samples" if supersample > 1 else "none"
             print(f"| {label} | {kind} | {row['normal_marked_percent']:.3f} % | {row['auroc']:.3f} | "
-                  f"{row['auprc']:.3f} | {row['dice_at_threshold']:.3f} | {row['best_dice']:.3f} ({row['best_threshold']:.3f}) | "
-                  f"{row['warned']}/{len(args.seeds)} |",
+                  f"{row['auprc']:.3f} | {row['dice_at_threshold']:.3f} | "
+                  f"{row['best_dice']:.3f} ({row['best_threshold']:.3f}) | {row['warned']}/{len(args.seeds)} |",
                   flush=True)
     return 0
 

@@ -25,8 +25,8 @@ from .slices import NormalisedImage, SliceBank, axial_slices
 from .train_translation import SOURCES, input_statistics
 from .trainer import add_config_arguments, config_from_arguments
 from .workflow import (add_run_arguments, evaluate_and_export, held_out_seed_range, held_out_seeds, image_predictor,
-                       partial_volume_text, phantom_grid_text, run_command, run_training, snapshot_writer, training_summary,
-                       validation_error, validation_phantoms)
+                       partial_volume_text, phantom_grid_text, run_command, run_training, snapshot_writer,
+                       training_summary, validation_error, validation_phantoms)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

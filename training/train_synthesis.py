@@ -24,8 +24,8 @@ from .pix2pix import Pix2PixConfig
 from .slices import OneHotLabels
 from .trainer import add_config_arguments, config_from_arguments
 from .workflow import (add_run_arguments, evaluate_and_export, held_out_seed_range, held_out_seeds, partial_volume_text,
-                       phantom_grid_text,
-                       run_command, split_cases, train_pix2pix, training_summary, validation_phantoms, write_split)
+                       phantom_grid_text, run_command, split_cases, train_pix2pix, training_summary,
+                       validation_phantoms, write_split)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -25,8 +25,8 @@ from .pix2pix import Pix2PixConfig
 from .slices import NormalisedImage
 from .trainer import add_config_arguments, config_from_arguments
 from .workflow import (add_run_arguments, evaluate_and_export, held_out_seed_range, held_out_seeds, image_predictor,
-                       partial_volume_text, phantom_grid_text, run_command, split_cases, train_pix2pix, training_summary,
-                       validation_phantoms, write_split)
+                       partial_volume_text, phantom_grid_text, run_command, split_cases, train_pix2pix,
+                       training_summary, validation_phantoms, write_split)
 
 SOURCES = {  # --source → (modality in the manifest, input normalisation, title, default model name)
     "mr": ("MR (T1-weighted)", {"type": "percentile", "low_percentile": 0.5, "high_percentile": 99.5},
