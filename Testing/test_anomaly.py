@@ -23,7 +23,7 @@ from GANSynthesisLib.lesions import LesionKind, lesion_case, normal_image
 from GANSynthesisLib.networks import Critic, LatentEncoder
 from GANSynthesisLib.phantom import Tissue, generate_phantom
 from GANSynthesisLib.registry import find_model
-from GANSynthesisLib.surprise import combined_heat, joint_surprise
+from GANSynthesisLib.surprise import combined_heat, joint_surprise, tail_table
 from GANSynthesisLib.translation import input_warnings
 from GANSynthesisLib.volume import Volume
 
@@ -369,9 +369,12 @@ def test_training_reads_a_folder_of_normal_scans_and_a_csv_of_lesion_scans(tmp_p
 
 
 def test_inpainting_training_exports_a_bundle_the_heatmap_runs(tmp_path):
-    """With intensity evidence: the surprise tables come from the calibration phantoms' normal voxels, the card
-    shows the networks alone beside the model, and the shipped heatmap is the one that was evaluated."""
+    """With intensity evidence and --lesion-supersample 3: the intensity table comes from the sharp training
+    phantoms, the surprise tables from the normal voxels of calibration phantoms with partial volume; the card
+    says so and shows the networks alone beside the model; the shipped heatmap is the one that was evaluated."""
     from conftest import TINY_ANOMALY_TRAINING
+    from training.anomaly_evaluation import CALIBRATION_SEED_BASE, judged_voxels
+    from training.baselines import IntensityRarity
     from training.train_inpainting_anomaly import main
 
     keep = TINY_ANOMALY_TRAINING[:TINY_ANOMALY_TRAINING.index("--tile")]
@@ -379,7 +382,8 @@ def test_inpainting_training_exports_a_bundle_the_heatmap_runs(tmp_path):
     assert main([*keep, "--tile", "16", "--hole", "4", "--g-depth", "4", "--g-base-width", "4", "--g-max-width", "8",
                  "--d-base-width", "4", "--d-layers", "2", "--batch-size", "4", "--steps", "2", "--log-every", "1",
                  "--scale-steps", "2", "--held-out", "1", "--calibration", "1", "--threads", "1", "--snapshot-steps",
-                 "--intensity-evidence", "--run-dir", str(run), "--export", str(run / "exported")]) == 0
+                 "--intensity-evidence", "--lesion-supersample", "3", "--run-dir", str(run),
+                 "--export", str(run / "exported")]) == 0
     bundle = load_bundle(run / "exported")
     settings = bundle.manifest["anomaly"]
     assert settings["method"] == "inpainting"
@@ -387,6 +391,21 @@ def test_inpainting_training_exports_a_bundle_the_heatmap_runs(tmp_path):
     assert bundle.manifest["output"]["units"].startswith("S / (S + 6), S = surprise")
     assert len(settings["intensity_rarity"]) == 128 and set(settings["surprise"]) == {"context", "intensity"}
     assert settings["surprise"]["context"][0][1] == 0 and len(settings["surprise"]["context"]) > 8
+    sharp_training = [normal_image(generate_phantom(seed, (64, 64, 12)), "ct") for seed in (0, 1)]
+    table = IntensityRarity(sharp_training, bundle.manifest["input"]["normalisation"], settings["body_level"],
+                            settings["smoothing_mm"]).rarity
+    np.testing.assert_allclose(settings["intensity_rarity"], table, atol=1e-6)
+    partial, sharp = (lesion_case(CALIBRATION_SEED_BASE, "ct", (64, 64, 12), supersample=n) for n in (3, 1))
+    normal_context = {}
+    for name, case in (("partial", partial), ("sharp", sharp)):
+        judged, lesion = judged_voxels(case, (LesionKind.IN_RANGE, LesionKind.OUT_OF_RANGE))
+        normal_context[name] = context_evidence(case.image, bundle).heat[judged & ~lesion]
+    np.testing.assert_allclose(settings["surprise"]["context"], tail_table(normal_context["partial"]), rtol=1e-5)
+    assert not np.allclose(tail_table(normal_context["sharp"])[-1], settings["surprise"]["context"][-1])
+    assert settings["calibration"] == "1 lesion phantom, seed 80000, partial volume from 3³ samples per voxel"
+    assert "partial volume" not in bundle.manifest["training"]["data"]
+    assert bundle.manifest["metrics"]["data"] == ("held-out lesion phantoms, seed 90000, partial volume from 3³ "
+                                                  "samples per voxel")
     assert (run / "error_scale" / "losses.csv").read_text().count("\n") == 3  # header + 2 steps
     metrics = json.loads((run / "metrics.json").read_text())
     assert set(metrics["thresholds"]) == {"model", "context alone", "baseline"}

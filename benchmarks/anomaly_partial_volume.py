@@ -45,7 +45,7 @@ def judge(bundle: ModelBundle, seeds: list[int], supersample: int, size: tuple[i
     """Pooled over ``seeds``: share of normal body voxels at or above ``threshold`` (None: the model's own), AUROC,
     AUPRC, Dice at the threshold and the best Dice at any threshold (all lesions), and how many cases were warned
     about."""
-    heats, truths, marked, normal, warned = [], [], 0, 0, 0
+    heats, truths, marked, normal, warned, used = [], [], 0, 0, 0, threshold
     modality = bundle.manifest["input"]["modality"].lower()
     for seed in seeds:
         case = lesion_case(seed, "mr" if modality.startswith("mr") else "ct", size, supersample=supersample)
@@ -53,8 +53,8 @@ def judge(bundle: ModelBundle, seeds: list[int], supersample: int, size: tuple[i
         judged, lesion = judged_voxels(case, SUBSETS["all lesions"])
         heat = result.heatmap.array
         healthy = judged & ~lesion
-        threshold = result.threshold
-        marked += int((heat[healthy] >= threshold).sum())
+        used = result.threshold
+        marked += int((heat[healthy] >= used).sum())
         normal += int(healthy.sum())
         warned += bool(result.warnings)
         heats.append(heat[judged])
@@ -63,7 +63,7 @@ def judge(bundle: ModelBundle, seeds: list[int], supersample: int, size: tuple[i
     metrics = detection_metrics(scores, truth)
     return {"normal_marked_percent": 100 * marked / normal, "auroc": metrics["auroc"], "auprc": metrics["auprc"],
             "best_dice": metrics["best_dice"], "best_threshold": metrics["best_threshold"],
-            "dice_at_threshold": dice_at(scores, truth, threshold), "warned": warned}
+            "dice_at_threshold": dice_at(scores, truth, used), "warned": warned}
 
 
 def main(argv: list[str] | None = None) -> int:

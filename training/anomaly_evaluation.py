@@ -26,7 +26,7 @@ from .baselines import IntensityRarity
 from .export import CONTEXT_ALONE, detection_table, model_card
 from .plots import save_image_grid
 from .train_translation import input_statistics
-from .workflow import held_out_seeds, partial_volume_text, training_summary
+from .workflow import held_out_seeds, partial_volume_text, seed_range, training_summary
 
 Scorer = Callable[[LesionCase], np.ndarray]
 BODY_LEVELS = {"window": -0.5, "percentile": -0.8}  # normalised intensity above which a voxel may be body
@@ -170,15 +170,21 @@ def write_bundle(folder: Path, manifest: dict, networks: dict[str, torch.nn.Modu
     return bundle
 
 
+def lesion_phantoms(args: argparse.Namespace, seeds: list[int]) -> tuple[list[LesionCase], str]:
+    """Lesion phantoms of ``seeds`` (drawn with ``--lesion-supersample``) and how they were drawn, e.g.
+    'seeds 80000–80015, partial volume from 3³ samples per voxel'."""
+    supersample = args.lesion_supersample or args.phantom_supersample
+    cases = [lesion_case(seed, args.modality, tuple(args.phantom_size), supersample=supersample) for seed in seeds]
+    return cases, f"{seed_range(seeds)}{partial_volume_text(supersample)}"
+
+
 def test_cases(args: argparse.Namespace) -> tuple[list[LesionCase], str]:
     if args.lesion_csv:
         from .volume_files import lesion_cases_from_csv  # reads files (SimpleITK); phantom runs need neither
 
         return lesion_cases_from_csv(args.lesion_csv), f"held-out scans listed in {args.lesion_csv}"
-    seeds = held_out_seeds(args.held_out)
-    return ([lesion_case(seed, args.modality, tuple(args.phantom_size), supersample=args.phantom_supersample)
-             for seed in seeds],
-            f"held-out lesion phantoms, seeds {seeds[0]}–{seeds[-1]}{partial_volume_text(args)}")
+    cases, drawn = lesion_phantoms(args, held_out_seeds(args.held_out))
+    return cases, f"held-out lesion phantoms, {drawn}"
 
 
 def evaluate_and_export_anomaly(args: argparse.Namespace, config, volumes: list, networks: dict[str, torch.nn.Module],
@@ -195,8 +201,8 @@ def evaluate_and_export_anomaly(args: argparse.Namespace, config, volumes: list,
     rarity = _Cached(lambda case: baseline(case.image))
     scorers: dict[str, Scorer] = {"model": context, "baseline": rarity}
     print(f"calibrating on {args.calibration} lesion phantoms …", flush=True)
-    calibration = [lesion_case(CALIBRATION_SEED_BASE + i, args.modality, tuple(args.phantom_size),
-                               supersample=args.phantom_supersample) for i in range(args.calibration)]
+    calibration, drawn = lesion_phantoms(args, [CALIBRATION_SEED_BASE + i for i in range(args.calibration)])
+    settings["calibration"] = f"{args.calibration} lesion phantom{'s' * (args.calibration != 1)}, {drawn}"
     pooled, truth = calibration_scores(calibration, scorers)
     if args.intensity_evidence:
         settings["intensity_rarity"] = [round(float(value), 6) for value in baseline.rarity]

@@ -50,7 +50,7 @@ def model_card(manifest: dict) -> str:
                   "Pixel-level metrics over the voxels of the body, pooled over cases. *In-range* lesions have the "
                   "intensity of another normal tissue, so no intensity threshold can single them out. Default "
                   f"threshold {manifest['anomaly']['threshold']:g} (heatmap units), the best Dice on separate "
-                  "calibration phantoms."
+                  f"calibration phantoms ({manifest['anomaly'].get('calibration', 'not recorded')})."
                   + (" *Its networks alone* is the same model's heat without the intensity evidence."
                      if CONTEXT_ALONE in metrics else ""), ""]
     elif metrics:

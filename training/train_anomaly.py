@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 
 from GANSynthesisLib.lesions import normal_image
-from GANSynthesisLib.phantom import generate_phantom
+from GANSynthesisLib.phantom import SUPERSAMPLE_CHOICES, generate_phantom
 
 from .anomaly_evaluation import evaluate_and_export_anomaly
 from .anomaly import AnomalyConfig, EncoderTrainer, TileBank, WganTrainer, latent_sample, reconstruct
@@ -48,6 +48,10 @@ def add_anomaly_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--modality", choices=MODALITIES, required=True)
     parser.add_argument("--held-out", type=int, default=6, help="held-out lesion phantoms")
     parser.add_argument("--calibration", type=int, default=4, help="lesion phantoms that set the default threshold")
+    parser.add_argument("--lesion-supersample", type=int, choices=SUPERSAMPLE_CHOICES, metavar="N",
+                        help="calibration and held-out lesion phantoms average N³ samples per voxel (default: "
+                             "--phantom-supersample); e.g. 3 calibrates a model trained on sharp phantoms, whose "
+                             "intensity table then holds pure tissue, for the partial volume of real scans")
     parser.add_argument("--intensity-evidence", action="store_true",
                         help="the heat adds how rare each voxel's intensity is in normal anatomy to how unusual it is "
                              "in context, each judged against the calibration phantoms' normal voxels")

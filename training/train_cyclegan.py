@@ -108,7 +108,8 @@ def main(argv: list[str] | None = None) -> int:
                    "Research use only, not for diagnosis or treatment planning."],
     }
     evaluate_and_export(args, trainer, test, predict, baselines, manifest,
-                        f"held-out paired phantoms, {held_out_seed_range(args.held_out)}{partial_volume_text(args)} "
+                        f"held-out paired phantoms, {held_out_seed_range(args.held_out)}"
+                        f"{partial_volume_text(args.phantom_supersample)} "
                         "(baseline fitted on the domain-A phantoms' own CT)")
     return 0
 

@@ -58,7 +58,8 @@ def main(argv: list[str] | None = None) -> int:
         validation = validation_phantoms(args.validation, args)
         data = (f"{args.phantoms} procedural thorax phantoms (GANSynthesisLib.phantom, seeds 0–{args.phantoms - 1}, "
                 f"{phantom_grid_text(args)}); no patient data")
-        test_data = f"held-out phantoms, {held_out_seed_range(args.held_out)}{partial_volume_text(args)}"
+        test_data = (f"held-out phantoms, {held_out_seed_range(args.held_out)}"
+                     f"{partial_volume_text(args.phantom_supersample)}")
     else:
         from .volume_files import csv_cases, folder_cases, mmwhs_cases  # reads files (SimpleITK)
 

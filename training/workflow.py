@@ -61,12 +61,11 @@ def add_phantom_arguments(parser: argparse.ArgumentParser) -> None:
 def phantom_grid_text(args: argparse.Namespace) -> str:
     """How the phantoms were drawn, as model cards say it: '128×128×48 voxels at 3 mm'."""
     size = args.phantom_size
-    return f"{size[0]}×{size[1]}×{size[2]} voxels at 3 mm" + partial_volume_text(args)
+    return f"{size[0]}×{size[1]}×{size[2]} voxels at 3 mm" + partial_volume_text(args.phantom_supersample)
 
 
-def partial_volume_text(args: argparse.Namespace) -> str:
-    """', partial volume from 3³ samples per voxel' for supersampled phantoms, else nothing."""
-    supersample = args.phantom_supersample
+def partial_volume_text(supersample: int) -> str:
+    """', partial volume from 3³ samples per voxel' for phantoms drawn with ``supersample`` > 1, else nothing."""
     return f", partial volume from {supersample}³ samples per voxel" if supersample > 1 else ""
 
 
@@ -171,10 +170,14 @@ def held_out_seeds(count: int) -> list[int]:
     return list(range(HELD_OUT_SEED_BASE, HELD_OUT_SEED_BASE + count))
 
 
+def seed_range(seeds: list[int]) -> str:
+    """Consecutive phantom seeds as model cards name them: 'seeds 90000–90005' (one: 'seed 90000')."""
+    return f"seeds {seeds[0]}–{seeds[-1]}" if len(seeds) > 1 else f"seed {seeds[0]}"
+
+
 def held_out_seed_range(count: int) -> str:
     """The held-out phantoms' seeds as model cards name them: 'seeds 90000–90005'."""
-    seeds = held_out_seeds(count)
-    return f"seeds {seeds[0]}–{seeds[-1]}"
+    return seed_range(held_out_seeds(count))
 
 
 def snapshot_writer(fixed: SliceBank, run_dir: Path, labels: bool) -> Callable[[GanTrainer, int], None]:
