@@ -370,8 +370,9 @@ def test_training_reads_a_folder_of_normal_scans_and_a_csv_of_lesion_scans(tmp_p
 
 def test_inpainting_training_exports_a_bundle_the_heatmap_runs(tmp_path):
     """With intensity evidence and --lesion-supersample 3: the intensity table comes from the sharp training
-    phantoms, the surprise tables from the normal voxels of calibration phantoms with partial volume; the card
-    says so and shows the networks alone beside the model; the shipped heatmap is the one that was evaluated."""
+    phantoms, the surprise tables from the normal voxels of calibration phantoms with partial volume, whose
+    intensities then draw no warning; the card says so and shows the networks alone beside the model; the shipped
+    heatmap is the one that was evaluated."""
     from conftest import TINY_ANOMALY_TRAINING
     from training.anomaly_evaluation import CALIBRATION_SEED_BASE, judged_voxels
     from training.baselines import IntensityRarity
@@ -404,6 +405,10 @@ def test_inpainting_training_exports_a_bundle_the_heatmap_runs(tmp_path):
     assert not np.allclose(tail_table(normal_context["sharp"])[-1], settings["surprise"]["context"][-1])
     assert settings["calibration"] == "1 lesion phantom, seed 80000, partial volume from 3³ samples per voxel"
     assert "partial volume" not in bundle.manifest["training"]["data"]
+    statistics = bundle.manifest["input"]["statistics"]
+    assert statistics["data"].endswith("; and the normal anatomy of its calibration phantoms (seed 80000, partial "
+                                       "volume from 3³ samples per voxel)")
+    assert input_warnings(partial.image, bundle) == []  # its intensities are the calibration's
     assert bundle.manifest["metrics"]["data"] == ("held-out lesion phantoms, seed 90000, partial volume from 3³ "
                                                   "samples per voxel")
     assert (run / "error_scale" / "losses.csv").read_text().count("\n") == 3  # header + 2 steps

@@ -18,8 +18,9 @@ from GANSynthesisLib.architectures import network_spec
 from GANSynthesisLib.bundle import ModelBundle, save_bundle
 from GANSynthesisLib.detection_metrics import detection_metrics, dice_at
 from GANSynthesisLib.inference import InferenceOptions
-from GANSynthesisLib.lesions import LesionCase, LesionKind, lesion_case
+from GANSynthesisLib.lesions import LesionCase, LesionKind, lesion_case, normal_image
 from GANSynthesisLib.networks import count_parameters
+from GANSynthesisLib.phantom import generate_phantom
 from GANSynthesisLib.surprise import combined_heat, tail_table
 
 from .baselines import IntensityRarity
@@ -124,10 +125,24 @@ class _Cached:
         return self.value
 
 
+def familiar_volumes(args: argparse.Namespace, volumes: list, data: str) -> tuple[list, str]:
+    """The volumes whose intensities the model knows, and what they are: its training volumes and, with
+    ``--lesion-supersample``, the normal anatomy of its calibration phantoms drawn that way (its surprise tables
+    and threshold are fitted to them, so inputs like them need no warning)."""
+    if not args.lesion_supersample:
+        return volumes, data
+    seeds = [CALIBRATION_SEED_BASE + i for i in range(args.calibration)]
+    normal = [normal_image(generate_phantom(seed, tuple(args.phantom_size), supersample=args.lesion_supersample),
+                           args.modality) for seed in seeds]
+    return volumes + normal, (f"{data}; and the normal anatomy of its calibration phantoms ({seed_range(seeds)}"
+                              f"{partial_volume_text(args.lesion_supersample)})")
+
+
 def anomaly_manifest(args: argparse.Namespace, config, volumes: list, networks: dict[str, torch.nn.Module],
                      info: dict, data: str) -> dict:
     """The bundle manifest; ``info`` holds modality, normalisation, title, method description and settings."""
     normalisation = info["normalisation"]
+    familiar, familiar_data = familiar_volumes(args, volumes, data)
     return {
         "name": args.name, "version": "1.0.0", "task": "anomaly", "title": info["title"],
         "default": args.modality == "ct" and info["settings"]["method"] == "inpainting",
@@ -135,7 +150,7 @@ def anomaly_manifest(args: argparse.Namespace, config, volumes: list, networks: 
                                              "explanation, smoothed, inside the body"
                        + (INTENSITY_EVIDENCE_NOTE if args.intensity_evidence else "."),
         "input": {"kind": "image", "modality": info["modality"], "normalisation": normalisation,
-                  "statistics": input_statistics(volumes, normalisation, data)},
+                  "statistics": input_statistics(familiar, normalisation, familiar_data)},
         "output": {"modality": "anomaly heatmap", "range": [0, 1], "units": heat_units("error_scale" in networks,
                                                                                   args.intensity_evidence)},
         "grid": {"plane": "axial", "in_plane_spacing_mm": [args.spacing, args.spacing],

@@ -51,7 +51,8 @@ def add_anomaly_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lesion-supersample", type=int, choices=SUPERSAMPLE_CHOICES, metavar="N",
                         help="calibration and held-out lesion phantoms average N³ samples per voxel (default: "
                              "--phantom-supersample); e.g. 3 calibrates a model trained on sharp phantoms, whose "
-                             "intensity table then holds pure tissue, for the partial volume of real scans")
+                             "intensity table then holds pure tissue, for the partial volume of real scans; the normal "
+                             "anatomy of the calibration phantoms then joins the input statistics behind the warnings")
     parser.add_argument("--intensity-evidence", action="store_true",
                         help="the heat adds how rare each voxel's intensity is in normal anatomy to how unusual it is "
                              "in context, each judged against the calibration phantoms' normal voxels")
