@@ -21,6 +21,7 @@ SAMPLE_SIZE = (128, 128, 48)  # voxels (i, j, k): the thorax at the bundled mode
 SAMPLE_SPACING = (3.0, 3.0, 3.0)
 HEART_SEED = 424242  # the demo's phantom
 LESION_SEED = 424245
+LESION_SUPERSAMPLE = 3  # partial volume at tissue edges, as in real scans (the CT anomaly model is calibrated on it)
 HEART_COLOURS = {  # MM-WHS structure → segment colour (RGB in [0, 1])
     "myocardium": (0.80, 0.55, 0.40), "left atrium": (0.85, 0.35, 0.35), "left ventricle": (0.90, 0.15, 0.15),
     "right atrium": (0.35, 0.45, 0.85), "right ventricle": (0.20, 0.30, 0.90), "ascending aorta": (0.95, 0.45, 0.20),
@@ -61,12 +62,14 @@ def heart_case() -> SampleCase:
 
 
 def lesion_sample_case() -> SampleCase:
-    """A thorax phantom with lesions, as CT and T1-like MR, and the true lesions as a segmentation."""
-    from .lesions import LesionKind, lesion_case
+    """A thorax phantom with lesions and partial volume, as CT and T1-like MR, and the true lesions as a
+    segmentation."""
+    from .lesions import LesionKind, lesion_cases
 
     segments = {LesionKind.IN_RANGE: ("lesion, in range (truth)", (0.20, 0.85, 0.30)),
                 LesionKind.OUT_OF_RANGE: ("lesion, out of range (truth)", (0.10, 0.60, 1.00))}
-    ct, mr = (lesion_case(LESION_SEED, modality, SAMPLE_SIZE, SAMPLE_SPACING) for modality in ("ct", "mr"))
+    cases = lesion_cases(LESION_SEED, ("ct", "mr"), SAMPLE_SIZE, SAMPLE_SPACING, supersample=LESION_SUPERSAMPLE)
+    ct, mr = cases["ct"], cases["mr"]
     return SampleCase(f"Lesion phantom (seed {LESION_SEED})",
                       {"ct": ("Lesion phantom CT", ct.image, "ct"), "mr": ("Lesion phantom MR", mr.image, "grey")},
                       ("Lesion phantom true lesions", ct.mask, segments), LESION_SEED)
