@@ -294,15 +294,17 @@ def test_an_input_unlike_the_training_data_is_warned_about(tiny_bundle):
 
 
 
-def test_a_ct_with_partial_volume_is_warned_about_by_the_bundled_ct_model():
-    """Sharp-edged phantoms, the bundled CT models' only data, have (almost) no voxels between lung and fat; partial
-    volume puts several per cent there, and anomaly-ct-phantom then marks 5–7 % of the normal body (seeds 7 and 97000
-    at 3 mm). Lesions of those intensities in a sharp phantom are too small to trigger it."""
-    bundle = find_model("anomaly-ct-phantom", "anomaly")
+def test_a_ct_with_partial_volume_is_warned_about_only_by_the_ct_model_that_does_not_know_it():
+    """Sharp-edged phantoms, fanogan-ct-phantom's only data, have (almost) no voxels between lung and fat; partial
+    volume puts several per cent there. anomaly-ct-phantom was calibrated on phantoms with partial volume, so it
+    knows those intensities. Lesions of those intensities in a sharp phantom are too small to trigger a warning."""
+    sharp_only, calibrated = (find_model(name, "anomaly") for name in ("fanogan-ct-phantom", "anomaly-ct-phantom"))
     size, spacing = (96, 96, 24), (4.0, 4.0, 4.0)
     for seed in (90000, 97000):
-        assert input_warnings(lesion_case(seed, "ct", size, spacing).image, bundle) == []
-        warnings = input_warnings(lesion_case(seed, "ct", size, spacing, supersample=3).image, bundle)
+        sharp, partial = (lesion_case(seed, "ct", size, spacing, supersample=n).image for n in (1, 3))
+        assert input_warnings(sharp, sharp_only) == [] and input_warnings(sharp, calibrated) == []
+        assert input_warnings(partial, calibrated) == []
+        warnings = input_warnings(partial, sharp_only)
         assert len(warnings) == 1 and "(mostly -687.5 to -250 HU" in warnings[0] and "Partial volume" in warnings[0]
         share = float(warnings[0].split("%")[0])
         assert 2 < share < 20
@@ -587,11 +589,11 @@ def test_bundled_mr_model_on_a_real_brain_mr_keeps_geometry_and_warns(tmp_path):
     assert len(list(csv.DictReader(open(scores)))) == original.array.shape[0]
 
 
-@pytest.mark.parametrize("modality", ["ct", "mr"])
-def test_bundled_models_rank_lesions_above_normal_tissue_better_than_an_intensity_threshold(modality):
-    """On lesion phantoms the bundled model never saw (not in training, calibration or its held-out set): the
-    claims the README makes: both models beat the intensity threshold on AUROC and AUPRC, for all lesions and
-    for in-range ones."""
+@pytest.mark.parametrize("modality, supersample", [("ct", 3), ("mr", 1)])
+def test_bundled_models_rank_lesions_above_normal_tissue_better_than_an_intensity_threshold(modality, supersample):
+    """On lesion phantoms the bundled model never saw (not in training, calibration or its held-out set), drawn as
+    its card was judged (CT with partial volume): the claims the README makes: both models beat the intensity
+    threshold on AUROC and AUPRC, for all lesions and for in-range ones."""
     from training.anomaly_evaluation import SUBSETS, score_cases
     from training.baselines import IntensityRarity
 
@@ -600,7 +602,7 @@ def test_bundled_models_rank_lesions_above_normal_tissue_better_than_an_intensit
     normal = [normal_image(generate_phantom(seed, (128, 128, 48)), modality) for seed in range(6)]
     baseline = IntensityRarity(normal, bundle.manifest["input"]["normalisation"], settings["body_level"],
                                settings["smoothing_mm"])
-    cases = [lesion_case(seed, modality) for seed in (95010, 95011, 95012)]
+    cases = [lesion_case(seed, modality, supersample=supersample) for seed in (95010, 95011, 95012)]
     scorers = {"model": lambda case: detect_anomalies(case.image, bundle).heatmap.array,
                "baseline": lambda case: baseline(case.image)}
     metrics = score_cases(cases, scorers, {"model": settings["threshold"], "baseline": 0.5})
