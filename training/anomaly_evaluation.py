@@ -125,13 +125,17 @@ class _Cached:
         return self.value
 
 
+def calibration_seeds(count: int) -> list[int]:
+    return list(range(CALIBRATION_SEED_BASE, CALIBRATION_SEED_BASE + count))
+
+
 def familiar_volumes(args: argparse.Namespace, volumes: list, data: str) -> tuple[list, str]:
     """The volumes whose intensities the model knows, and what they are: its training volumes and, with
     ``--lesion-supersample``, the normal anatomy of its calibration phantoms drawn that way (its surprise tables
     and threshold are fitted to them, so inputs like them need no warning)."""
     if not args.lesion_supersample:
         return volumes, data
-    seeds = [CALIBRATION_SEED_BASE + i for i in range(args.calibration)]
+    seeds = calibration_seeds(args.calibration)
     normal = [normal_image(generate_phantom(seed, tuple(args.phantom_size), supersample=args.lesion_supersample),
                            args.modality) for seed in seeds]
     return volumes + normal, (f"{data}; and the normal anatomy of its calibration phantoms ({seed_range(seeds)}"
@@ -216,7 +220,7 @@ def evaluate_and_export_anomaly(args: argparse.Namespace, config, volumes: list,
     rarity = _Cached(lambda case: baseline(case.image))
     scorers: dict[str, Scorer] = {"model": context, "baseline": rarity}
     print(f"calibrating on {args.calibration} lesion phantoms …", flush=True)
-    calibration, drawn = lesion_phantoms(args, [CALIBRATION_SEED_BASE + i for i in range(args.calibration)])
+    calibration, drawn = lesion_phantoms(args, calibration_seeds(args.calibration))
     settings["calibration"] = f"{args.calibration} lesion phantom{'s' * (args.calibration != 1)}, {drawn}"
     pooled, truth = calibration_scores(calibration, scorers)
     if args.intensity_evidence:
