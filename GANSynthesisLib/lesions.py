@@ -188,16 +188,20 @@ def normal_image(phantom: Phantom, modality: str) -> Volume:
     return phantom.ct if modality == "ct" else render_mr(phantom)
 
 
+def lesions_in(phantom: Phantom, modalities: tuple[str, ...], count: int | None = None) -> dict[str, LesionCase]:
+    """``phantom`` in each of ``modalities`` with the same lesions inserted, and their mask."""
+    drawn = draw_lesions(phantom, count)
+    mask, lesions = lesion_mask(drawn, phantom), tuple(lesion for lesion, _ in drawn)
+    return {modality: LesionCase(insert_lesions(normal_image(phantom, modality), phantom, drawn, modality), mask,
+                                 phantom.body, lesions, phantom.seed, modality) for modality in modalities}
+
+
 def lesion_cases(seed: int, modalities: tuple[str, ...], size: tuple[int, int, int] = (128, 128, 48),
                  spacing: tuple[float, float, float] = (3.0, 3.0, 3.0), count: int | None = None,
                  supersample: int = 1) -> dict[str, LesionCase]:
     """The phantom of ``seed`` in each of ``modalities`` with the same lesions inserted, and their mask
     (``supersample``: see :func:`~GANSynthesisLib.phantom.generate_phantom`)."""
-    phantom = generate_phantom(seed, size, spacing, supersample)
-    drawn = draw_lesions(phantom, count)
-    mask, lesions = lesion_mask(drawn, phantom), tuple(lesion for lesion, _ in drawn)
-    return {modality: LesionCase(insert_lesions(normal_image(phantom, modality), phantom, drawn, modality), mask,
-                                 phantom.body, lesions, seed, modality) for modality in modalities}
+    return lesions_in(generate_phantom(seed, size, spacing, supersample), modalities, count)
 
 
 def lesion_case(seed: int, modality: str = "ct", size: tuple[int, int, int] = (128, 128, 48),

@@ -18,7 +18,7 @@ from GANSynthesisLib.architectures import network_spec
 from GANSynthesisLib.bundle import ModelBundle, save_bundle
 from GANSynthesisLib.detection_metrics import detection_metrics, dice_at
 from GANSynthesisLib.inference import InferenceOptions
-from GANSynthesisLib.lesions import LesionCase, LesionKind, lesion_case, normal_image
+from GANSynthesisLib.lesions import LesionCase, LesionKind, lesion_case, lesions_in, normal_image
 from GANSynthesisLib.networks import count_parameters
 from GANSynthesisLib.phantom import generate_phantom
 from GANSynthesisLib.surprise import combined_heat, tail_table
@@ -27,7 +27,7 @@ from .baselines import IntensityRarity
 from .export import CONTEXT_ALONE, detection_table, model_card
 from .plots import save_image_grid
 from .train_translation import input_statistics
-from .workflow import held_out_seeds, partial_volume_text, seed_range, training_summary
+from .workflow import drawn_seeds_text, held_out_seeds, training_summary
 
 Scorer = Callable[[LesionCase], np.ndarray]
 BODY_LEVELS = {"window": -0.5, "percentile": -0.8}  # normalised intensity above which a voxel may be body
@@ -125,28 +125,39 @@ class _Cached:
         return self.value
 
 
-def calibration_seeds(count: int) -> list[int]:
-    return list(range(CALIBRATION_SEED_BASE, CALIBRATION_SEED_BASE + count))
+def lesion_supersample(args: argparse.Namespace) -> int:
+    return args.lesion_supersample or args.phantom_supersample
 
 
-def familiar_volumes(args: argparse.Namespace, volumes: list, data: str) -> tuple[list, str]:
+def calibration_phantoms(args: argparse.Namespace) -> tuple[list[LesionCase], list, str]:
+    """The calibration lesion phantoms (drawn with ``--lesion-supersample``), the same phantoms without lesions,
+    and how they were drawn, e.g. 'seeds 80000–80015, partial volume from 3³ samples per voxel'."""
+    seeds = list(range(CALIBRATION_SEED_BASE, CALIBRATION_SEED_BASE + args.calibration))
+    cases, normal = [], []
+    for seed in seeds:
+        phantom = generate_phantom(seed, tuple(args.phantom_size), supersample=lesion_supersample(args))
+        cases.append(lesions_in(phantom, (args.modality,))[args.modality])
+        normal.append(normal_image(phantom, args.modality))
+    return cases, normal, drawn_seeds_text(seeds, lesion_supersample(args))
+
+
+def familiar_volumes(args: argparse.Namespace, volumes: list, data: str, calibration_normal: list,
+                     calibration_drawn: str) -> tuple[list, str]:
     """The volumes whose intensities the model knows, and what they are: its training volumes and, with
-    ``--lesion-supersample``, the normal anatomy of its calibration phantoms drawn that way (its surprise tables
-    and threshold are fitted to them, so inputs like them need no warning)."""
+    ``--lesion-supersample``, the normal anatomy of its calibration phantoms (its surprise tables and threshold
+    are fitted to them, so inputs like them need no warning)."""
     if not args.lesion_supersample:
         return volumes, data
-    seeds = calibration_seeds(args.calibration)
-    normal = [normal_image(generate_phantom(seed, tuple(args.phantom_size), supersample=args.lesion_supersample),
-                           args.modality) for seed in seeds]
-    return volumes + normal, (f"{data}; and the normal anatomy of its calibration phantoms ({seed_range(seeds)}"
-                              f"{partial_volume_text(args.lesion_supersample)})")
+    return volumes + calibration_normal, (f"{data}; and the normal anatomy of its calibration phantoms "
+                                          f"({calibration_drawn})")
 
 
-def anomaly_manifest(args: argparse.Namespace, config, volumes: list, networks: dict[str, torch.nn.Module],
+def anomaly_manifest(args: argparse.Namespace, config, familiar: tuple[list, str], networks: dict[str, torch.nn.Module],
                      info: dict, data: str) -> dict:
-    """The bundle manifest; ``info`` holds modality, normalisation, title, method description and settings."""
+    """The bundle manifest; ``familiar``: the volumes behind the input statistics and what they are (see
+    :func:`familiar_volumes`); ``info`` holds modality, normalisation, title, method description and settings."""
     normalisation = info["normalisation"]
-    familiar, familiar_data = familiar_volumes(args, volumes, data)
+    familiar, familiar_data = familiar
     return {
         "name": args.name, "version": "1.0.0", "task": "anomaly", "title": info["title"],
         "default": args.modality == "ct" and info["settings"]["method"] == "inpainting",
@@ -189,21 +200,14 @@ def write_bundle(folder: Path, manifest: dict, networks: dict[str, torch.nn.Modu
     return bundle
 
 
-def lesion_phantoms(args: argparse.Namespace, seeds: list[int]) -> tuple[list[LesionCase], str]:
-    """Lesion phantoms of ``seeds`` (drawn with ``--lesion-supersample``) and how they were drawn, e.g.
-    'seeds 80000–80015, partial volume from 3³ samples per voxel'."""
-    supersample = args.lesion_supersample or args.phantom_supersample
-    cases = [lesion_case(seed, args.modality, tuple(args.phantom_size), supersample=supersample) for seed in seeds]
-    return cases, f"{seed_range(seeds)}{partial_volume_text(supersample)}"
-
-
 def test_cases(args: argparse.Namespace) -> tuple[list[LesionCase], str]:
     if args.lesion_csv:
         from .volume_files import lesion_cases_from_csv  # reads files (SimpleITK); phantom runs need neither
 
         return lesion_cases_from_csv(args.lesion_csv), f"held-out scans listed in {args.lesion_csv}"
-    cases, drawn = lesion_phantoms(args, held_out_seeds(args.held_out))
-    return cases, f"held-out lesion phantoms, {drawn}"
+    seeds = held_out_seeds(args.held_out)
+    return ([lesion_case(seed, args.modality, tuple(args.phantom_size), supersample=lesion_supersample(args))
+             for seed in seeds], f"held-out lesion phantoms, {drawn_seeds_text(seeds, lesion_supersample(args))}")
 
 
 def evaluate_and_export_anomaly(args: argparse.Namespace, config, volumes: list, networks: dict[str, torch.nn.Module],
@@ -211,7 +215,9 @@ def evaluate_and_export_anomaly(args: argparse.Namespace, config, volumes: list,
     """Calibrate the default threshold (and, with intensity evidence, the surprise tables), compare with the
     baseline on held-out lesion cases, write metrics.json and held_out.png, and export the bundle if asked."""
     networks = {part: network.cpu().eval() for part, network in networks.items()}
-    manifest = anomaly_manifest(args, config, volumes, networks, info, data)
+    calibration, calibration_normal, drawn = calibration_phantoms(args)
+    familiar = familiar_volumes(args, volumes, data, calibration_normal, drawn)
+    manifest = anomaly_manifest(args, config, familiar, networks, info, data)
     draft = write_bundle(args.run_dir / "bundle", manifest, networks)  # evaluated exactly as shipped (fp16)
     settings = manifest["anomaly"]
     options = InferenceOptions(device="cpu")
@@ -220,7 +226,6 @@ def evaluate_and_export_anomaly(args: argparse.Namespace, config, volumes: list,
     rarity = _Cached(lambda case: baseline(case.image))
     scorers: dict[str, Scorer] = {"model": context, "baseline": rarity}
     print(f"calibrating on {args.calibration} lesion phantoms …", flush=True)
-    calibration, drawn = lesion_phantoms(args, calibration_seeds(args.calibration))
     settings["calibration"] = f"{args.calibration} lesion phantom{'s' * (args.calibration != 1)}, {drawn}"
     pooled, truth = calibration_scores(calibration, scorers)
     if args.intensity_evidence:

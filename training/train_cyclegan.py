@@ -24,9 +24,9 @@ from .datasets import phantom_cases
 from .slices import NormalisedImage, SliceBank, axial_slices
 from .train_translation import SOURCES, input_statistics
 from .trainer import add_config_arguments, config_from_arguments
-from .workflow import (add_run_arguments, evaluate_and_export, held_out_seed_range, held_out_seeds, image_predictor,
-                       partial_volume_text, phantom_grid_text, run_command, run_training, snapshot_writer,
-                       training_summary, validation_error, validation_phantoms)
+from .workflow import (add_run_arguments, evaluate_and_export, held_out_phantoms_text, held_out_seeds, image_predictor,
+                       phantom_grid_text, run_command, run_training, snapshot_writer, training_summary,
+                       validation_error, validation_phantoms)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -108,8 +108,7 @@ def main(argv: list[str] | None = None) -> int:
                    "Research use only, not for diagnosis or treatment planning."],
     }
     evaluate_and_export(args, trainer, test, predict, baselines, manifest,
-                        f"held-out paired phantoms, {held_out_seed_range(args.held_out)}"
-                        f"{partial_volume_text(args.phantom_supersample)} "
+                        f"held-out paired phantoms, {held_out_phantoms_text(args)} "
                         "(baseline fitted on the domain-A phantoms' own CT)")
     return 0
 

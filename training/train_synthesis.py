@@ -23,7 +23,7 @@ from .datasets import phantom_cases
 from .pix2pix import Pix2PixConfig
 from .slices import OneHotLabels
 from .trainer import add_config_arguments, config_from_arguments
-from .workflow import (add_run_arguments, evaluate_and_export, held_out_seed_range, held_out_seeds, partial_volume_text,
+from .workflow import (add_run_arguments, evaluate_and_export, held_out_phantoms_text, held_out_seeds,
                        phantom_grid_text, run_command, split_cases, train_pix2pix, training_summary,
                        validation_phantoms, write_split)
 
@@ -58,8 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         validation = validation_phantoms(args.validation, args)
         data = (f"{args.phantoms} procedural thorax phantoms (GANSynthesisLib.phantom, seeds 0–{args.phantoms - 1}, "
                 f"{phantom_grid_text(args)}); no patient data")
-        test_data = (f"held-out phantoms, {held_out_seed_range(args.held_out)}"
-                     f"{partial_volume_text(args.phantom_supersample)}")
+        test_data = f"held-out phantoms, {held_out_phantoms_text(args)}"
     else:
         from .volume_files import csv_cases, folder_cases, mmwhs_cases  # reads files (SimpleITK)
 

@@ -24,9 +24,9 @@ from .datasets import phantom_cases
 from .pix2pix import Pix2PixConfig
 from .slices import NormalisedImage
 from .trainer import add_config_arguments, config_from_arguments
-from .workflow import (add_run_arguments, evaluate_and_export, held_out_seed_range, held_out_seeds, image_predictor,
-                       partial_volume_text, phantom_grid_text, run_command, split_cases, train_pix2pix,
-                       training_summary, validation_phantoms, write_split)
+from .workflow import (add_run_arguments, evaluate_and_export, held_out_phantoms_text, held_out_seeds, image_predictor,
+                       phantom_grid_text, run_command, split_cases, train_pix2pix, training_summary,
+                       validation_phantoms, write_split)
 
 SOURCES = {  # --source → (modality in the manifest, input normalisation, title, default model name)
     "mr": ("MR (T1-weighted)", {"type": "percentile", "low_percentile": 0.5, "high_percentile": 99.5},
@@ -82,8 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         validation = validation_phantoms(args.validation, args, source=args.source)
         data = (f"{args.phantoms} procedural thorax phantoms rendered as {modality} and as CT (GANSynthesisLib.phantom "
                 f"and .modalities, seeds 0–{args.phantoms - 1}, {phantom_grid_text(args)}); no patient data")
-        test_data = (f"held-out phantoms, {held_out_seed_range(args.held_out)}"
-                     f"{partial_volume_text(args.phantom_supersample)}")
+        test_data = f"held-out phantoms, {held_out_phantoms_text(args)}"
     else:
         from .volume_files import csv_cases, folder_cases, synthrad_cases  # reads files (SimpleITK)
 

@@ -170,14 +170,16 @@ def held_out_seeds(count: int) -> list[int]:
     return list(range(HELD_OUT_SEED_BASE, HELD_OUT_SEED_BASE + count))
 
 
-def seed_range(seeds: list[int]) -> str:
-    """Consecutive phantom seeds as model cards name them: 'seeds 90000–90005' (one: 'seed 90000')."""
-    return f"seeds {seeds[0]}–{seeds[-1]}" if len(seeds) > 1 else f"seed {seeds[0]}"
+def drawn_seeds_text(seeds: list[int], supersample: int) -> str:
+    """Consecutive phantom seeds and how they were drawn, as model cards name them: 'seeds 90000–90005' (one:
+    'seed 90000'), then :func:`partial_volume_text`."""
+    named = f"seeds {seeds[0]}–{seeds[-1]}" if len(seeds) > 1 else f"seed {seeds[0]}"
+    return named + partial_volume_text(supersample)
 
 
-def held_out_seed_range(count: int) -> str:
-    """The held-out phantoms' seeds as model cards name them: 'seeds 90000–90005'."""
-    return seed_range(held_out_seeds(count))
+def held_out_phantoms_text(args: argparse.Namespace) -> str:
+    """The held-out phantoms as model cards name them: 'seeds 90000–90005[, partial volume …]'."""
+    return drawn_seeds_text(held_out_seeds(args.held_out), args.phantom_supersample)
 
 
 def snapshot_writer(fixed: SliceBank, run_dir: Path, labels: bool) -> Callable[[GanTrainer, int], None]:
