@@ -266,7 +266,7 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def cmd_phantom(args: argparse.Namespace) -> int:
-    from .lesions import draw_lesions, insert_lesions, lesion_mask, normal_image
+    from .lesions import lesions_in
     from .phantom import generate_phantom
 
     folder = Path(args.output)
@@ -282,11 +282,10 @@ def cmd_phantom(args: argparse.Namespace) -> int:
     write_volume(phantom.labels, paths["labels"], **described)
     write_volume(phantom.body, paths["body"], **described)
     if args.lesions:
-        drawn = draw_lesions(phantom)
-        for modality in ("ct", "mr"):
-            image = insert_lesions(normal_image(phantom, modality), phantom, drawn, modality)
-            write_volume(image, paths[f"{modality}_lesions"], **described)
-        write_volume(lesion_mask(drawn, phantom), paths["lesion_mask"], **described)
+        cases = lesions_in(phantom, ("ct", "mr"))
+        for modality, case in cases.items():
+            write_volume(case.image, paths[f"{modality}_lesions"], **described)
+        write_volume(cases["ct"].mask, paths["lesion_mask"], **described)
     print("wrote " + ", ".join(str(p) for p in paths.values()))
     return 0
 
