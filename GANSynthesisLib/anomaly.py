@@ -15,10 +15,10 @@ or darker than its explanation; unpredictable texture averages out), kept inside
 an error scale its unit is the fraction of the model's intensity window (0.1 on a CT model with a 2000 HU
 window means about 200 HU away from the normal explanation); with one it is z / (z + 10), z being the residual
 in units of the expected error (0.5: ten times the expected error). A bundle may add intensity evidence: each
-voxel's surprise in context and the surprise of its intensity alone (how rare it is in normal bodies), each
-judged against normal anatomy (:mod:`.surprise`), are summed into S, the heat is S / (S + 6), and a slice's
-score is its highest S (3: as unusual as one normal voxel in a thousand). Otherwise a slice's score is the
-highest square or tile score over its body.
+voxel's surprise in context and the surprise of its intensity alone (how rare it is in normal bodies) beyond a
+floor, each judged against normal anatomy (:mod:`.surprise`), are summed into S, the heat is S / (S + 6), and a
+slice's score is its highest S (3: as unusual as one normal voxel in a thousand). Otherwise a slice's score is
+the highest square or tile score over its body.
 """
 
 from __future__ import annotations
@@ -232,7 +232,7 @@ def heat_units(error_scaled: bool, with_intensity: bool = False) -> str:
     intensity evidence, :func:`.surprise.combined_heat`."""
     if with_intensity:
         return (f"S / (S + {HALF_HEAT_SURPRISE:g}), S = surprise of the voxel in context + surprise of its "
-                "intensity, each −log10 of the share of normal voxels at least as unusual")
+                "intensity beyond the model's floor, each −log10 of the share of normal voxels at least as unusual")
     if error_scaled:
         return f"z / (z + {HALF_HEAT_Z:g}), z = residual over the expected error"
     return "fraction of the input intensity window"

@@ -34,10 +34,12 @@ def surprise(scores: np.ndarray, table: list[list[float]]) -> np.ndarray:
     return np.asarray(result, np.float32)
 
 
-def joint_surprise(context: np.ndarray, intensity: np.ndarray, tables: dict[str, list[list[float]]]) -> np.ndarray:
-    """S: the surprise in context plus the surprise of the intensity, each judged against normal anatomy with
-    its table."""
-    return surprise(context, tables["context"]) + surprise(intensity, tables["intensity"])
+def joint_surprise(context: np.ndarray, intensity: np.ndarray, tables: dict) -> np.ndarray:
+    """S: the surprise in context plus what the surprise of the intensity exceeds the tables' ``intensity_floor``
+    (0 when they name none), each judged against normal anatomy with its table. Below the floor an intensity is
+    common enough in normal bodies (edges with partial volume) to say nothing about a lesion."""
+    excess = surprise(intensity, tables["intensity"]) - np.float32(tables.get("intensity_floor", 0.0))
+    return surprise(context, tables["context"]) + np.maximum(excess, np.float32(0.0))
 
 
 def heat_from_surprise(joint: np.ndarray) -> np.ndarray:
@@ -45,6 +47,6 @@ def heat_from_surprise(joint: np.ndarray) -> np.ndarray:
     return joint / (joint + np.float32(HALF_HEAT_SURPRISE))
 
 
-def combined_heat(context: np.ndarray, intensity: np.ndarray, tables: dict[str, list[list[float]]]) -> np.ndarray:
+def combined_heat(context: np.ndarray, intensity: np.ndarray, tables: dict) -> np.ndarray:
     """Heat in [0, 1) from two kinds of evidence (:func:`joint_surprise`, then :func:`heat_from_surprise`)."""
     return heat_from_surprise(joint_surprise(context, intensity, tables))

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from GANSynthesisLib.intensity_prior import fit_intensity_rarity, intensity_rarity
-from GANSynthesisLib.surprise import HALF_HEAT_SURPRISE, combined_heat, surprise, tail_table
+from GANSynthesisLib.surprise import HALF_HEAT_SURPRISE, combined_heat, joint_surprise, surprise, tail_table
 
 
 def test_surprise_is_minus_log10_of_the_share_of_normal_voxels_scoring_higher():
@@ -55,3 +55,14 @@ def test_intensity_rarity_is_zero_for_common_and_one_for_unseen_intensities():
     assert values[0] == pytest.approx(0, abs=1e-6) and values[1:] == pytest.approx(1, abs=1e-6)
     with pytest.raises(ValueError, match="no body voxels"):
         fit_intensity_rarity([np.array([])])
+
+
+def test_intensity_surprise_counts_only_beyond_the_floor():
+    normal = np.random.default_rng(3).random(100_000)
+    tables = {"context": tail_table(normal), "intensity": tail_table(normal)}
+    floored = tables | {"intensity_floor": 2.0}
+    context, intensity = np.array([0.9, 0.9, 0.9]), np.array([0.9, 0.99, 0.9999])  # intensity surprise 1, 2, 4
+    plain, beyond = joint_surprise(context, intensity, tables), joint_surprise(context, intensity, floored)
+    assert plain == pytest.approx([2, 3, 5], abs=0.05)
+    assert beyond == pytest.approx([1, 1, 3], abs=0.05)  # context's 1, plus what exceeds 2
+    assert joint_surprise(context, intensity, tables | {"intensity_floor": 0.0}) == pytest.approx(plain)
