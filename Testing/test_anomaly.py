@@ -11,7 +11,7 @@ import pytest
 import SimpleITK as sitk
 import torch
 
-from conftest import ROOT, oblique_direction
+from conftest import ROOT, TINY_ANOMALY_TRAINING, oblique_direction
 from GANSynthesisLib.anomaly import (AnomalyScorer, InpaintingScorer, axial_positions, context_evidence,
                                     detect_anomalies, intensity_evidence)
 from GANSynthesisLib.bundle import load_bundle
@@ -122,6 +122,31 @@ def test_detection_metrics_match_their_definitions_with_ties():
     assert perfect["auroc"] == perfect["auprc"] == perfect["best_dice"] == 1.0
     with pytest.raises(ValueError, match="both"):
         detection_metrics(scores, np.zeros(3000, bool))
+
+
+def test_the_intensity_floor_drops_the_intensities_of_edges_and_keeps_those_rarer_than_any_edge():
+    """Normal voxels: one in ten lies on an edge, whose intensity band is uncommon and whose context is hard to
+    explain. Faint lesions are unusual only in context (ordinary intensity), dense ones only in intensity
+    (surprise 4, rarer than almost every edge). Summing in full lets edges outscore faint lesions; ignoring
+    intensity loses the dense ones; the chosen floor lies between and beats both."""
+    from training.anomaly_evaluation import best_intensity_floor
+
+    rng = np.random.default_rng(4)
+    n = 200_000
+    context = rng.random(n)
+    edge = rng.random(n) < 0.1
+    intensity = np.where(edge, rng.uniform(0.9, 1.0, n), rng.uniform(0.0, 0.9, n))
+    context[edge] = np.maximum(context[edge], rng.random(edge.sum()))
+    truth = np.arange(n) < 300
+    dense_intensity = np.quantile(intensity[~truth], 1 - 1e-4)
+    context[:200], intensity[:200] = 1 - 10**-2.5, 0.5
+    context[200:300], intensity[200:300] = 0.5, dense_intensity
+    tables = {"context": tail_table(context[~truth]), "intensity": tail_table(intensity[~truth])}
+    floor = best_intensity_floor(context, intensity, truth, tables)
+    auprc = {f: detection_metrics(joint_surprise(context, intensity, tables | {"intensity_floor": f}), truth)["auprc"]
+             for f in (0.0, floor, 6.0)}
+    assert 0 < floor < 4
+    assert auprc[floor] > auprc[0.0] + 0.03 and auprc[floor] > auprc[6.0] + 0.03
 
 
 # --- the tiled scorer -------------------------------------------------------------------------------------------
@@ -333,7 +358,6 @@ def test_training_exports_one_bundle_with_three_networks_and_its_evaluation(tiny
 def test_training_resumes_both_phases_from_their_checkpoints(tiny_anomaly_run, tmp_path, capsys):
     import shutil
 
-    from conftest import TINY_ANOMALY_TRAINING
     from training.train_anomaly import main
 
     run = tmp_path / "run"
@@ -346,7 +370,6 @@ def test_training_resumes_both_phases_from_their_checkpoints(tiny_anomaly_run, t
 
 def test_training_reads_a_folder_of_normal_scans_and_a_csv_of_lesion_scans(tmp_path, capsys):
     """Real-data layout: normal scans in a folder (any mix of formats), held-out scans listed with their masks."""
-    from conftest import TINY_ANOMALY_TRAINING
     from training.train_anomaly import main
 
     normal = tmp_path / "normal"
@@ -370,29 +393,32 @@ def test_training_reads_a_folder_of_normal_scans_and_a_csv_of_lesion_scans(tmp_p
     assert "24 normal slices" in capsys.readouterr().out  # both scans (12 slices each), not the text file
 
 
+TINY_INPAINTING_TRAINING = [*TINY_ANOMALY_TRAINING[:TINY_ANOMALY_TRAINING.index("--tile")], "--tile", "16", "--hole",
+                            "4", "--g-depth", "4", "--g-base-width", "4", "--g-max-width", "8", "--d-base-width", "4",
+                            "--d-layers", "2", "--batch-size", "4", "--steps", "2", "--log-every", "1", "--scale-steps",
+                            "2", "--held-out", "1", "--calibration", "1", "--threads", "1", "--snapshot-steps"]
+
+
 def test_inpainting_training_exports_a_bundle_the_heatmap_runs(tmp_path):
     """With intensity evidence and --lesion-supersample 3: the intensity table comes from the sharp training
     phantoms, the surprise tables from the normal voxels of calibration phantoms with partial volume, whose
     intensities then draw no warning; the card says so and shows the networks alone beside the model; the shipped
     heatmap is the one that was evaluated."""
-    from conftest import TINY_ANOMALY_TRAINING
-    from training.anomaly_evaluation import CALIBRATION_SEED_BASE, judged_voxels
+    from training.anomaly_evaluation import CALIBRATION_SEED_BASE, INTENSITY_FLOORS, judged_voxels
     from training.baselines import IntensityRarity
     from training.train_inpainting_anomaly import main
 
-    keep = TINY_ANOMALY_TRAINING[:TINY_ANOMALY_TRAINING.index("--tile")]
     run = tmp_path / "run"
-    assert main([*keep, "--tile", "16", "--hole", "4", "--g-depth", "4", "--g-base-width", "4", "--g-max-width", "8",
-                 "--d-base-width", "4", "--d-layers", "2", "--batch-size", "4", "--steps", "2", "--log-every", "1",
-                 "--scale-steps", "2", "--held-out", "1", "--calibration", "1", "--threads", "1", "--snapshot-steps",
-                 "--intensity-evidence", "--lesion-supersample", "3", "--run-dir", str(run),
+    assert main([*TINY_INPAINTING_TRAINING, "--intensity-evidence", "--lesion-supersample", "3", "--run-dir", str(run),
                  "--export", str(run / "exported")]) == 0
     bundle = load_bundle(run / "exported")
     settings = bundle.manifest["anomaly"]
     assert settings["method"] == "inpainting"
     assert set(bundle.manifest["weights"]) == {"generator", "error_scale"}
     assert bundle.manifest["output"]["units"].startswith("S / (S + 6), S = surprise")
-    assert len(settings["intensity_rarity"]) == 128 and set(settings["surprise"]) == {"context", "intensity"}
+    assert len(settings["intensity_rarity"]) == 128
+    assert set(settings["surprise"]) == {"context", "intensity", "intensity_floor"}
+    assert settings["surprise"]["intensity_floor"] in INTENSITY_FLOORS
     assert settings["surprise"]["context"][0][1] == 0 and len(settings["surprise"]["context"]) > 8
     sharp_training = [normal_image(generate_phantom(seed, (64, 64, 12)), "ct") for seed in (0, 1)]
     table = IntensityRarity(sharp_training, bundle.manifest["input"]["normalisation"], settings["body_level"],
@@ -416,7 +442,8 @@ def test_inpainting_training_exports_a_bundle_the_heatmap_runs(tmp_path):
     assert (run / "error_scale" / "losses.csv").read_text().count("\n") == 3  # header + 2 steps
     metrics = json.loads((run / "metrics.json").read_text())
     assert set(metrics["thresholds"]) == {"model", "context alone", "baseline"}
-    assert "networks alone" in (run / "exported" / "README.md").read_text()
+    card = (run / "exported" / "README.md").read_text()
+    assert "networks alone" in card and f"beyond a surprise of {settings['surprise']['intensity_floor']:g}," in card
     volume = lesion_case(90006, "ct", (48, 48, 5)).image
     result = detect_anomalies(volume, bundle)
     heat = result.heatmap.array
@@ -428,6 +455,27 @@ def test_inpainting_training_exports_a_bundle_the_heatmap_runs(tmp_path):
     assert not np.array_equal(heat, evidence.heat)
     joint = joint_surprise(evidence.heat, rarity, settings["surprise"])
     assert np.allclose(result.slice_scores, [joint[k][evidence.body[k]].max() for k in range(5)])  # axial, k = z
+
+
+def test_networks_from_a_bundle_are_calibrated_and_exported_without_training(tmp_path):
+    """--networks-from: no training; the bundle carries the same weights and calibration as the one exported right
+    after training; a bundle made with other settings is refused before anything is written."""
+    from training.train_inpainting_anomaly import main
+
+    trained, again = tmp_path / "trained", tmp_path / "again"
+    assert main([*TINY_INPAINTING_TRAINING, "--intensity-evidence", "--run-dir", str(trained),
+                 "--export", str(trained / "exported")]) == 0
+    assert main([*TINY_INPAINTING_TRAINING, "--intensity-evidence", "--run-dir", str(again),
+                 "--export", str(again / "exported"), "--networks-from", str(trained / "exported")]) == 0
+    assert (trained / "inpainting").is_dir() and not (again / "inpainting").exists()
+    first, second = (load_bundle(run / "exported").manifest for run in (trained, again))
+    for section in ("weights", "architecture", "anomaly", "training", "input"):
+        assert second[section] == first[section], section
+    other = tmp_path / "other"
+    with pytest.raises(GANSynthesisError, match=r"grid_shifts 1 \(this run: 2\)"):
+        main([*TINY_INPAINTING_TRAINING, "--grid-shifts", "2", "--run-dir", str(other), "--export",
+              str(other / "exported"), "--networks-from", str(trained / "exported")])
+    assert not (other / "exported").exists()
 
 
 # --- command line -----------------------------------------------------------------------------------------------

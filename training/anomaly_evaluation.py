@@ -21,7 +21,7 @@ from GANSynthesisLib.inference import InferenceOptions
 from GANSynthesisLib.lesions import LesionCase, LesionKind, lesion_case, lesions_in, normal_image
 from GANSynthesisLib.networks import count_parameters
 from GANSynthesisLib.phantom import generate_phantom
-from GANSynthesisLib.surprise import combined_heat, tail_table
+from GANSynthesisLib.surprise import combined_heat, joint_surprise, tail_table
 
 from .baselines import IntensityRarity
 from .export import CONTEXT_ALONE, detection_table, model_card
@@ -35,7 +35,9 @@ SMOOTHING_MM = 3.0
 CALIBRATION_SEED_BASE = 80_000  # lesion phantoms that set the default threshold (never trained on or tested)
 INTENSITY_EVIDENCE_NOTE = (", adding how rare each voxel's intensity is in normal anatomy: both kinds of evidence "
                            "are read as surprise, −log10 of the share of normal voxels (calibration phantoms) at "
-                           "least as unusual, and summed.")
+                           "least as unusual, and summed, the intensity's only where it exceeds a floor chosen on the "
+                           "calibration phantoms.")
+INTENSITY_FLOORS = np.arange(13) / 2  # candidate floors of the intensity surprise, 0…6 in half decades
 SUBSETS = {"all lesions": (LesionKind.IN_RANGE, LesionKind.OUT_OF_RANGE), "in-range lesions": (LesionKind.IN_RANGE,)}
 
 
@@ -91,6 +93,14 @@ def calibration_scores(cases: list[LesionCase], scorers: dict[str, Scorer]) -> t
 def best_threshold(scores: np.ndarray, truth: np.ndarray) -> float:
     """The threshold with the best pooled Dice (all lesions) on calibration cases."""
     return max(1e-3, detection_metrics(scores, truth)["best_threshold"])
+
+
+def best_intensity_floor(context: np.ndarray, intensity: np.ndarray, truth: np.ndarray, tables: dict) -> float:
+    """Of :data:`INTENSITY_FLOORS`, the floor of the intensity surprise (:func:`.surprise.joint_surprise`) with
+    the best pooled AUPRC (all lesions) on calibration cases; the lowest among equals."""
+    auprc = {float(floor): detection_metrics(joint_surprise(context, intensity, tables | {"intensity_floor": floor}),
+                                             truth)["auprc"] for floor in INTENSITY_FLOORS}
+    return max(auprc, key=auprc.get)
 
 
 def figure(cases: list[LesionCase], scorers: dict[str, Scorer], thresholds: dict[str, float], path: Path,
@@ -232,6 +242,8 @@ def evaluate_and_export_anomaly(args: argparse.Namespace, config, volumes: list,
         settings["intensity_rarity"] = [round(float(value), 6) for value in baseline.rarity]
         settings["surprise"] = {"context": tail_table(pooled["model"][~truth]),
                                 "intensity": tail_table(pooled["baseline"][~truth])}
+        settings["surprise"]["intensity_floor"] = best_intensity_floor(pooled["model"], pooled["baseline"], truth,
+                                                                       settings["surprise"])
         pooled |= {"model": combined_heat(pooled["model"], pooled["baseline"], settings["surprise"]),
                    CONTEXT_ALONE: pooled["model"]}
         scorers = {"model": lambda case: combined_heat(context(case), rarity(case), settings["surprise"]),

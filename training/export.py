@@ -51,8 +51,10 @@ def model_card(manifest: dict) -> str:
                   "intensity of another normal tissue, so no intensity threshold can single them out. Default "
                   f"threshold {manifest['anomaly']['threshold']:g} (heatmap units), the best Dice on separate "
                   f"calibration phantoms ({manifest['anomaly'].get('calibration', 'not recorded')})."
-                  + (" *Its networks alone* is the same model's heat without the intensity evidence."
-                     if CONTEXT_ALONE in metrics else ""), ""]
+                  + (f" The intensity evidence counts beyond a surprise of "
+                     f"{manifest['anomaly']['surprise']['intensity_floor']:g}, the floor with the best AUPRC on the "
+                     "same calibration phantoms. *Its networks alone* is the same model's heat without the intensity "
+                     "evidence." if CONTEXT_ALONE in metrics else ""), ""]
     elif metrics:
         lines += [f"## Held-out metrics ({metrics['cases']} cases, {metrics['data']})", "",
                   metrics_table(metrics), "",

@@ -75,16 +75,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def normal_tile_bank(args: argparse.Namespace, normalisation: dict, tile: int, device: str) -> tuple[list, TileBank]:
-    """The normal training volumes and a bank of their axial slices (normalised, on the model grid)."""
+def normal_volumes(args: argparse.Namespace) -> list:
+    """The normal training volumes: generated phantoms or the scans of --normal-folder."""
     print("reading normal training volumes …", flush=True)
     if args.phantoms:
-        volumes = [normal_image(generate_phantom(seed, tuple(args.phantom_size), supersample=args.phantom_supersample),
-                                args.modality) for seed in range(args.phantoms)]
-    else:
-        from .volume_files import folder_volumes  # reads files (SimpleITK); phantom runs need neither
+        return [normal_image(generate_phantom(seed, tuple(args.phantom_size), supersample=args.phantom_supersample),
+                             args.modality) for seed in range(args.phantoms)]
+    from .volume_files import folder_volumes  # reads files (SimpleITK); phantom runs need neither
 
-        volumes = folder_volumes(args.normal_folder)
+    return folder_volumes(args.normal_folder)
+
+
+def normal_tile_bank(args: argparse.Namespace, normalisation: dict, tile: int, device: str) -> tuple[list, TileBank]:
+    """The normal training volumes and a bank of their axial slices (normalised, on the model grid)."""
+    volumes = normal_volumes(args)
     encoder = NormalisedImage(normalisation)
     slices = torch.cat([axial_slices(v, encoder, args.spacing, args.canvas) for v in volumes])
     print(f"{slices.shape[0]} normal slices of {args.canvas}×{args.canvas}; tiles of {tile}×{tile}", flush=True)

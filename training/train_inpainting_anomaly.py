@@ -25,14 +25,16 @@ from pathlib import Path
 
 import torch
 
-from GANSynthesisLib.architectures import network_spec
+from GANSynthesisLib.architectures import load_network, network_spec
+from GANSynthesisLib.bundle import load_bundle
+from GANSynthesisLib.errors import GANSynthesisError
 from GANSynthesisLib.networks import ErrorScaleNetwork, InpaintingGenerator
 
 from . import distributed
 from .anomaly import InpaintingBank
 from .anomaly_evaluation import evaluate_and_export_anomaly
 from .pix2pix import Pix2PixConfig, Pix2PixTrainer, build_generator
-from .train_anomaly import MODALITIES, add_anomaly_run_arguments, normal_tile_bank, training_data
+from .train_anomaly import MODALITIES, add_anomaly_run_arguments, normal_tile_bank, normal_volumes, training_data
 from .trainer import GanTrainer, adam, add_config_arguments, config_from_arguments
 from .workflow import resume_and_train, run_command
 
@@ -104,18 +106,29 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m training.train_inpainting_anomaly", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     add_anomaly_run_arguments(parser)
+    parser.add_argument("--networks-from", type=Path, metavar="BUNDLE",
+                        help="skip training: calibrate, evaluate and export the networks of this inpainting bundle "
+                             "(e.g. after a change to calibration); pass the options it was trained with")
     add_config_arguments(parser, InpaintingConfig)
     return parser.parse_args(argv)
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    modality, normalisation = MODALITIES[args.modality]
-    args.name = args.name or f"anomaly-{args.modality}-phantom"
-    config = config_from_arguments(InpaintingConfig, args)
-    args.run_dir.mkdir(parents=True, exist_ok=True)
+def method_info(modality: str, config: InpaintingConfig) -> dict:
+    """Title, description and anomaly settings of the manifest."""
+    return {"title": f"{modality} anomaly heatmap, inpainting GAN (phantom-trained demo)",
+            "description": f"Inpainting GAN (pix2pix U-Net + PatchGAN) trained on normal {modality} only: every "
+                           f"{config.hole}×{config.hole}-pixel square of a slice is filled in from the "
+                           f"{config.tile}×{config.tile} tile of context around it"
+                           + (f" (the grid of squares laid {config.grid_shifts}×{config.grid_shifts} times, shifted, "
+                              "each pixel keeping its best fill)" if config.grid_shifts > 1 else "")
+                           + ("; a second network predicts how far off each fill usually is, and residuals are "
+                              "read in units of that expected error." if config.scale_steps else "."),
+            "settings": {"method": "inpainting", "tile": config.tile, "hole": config.hole,
+                         "scale_steps": config.scale_steps, "grid_shifts": config.grid_shifts}}
+
+
+def train_networks(args: argparse.Namespace, config: InpaintingConfig, normalisation: dict) -> tuple[list, dict] | None:
+    """The normal training volumes and the trained networks; None on ranks other than 0."""
     volumes, tiles = normal_tile_bank(args, normalisation, config.tile, config.device)
     bank = InpaintingBank(tiles, config.hole)
     trainer = InpaintingTrainer(config, bank, args.run_dir / "inpainting")
@@ -128,18 +141,38 @@ def main(argv: list[str] | None = None) -> int:
         resume_and_train(phase_two, args.resume)
         networks["error_scale"] = phase_two.scale
     distributed.cleanup()  # evaluation and export happen on rank 0 alone
-    if not trainer.is_main:
-        return 0
-    method = {"title": f"{modality} anomaly heatmap, inpainting GAN (phantom-trained demo)",
-              "description": f"Inpainting GAN (pix2pix U-Net + PatchGAN) trained on normal {modality} only: every "
-                             f"{config.hole}×{config.hole}-pixel square of a slice is filled in from the "
-                             f"{config.tile}×{config.tile} tile of context around it"
-                             + (f" (the grid of squares laid {config.grid_shifts}×{config.grid_shifts} times, shifted, "
-                                "each pixel keeping its best fill)" if config.grid_shifts > 1 else "")
-                             + ("; a second network predicts how far off each fill usually is, and residuals are "
-                                "read in units of that expected error." if config.scale_steps else "."),
-              "settings": {"method": "inpainting", "tile": config.tile, "hole": config.hole,
-                           "scale_steps": config.scale_steps, "grid_shifts": config.grid_shifts}}
+    return (volumes, networks) if trainer.is_main else None
+
+
+def bundled_networks(path: Path, settings: dict) -> dict[str, torch.nn.Module]:
+    """The networks of an inpainting bundle made with the anomaly ``settings`` of this run."""
+    bundle = load_bundle(path)
+    made_with = bundle.manifest.get("anomaly", {})
+    differing = [f"{key} {made_with.get(key)!r} (this run: {value!r})" for key, value in settings.items()
+                 if made_with.get(key) != value]
+    if differing:
+        raise GANSynthesisError(f"{bundle.name} was made with other settings: {', '.join(differing)}; pass the "
+                                "options it was trained with.")
+    return {part: load_network(bundle, part) for part in bundle.manifest["architecture"]}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    modality, normalisation = MODALITIES[args.modality]
+    args.name = args.name or f"anomaly-{args.modality}-phantom"
+    config = config_from_arguments(InpaintingConfig, args)
+    method = method_info(modality, config)
+    args.run_dir.mkdir(parents=True, exist_ok=True)
+    if args.networks_from:
+        networks = bundled_networks(args.networks_from, method["settings"])
+        volumes = normal_volumes(args)
+    else:
+        trained = train_networks(args, config, normalisation)
+        if trained is None:
+            return 0
+        volumes, networks = trained
     evaluate_and_export_anomaly(args, config, volumes, networks,
                                 dict(modality=modality, normalisation=normalisation) | method,
                                 training_data(args, modality, volumes))
