@@ -284,9 +284,9 @@ def add_volume(scene, volume: Volume, name: str, attributes: Mapping[str, Any], 
 def style_heatmap(node, threshold: float) -> None:
     """Iron colours over [0, 2·threshold]; values below ¾ of the threshold are transparent in slice views.
 
-    ¾ rather than less: with anomaly-ct-phantom, ½ of the threshold coloured 7–10 % of normal body voxels of
-    unseen lesion phantoms with partial volume (seeds 97000–97003), ¾ coloured 0.7–1.2 % while still showing
-    15–95 % of the lesion voxels (the threshold itself: 0–66 %)."""
+    ¾ rather than less: with anomaly-ct-phantom, ½ of the threshold coloured 9–11 % of normal body voxels of
+    unseen lesion phantoms with partial volume (seeds 97000–97003), ¾ coloured 2–3 % while showing 29–96 % of
+    the lesion voxels (the threshold itself: 0.3–0.5 % and 14–73 %)."""
     display_node = node.GetDisplayNode()
     display_node.SetAutoWindowLevel(False)
     display_node.SetWindowLevel(2.0 * threshold, threshold)
