@@ -12,6 +12,18 @@ def metric_line(scores: dict) -> str:
     return f"MAE {scores['mae']:.0f} HU, PSNR {scores['psnr']:.1f} dB, SSIM {scores['ssim']:.2f}"
 
 
+def default_threshold_line(manifest: dict) -> str:
+    """An anomaly model's default threshold and, where its held-out metrics hold them, the share of lesion
+    voxels it finds and of normal body voxels it marks there (all lesions, pooled)."""
+    threshold = manifest["anomaly"]["threshold"]
+    pooled = manifest.get("metrics", {}).get("model", {}).get("all lesions", {}).get("pooled", {})
+    if "normal_marked_at_threshold" not in pooled:
+        return f"Default threshold {threshold:g} (the best Dice on calibration lesion phantoms)"
+    found, marked = pooled["lesion_found_at_threshold"], pooled["normal_marked_at_threshold"]
+    return (f"Default threshold {threshold:g}: on the held-out cases it finds {found:.0%} of lesion voxels and marks "
+            f"{marked:.2%} of normal body voxels")
+
+
 def held_out_lines(manifest: dict) -> list[str]:
     """Plain-text lines of a manifest's held-out results: the model, then its baselines."""
     metrics = manifest.get("metrics", {})
@@ -25,7 +37,7 @@ def held_out_lines(manifest: dict) -> list[str]:
             networks = f"networks alone: AUPRC {alone['pooled']['auprc']:.3f}; " if alone else ""
             lines.append(f"Held-out, {subset}: AUROC {model['auroc']:.2f}, AUPRC {model['auprc']:.3f} ({networks}"
                          f"intensity threshold: AUROC {baseline['auroc']:.2f}, AUPRC {baseline['auprc']:.3f})")
-        return lines
+        return [*lines, default_threshold_line(manifest)]
     return [f"Held-out: {metric_line(metrics['model'])}",
             *(f"  baseline, {name}: {metric_line(scores)}" for name, scores in metrics.get("baselines", {}).items())]
 

@@ -1,6 +1,7 @@
-"""Pixel-level anomaly detection metrics: AUROC, AUPRC (average precision) and the best achievable Dice.
+"""Pixel-level anomaly detection metrics: AUROC, AUPRC (average precision), the best achievable Dice, and what
+one threshold marks.
 
-All three rank the voxels by score once; ties count together (one threshold per distinct score).
+AUROC, AUPRC and the best Dice rank the voxels by score once; ties count together (one threshold per distinct score).
 """
 
 from __future__ import annotations
@@ -37,9 +38,14 @@ def detection_metrics(scores: np.ndarray, truth: np.ndarray) -> dict[str, float]
             "lesion_fraction": positives / (positives + negatives)}
 
 
-def dice_at(scores: np.ndarray, truth: np.ndarray, threshold: float) -> float:
-    """Dice of ``scores >= threshold`` against ``truth`` (1.0 when both are empty)."""
+def at_threshold(scores: np.ndarray, truth: np.ndarray, threshold: float) -> dict[str, float]:
+    """What ``scores >= threshold`` marks against ``truth``: its Dice (1.0 when both are empty), the share of
+    lesion voxels it finds and the share of normal voxels it marks (0.0 when there are none of them)."""
     predicted = np.asarray(scores) >= threshold
     truth = np.asarray(truth, bool)
-    denominator = predicted.sum() + truth.sum()
-    return 1.0 if denominator == 0 else float(2 * (predicted & truth).sum() / denominator)
+    found = int((predicted & truth).sum())
+    positives, marked = int(truth.sum()), int(predicted.sum())
+    negatives = truth.size - positives
+    return {"dice": 1.0 if marked + positives == 0 else 2 * found / (marked + positives),
+            "lesion_found": found / positives if positives else 0.0,
+            "normal_marked": (marked - found) / negatives if negatives else 0.0}

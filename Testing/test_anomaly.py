@@ -15,8 +15,9 @@ from conftest import ROOT, TINY_ANOMALY_TRAINING, oblique_direction
 from GANSynthesisLib.anomaly import (AnomalyScorer, InpaintingScorer, axial_positions, context_evidence,
                                     detect_anomalies, intensity_evidence)
 from GANSynthesisLib.bundle import load_bundle
+from GANSynthesisLib.cards import held_out_lines
 from GANSynthesisLib.cli import main as cli
-from GANSynthesisLib.detection_metrics import detection_metrics, dice_at
+from GANSynthesisLib.detection_metrics import at_threshold, detection_metrics
 from GANSynthesisLib.errors import GANSynthesisError
 from GANSynthesisLib.io import read_volume, write_volume
 from GANSynthesisLib.lesions import LesionKind, lesion_case, normal_image
@@ -117,11 +118,21 @@ def test_detection_metrics_match_their_definitions_with_ties():
     assert metrics["auroc"] == pytest.approx(auroc, abs=1e-12)
     assert metrics["auprc"] == pytest.approx(ap, abs=1e-12)
     assert metrics["best_dice"] == pytest.approx(best, abs=1e-12)
-    assert dice_at(scores, truth, metrics["best_threshold"]) == pytest.approx(best)
+    assert at_threshold(scores, truth, metrics["best_threshold"])["dice"] == pytest.approx(best)
     perfect = detection_metrics(truth.astype(float), truth)
     assert perfect["auroc"] == perfect["auprc"] == perfect["best_dice"] == 1.0
     with pytest.raises(ValueError, match="both"):
         detection_metrics(scores, np.zeros(3000, bool))
+
+
+def test_what_a_threshold_marks_is_counted_over_lesion_and_normal_voxels():
+    truth = np.array([1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], bool)
+    scores = np.array([.9, .5, .3, .1, .8, .4, .2, .2, .1, 0, 0, 0, 0, 0])
+    marked = at_threshold(scores, truth, 0.3)  # marks 3 lesion voxels (.9 .5 .3) and 2 normal ones (.8 .4)
+    assert marked == pytest.approx({"dice": 6 / 9, "lesion_found": 3 / 4, "normal_marked": 2 / 10})
+    assert at_threshold(scores, truth, 1.0) == {"dice": 0.0, "lesion_found": 0.0, "normal_marked": 0.0}
+    assert at_threshold(scores[4:], truth[4:], 1.0) == {"dice": 1.0, "lesion_found": 0.0, "normal_marked": 0.0}
+    assert at_threshold(scores[:4], truth[:4], 0.0)["normal_marked"] == 0.0
 
 
 def test_the_intensity_floor_drops_the_intensities_of_edges_and_keeps_those_rarer_than_any_edge():
@@ -338,6 +349,8 @@ def test_a_ct_with_partial_volume_is_warned_about_only_by_the_ct_model_that_does
 # --- training and export ----------------------------------------------------------------------------------------
 
 def test_training_exports_one_bundle_with_three_networks_and_its_evaluation(tiny_anomaly_run):
+    from training.anomaly_evaluation import judged_voxels
+
     bundle = load_bundle(tiny_anomaly_run / "exported")
     assert set(bundle.manifest["weights"]) == {"generator", "encoder", "critic"}
     assert bundle.task == "anomaly" and 0 < bundle.manifest["anomaly"]["threshold"] <= 1
@@ -349,6 +362,18 @@ def test_training_exports_one_bundle_with_three_networks_and_its_evaluation(tiny
             assert 0 <= pooled["auroc"] <= 1 and 0 <= pooled["auprc"] <= 1 and 0 <= pooled["best_dice"] <= 1
     card = (tiny_anomaly_run / "exported" / "README.md").read_text()
     assert "AUPRC" in card and "intensity threshold" in card and "held_out.png" in card
+    assert "| lesion voxels found ↑ | normal voxels marked ↓ |" in card
+    case = lesion_case(90000, "ct", (64, 64, 12))  # the held-out case, scored as the evaluation scores it
+    judged, lesion = judged_voxels(case, (LesionKind.IN_RANGE, LesionKind.OUT_OF_RANGE))
+    marked = at_threshold(context_evidence(case.image, bundle).heat[judged], lesion[judged],
+                          metrics["thresholds"]["model"])
+    pooled = metrics["model"]["all lesions"]["pooled"]
+    assert pooled["dice_at_threshold"] == pytest.approx(marked["dice"], abs=1e-9)
+    assert pooled["lesion_found_at_threshold"] == pytest.approx(marked["lesion_found"], abs=1e-9)
+    assert pooled["normal_marked_at_threshold"] == pytest.approx(marked["normal_marked"], abs=1e-9)
+    assert held_out_lines(bundle.manifest)[-1] == (
+        f"Default threshold {bundle.manifest['anomaly']['threshold']:g}: on the held-out cases it finds "
+        f"{marked['lesion_found']:.0%} of lesion voxels and marks {marked['normal_marked']:.2%} of normal body voxels")
     for phase in ("wgan", "encoder"):
         rows = list(csv.DictReader(open(tiny_anomaly_run / phase / "losses.csv")))
         assert [r["step"] for r in rows] == ["1", "2"]

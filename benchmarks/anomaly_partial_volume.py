@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from GANSynthesisLib.anomaly import detect_anomalies  # noqa: E402
 from GANSynthesisLib.bundle import ModelBundle, load_bundle  # noqa: E402
-from GANSynthesisLib.detection_metrics import detection_metrics, dice_at  # noqa: E402
+from GANSynthesisLib.detection_metrics import at_threshold, detection_metrics  # noqa: E402
 from GANSynthesisLib.lesions import lesion_case  # noqa: E402
 from GANSynthesisLib.registry import find_model  # noqa: E402
 from training.anomaly_evaluation import SUBSETS, judged_voxels  # noqa: E402
@@ -45,25 +45,21 @@ def judge(bundle: ModelBundle, seeds: list[int], supersample: int, size: tuple[i
     """Pooled over ``seeds``: share of normal body voxels at or above ``threshold`` (None: the model's own), AUROC,
     AUPRC, Dice at the threshold and the best Dice at any threshold (all lesions), and how many cases were warned
     about."""
-    heats, truths, marked, normal, warned, used = [], [], 0, 0, 0, threshold
+    heats, truths, warned, used = [], [], 0, threshold
     modality = bundle.manifest["input"]["modality"].lower()
     for seed in seeds:
         case = lesion_case(seed, "mr" if modality.startswith("mr") else "ct", size, supersample=supersample)
         result = detect_anomalies(case.image, bundle, threshold=threshold)
         judged, lesion = judged_voxels(case, SUBSETS["all lesions"])
-        heat = result.heatmap.array
-        healthy = judged & ~lesion
         used = result.threshold
-        marked += int((heat[healthy] >= used).sum())
-        normal += int(healthy.sum())
         warned += bool(result.warnings)
-        heats.append(heat[judged])
+        heats.append(result.heatmap.array[judged])
         truths.append(lesion[judged])
     scores, truth = np.concatenate(heats), np.concatenate(truths)
-    metrics = detection_metrics(scores, truth)
-    return {"normal_marked_percent": 100 * marked / normal, "auroc": metrics["auroc"], "auprc": metrics["auprc"],
-            "best_dice": metrics["best_dice"], "best_threshold": metrics["best_threshold"],
-            "dice_at_threshold": dice_at(scores, truth, used), "warned": warned}
+    metrics, marked = detection_metrics(scores, truth), at_threshold(scores, truth, used)
+    return {"normal_marked_percent": 100 * marked["normal_marked"], "auroc": metrics["auroc"],
+            "auprc": metrics["auprc"], "best_dice": metrics["best_dice"], "best_threshold": metrics["best_threshold"],
+            "dice_at_threshold": marked["dice"], "warned": warned}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,7 +16,7 @@ import torch
 from GANSynthesisLib.anomaly import context_evidence, heat_units
 from GANSynthesisLib.architectures import network_spec
 from GANSynthesisLib.bundle import ModelBundle, save_bundle
-from GANSynthesisLib.detection_metrics import detection_metrics, dice_at
+from GANSynthesisLib.detection_metrics import at_threshold, detection_metrics
 from GANSynthesisLib.inference import InferenceOptions
 from GANSynthesisLib.lesions import LesionCase, LesionKind, lesion_case, lesions_in, normal_image
 from GANSynthesisLib.networks import count_parameters
@@ -49,8 +49,13 @@ def judged_voxels(case: LesionCase, kinds: tuple[int, ...]) -> tuple[np.ndarray,
     return (body | lesion) & ((mask == 0) | lesion), lesion
 
 
+def threshold_metrics(scores: np.ndarray, truth: np.ndarray, threshold: float) -> dict[str, float]:
+    """Dice, share of lesion voxels found and share of normal voxels marked at ``threshold``, keyed as stored."""
+    return {f"{key}_at_threshold": value for key, value in at_threshold(scores, truth, threshold).items()}
+
+
 def score_cases(cases: list[LesionCase], scorers: dict[str, Scorer], thresholds: dict[str, float]) -> dict:
-    """Per case and pooled metrics of every scorer, for each lesion subset; Dice also at the given thresholds."""
+    """Per case and pooled metrics of every scorer, for each lesion subset, also at the given thresholds."""
     results: dict = {name: {subset: {"per_case": []} for subset in SUBSETS} for name in scorers}
     pooled: dict = {name: {subset: ([], []) for subset in SUBSETS} for name in scorers}
     for case in cases:
@@ -61,15 +66,14 @@ def score_cases(cases: list[LesionCase], scorers: dict[str, Scorer], thresholds:
                 pooled[name][subset][0].append(heat[judged])
                 pooled[name][subset][1].append(lesion[judged])
                 if lesion.any():
-                    metrics = detection_metrics(heat[judged], lesion[judged])
-                    metrics["dice_at_threshold"] = dice_at(heat[judged], lesion[judged], thresholds[name])
+                    metrics = detection_metrics(heat[judged], lesion[judged]) | threshold_metrics(
+                        heat[judged], lesion[judged], thresholds[name])
                     results[name][subset]["per_case"].append({"case": case.seed} | metrics)
     for name in scorers:
         for subset in SUBSETS:
             scores, truth = (np.concatenate(part) for part in pooled[name][subset])
             entry = results[name][subset]
-            entry["pooled"] = detection_metrics(scores, truth) | {"dice_at_threshold": dice_at(scores, truth,
-                                                                                                thresholds[name])}
+            entry["pooled"] = detection_metrics(scores, truth) | threshold_metrics(scores, truth, thresholds[name])
             for key in ("auroc", "auprc", "best_dice"):
                 values = [row[key] for row in entry["per_case"]]
                 entry[f"mean_{key}"] = float(np.mean(values)) if values else float("nan")

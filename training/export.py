@@ -23,17 +23,19 @@ def metrics_table(metrics: dict) -> str:
 
 
 def detection_table(metrics: dict) -> str:
-    """Markdown: pooled pixel AUROC, AUPRC, best Dice and Dice at the default threshold, model beside baseline
-    (and beside its networks alone when it adds intensity evidence), for each lesion subset."""
-    lines = ["| lesions | method | AUROC ↑ | AUPRC ↑ | best Dice ↑ | Dice at default threshold ↑ |",
-             "| --- | --- | --- | --- | --- | --- |"]
+    """Markdown: pooled pixel AUROC, AUPRC, best Dice, and at the default threshold Dice, lesion voxels found and
+    normal voxels marked, model beside baseline (and beside its networks alone when it adds intensity evidence),
+    for each lesion subset."""
+    lines = ["| lesions | method | AUROC ↑ | AUPRC ↑ | best Dice ↑ | at default threshold: Dice ↑ "
+             "| lesion voxels found ↑ | normal voxels marked ↓ |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     labels = {"model": "**this model**", CONTEXT_ALONE: "its networks alone (no intensity evidence)",
               "baseline": metrics["baseline_name"]}
     for subset in metrics["model"]:
         for name, label in [(name, label) for name, label in labels.items() if name in metrics]:
             p = metrics[name][subset]["pooled"]
             lines.append(f"| {subset} | {label} | {p['auroc']:.3f} | {p['auprc']:.3f} | {p['best_dice']:.3f} | "
-                         f"{p['dice_at_threshold']:.3f} |")
+                         f"{p['dice_at_threshold']:.3f} | {p['lesion_found_at_threshold']:.1%} | "
+                         f"{p['normal_marked_at_threshold']:.2%} |")
     return "\n".join(lines)
 
 
