@@ -378,7 +378,8 @@ class GANSynthesisWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                 self.ui.statusLabel.text = f"Done: {output.GetName()} (synthetic, research use only)."
                 if "volume_score" in result.summary:
                     self.ui.statusLabel.text += (f" Anomaly score {result.summary['volume_score']:.3g}; suspected "
-                                                 f"{result.summary['suspected_ml']:.1f} ml.")
+                                                 f"{result.summary['suspected_ml']:.1f} ml at threshold "
+                                                 f"{result.summary['threshold']:g}.")
                 for warning in result.warnings:
                     logging.warning(warning)
                     self.ui.statusLabel.text += " Warning: " + warning
