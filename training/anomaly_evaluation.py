@@ -63,11 +63,11 @@ def score_cases(cases: list[LesionCase], scorers: dict[str, Scorer], thresholds:
             heat = scorer(case)
             for subset, kinds in SUBSETS.items():
                 judged, lesion = judged_voxels(case, kinds)
-                pooled[name][subset][0].append(heat[judged])
-                pooled[name][subset][1].append(lesion[judged])
-                if lesion.any():
-                    metrics = detection_metrics(heat[judged], lesion[judged]) | threshold_metrics(
-                        heat[judged], lesion[judged], thresholds[name])
+                scores, truth = heat[judged], lesion[judged]
+                pooled[name][subset][0].append(scores)
+                pooled[name][subset][1].append(truth)
+                if truth.any():
+                    metrics = detection_metrics(scores, truth) | threshold_metrics(scores, truth, thresholds[name])
                     results[name][subset]["per_case"].append({"case": case.seed} | metrics)
     for name in scorers:
         for subset in SUBSETS:
