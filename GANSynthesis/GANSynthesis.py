@@ -140,6 +140,7 @@ class GANSynthesisWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.applyButton.connect("clicked(bool)", self.onApplyOrCancel)
         self.ui.inputSegmentationSelector.connect("currentNodeChanged(vtkMRMLNode*)", self.updateLabelMapping)
         self.ui.inputVolumeSelector.connect("currentNodeChanged(vtkMRMLNode*)", self.refreshModels)
+        self.ui.anomalyThresholdSpinBox.connect("valueChanged(double)", self.updateThresholdHint)
         self.ui.evaluateButton.connect("clicked(bool)", self.onEvaluate)
         self.ui.saveSyntheticButton.connect("clicked(bool)", self.onSaveSynthetic)
 
@@ -206,6 +207,7 @@ class GANSynthesisWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         heatmap = task.output_display == "heat"
         self.ui.anomalyThresholdLabel.setVisible(heatmap)
         self.ui.anomalyThresholdSpinBox.setVisible(heatmap)
+        self.ui.anomalyThresholdHintLabel.setVisible(heatmap)
         self.refreshModels()
 
     def refreshModels(self, _node=None) -> None:
@@ -237,6 +239,7 @@ class GANSynthesisWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             f"Add the {sample[0]} (a procedural phantom the models never saw) to the scene and select its "
             f"{sample[1]} as the input" if sample else "No sample fits this model's input; load a volume of your own")
         self.updateLabelMapping()
+        self.updateThresholdHint()
         self.updateApplyButton()
 
     def onImportModel(self) -> None:
@@ -266,6 +269,13 @@ class GANSynthesisWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                 self.ui.evaluationReferenceSelector.setCurrentNode(nodes["ct"])
             slicer.util.setSliceViewerLayers(background=nodes["ct"] if takesLabels else inputNode, fit=True)
             self.ui.statusLabel.text = f"Loaded {inputNode.GetName()}; press Apply."
+
+    def updateThresholdHint(self, _value=None) -> None:
+        """Under the threshold box: what the chosen threshold marks, for the current anomaly model."""
+        bundle = self.currentBundle()
+        self.ui.anomalyThresholdHintLabel.text = (
+            self.logic.thresholdHint(bundle, self.ui.anomalyThresholdSpinBox.value)
+            if bundle is not None and bundle.task == "anomaly" else "")
 
     def updateLabelMapping(self, _node=None) -> None:
         """Fill the table: one row per segment, with the model label it goes to (editable)."""
@@ -378,8 +388,8 @@ class GANSynthesisWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                 self.ui.statusLabel.text = f"Done: {output.GetName()} (synthetic, research use only)."
                 if "volume_score" in result.summary:
                     self.ui.statusLabel.text += (f" Anomaly score {result.summary['volume_score']:.3g}; suspected "
-                                                 f"{result.summary['suspected_ml']:.1f} ml at threshold "
-                                                 f"{result.summary['threshold']:g}.")
+                                                 f"{result.summary['suspected_ml']:.1f} ml at "
+                                                 f"{self.logic.thresholdText(result.summary)}.")
                 for warning in result.warnings:
                     logging.warning(warning)
                     self.ui.statusLabel.text += " Warning: " + warning
@@ -436,6 +446,16 @@ class GANSynthesisLogic(ScriptedLoadableModuleLogic):
         from GANSynthesisLib.cards import model_card_html
 
         return model_card_html(bundle)
+
+    def thresholdHint(self, bundle, threshold) -> str:
+        from GANSynthesisLib.thresholds import threshold_hint
+
+        return threshold_hint(bundle.manifest, threshold)
+
+    def thresholdText(self, summary) -> str:
+        from GANSynthesisLib.thresholds import threshold_text
+
+        return threshold_text(summary)
 
     def importModel(self, folder):
         from GANSynthesisLib.registry import import_model_folder

@@ -38,6 +38,7 @@ from .intensity import to_unit_range
 from .intensity_prior import intensity_rarity
 from .orientation import axial_view
 from .surprise import HALF_HEAT_SURPRISE, heat_from_surprise, joint_surprise
+from .thresholds import resolve_threshold
 from .translation import input_range, input_warnings
 from .volume import Volume
 
@@ -294,18 +295,17 @@ def intensity_evidence(volume: Volume, normalised: np.ndarray, body: np.ndarray,
 
 
 def detect_anomalies(volume: Volume, bundle: ModelBundle, options: InferenceOptions | None = None,
-                     threshold: float | None = None) -> AnomalyResult:
-    """Anomaly heatmap, per-slice and volume scores, and the voxels at or above ``threshold`` (the model's
-    calibrated default when None) as a 0/1 segmentation."""
+                     threshold: float | None = None, normal_share: float | None = None) -> AnomalyResult:
+    """Anomaly heatmap, per-slice and volume scores, and the voxels at or above the threshold as a 0/1
+    segmentation. The threshold is ``threshold`` (heat units), else the one that marks ``normal_share`` of
+    normal anatomy, else the model's calibrated default (:func:`.thresholds.resolve_threshold`)."""
     if bundle.task != "anomaly":
         raise GANSynthesisError(f"Model {bundle.name} is a {bundle.task} model, not an anomaly model.")
     array = volume.array
     if not np.issubdtype(array.dtype, np.number) or not np.isfinite(array).all():
         raise GANSynthesisError("The input volume holds non-finite values (NaN or infinity); fix or mask them first.")
     settings = bundle.manifest["anomaly"]
-    threshold = float(settings["threshold"]) if threshold is None else float(threshold)
-    if not 0.0 < threshold <= 1.0:
-        raise GANSynthesisError(f"The anomaly threshold must lie in (0, 1] (heatmap units); got {threshold:g}.")
+    threshold = resolve_threshold(bundle.manifest, threshold, normal_share)
     warnings = input_warnings(volume, bundle)
     evidence = context_evidence(volume, bundle, options)
     heat, scores = evidence.heat, evidence.scores

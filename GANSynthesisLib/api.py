@@ -126,12 +126,14 @@ def synthesize_ct(segmentation_node, reference_volume_node=None, model: str | Mo
 
 
 def detect_anomalies(volume_node, model: str | ModelBundle | None = None, threshold: float | None = None,
-                     **options) -> Any:
+                     normal_share: float | None = None, **options) -> Any:
     """Anomaly heatmap node over ``volume_node`` (plus scores table, chart and 'suspected anomaly' segmentation,
-    see :func:`related_node`); ``threshold`` in heatmap units, default the model's calibrated one. Other
+    see :func:`related_node`); ``threshold`` in heatmap units, or ``normal_share`` (0.01: the threshold that marks
+    1 % of normal tissue on the model's calibration phantoms), default the model's calibrated threshold. Other
     options as for :func:`run_task`."""
-    return run_task("anomaly", volume_node, model, inputs={} if threshold is None else {"threshold": threshold},
-                    **options)
+    inputs = {key: value for key, value in (("threshold", threshold), ("normal_share", normal_share))
+              if value is not None}
+    return run_task("anomaly", volume_node, model, inputs=inputs, **options)
 
 
 def evaluate(synthetic_node, reference_node, mask_node=None, error_map_node=None) -> tuple[dict, Any]:

@@ -5,6 +5,9 @@ from __future__ import annotations
 import html
 
 from .bundle import ModelBundle
+from .thresholds import normal_heat_table, percent_text, threshold_for_normal_share
+
+LISTED_SHARES = (0.05, 0.01, 0.001)  # shares of normal tissue whose thresholds the cards list
 
 
 def metric_line(scores: dict) -> str:
@@ -20,8 +23,19 @@ def default_threshold_line(manifest: dict) -> str:
     if "normal_marked_at_threshold" not in pooled:
         return f"Default threshold {threshold:g} (the best Dice on calibration lesion phantoms)"
     found, marked = pooled["lesion_found_at_threshold"], pooled["normal_marked_at_threshold"]
-    return (f"Default threshold {threshold:g}: on the held-out cases it finds {found:.0%} of lesion voxels and marks "
-            f"{marked:.2%} of normal body voxels")
+    return (f"Default threshold {threshold:g}: on the held-out cases it finds {percent_text(found)} of lesion voxels "
+            f"and marks {percent_text(marked)} of normal body voxels")
+
+
+def normal_share_line(manifest: dict) -> str | None:
+    """The thresholds that mark 5 %, 1 % and 0.1 % of the calibration phantoms' normal voxels (those the table
+    resolves); None for models that cannot set a threshold by that share."""
+    table = normal_heat_table(manifest)
+    if table is None:
+        return None
+    pairs = ", ".join(f"{percent_text(share)} at {threshold_for_normal_share(manifest, share):.3g}"
+                      for share in LISTED_SHARES if share >= 10.0 ** -table[-1][1])
+    return f"Thresholds by the share of normal tissue they mark on the calibration phantoms: {pairs}"
 
 
 def held_out_lines(manifest: dict) -> list[str]:
@@ -37,7 +51,8 @@ def held_out_lines(manifest: dict) -> list[str]:
             networks = f"networks alone: AUPRC {alone['pooled']['auprc']:.3f}; " if alone else ""
             lines.append(f"Held-out, {subset}: AUROC {model['auroc']:.2f}, AUPRC {model['auprc']:.3f} ({networks}"
                          f"intensity threshold: AUROC {baseline['auroc']:.2f}, AUPRC {baseline['auprc']:.3f})")
-        return [*lines, default_threshold_line(manifest)]
+        share_line = normal_share_line(manifest)
+        return [*lines, default_threshold_line(manifest), *([share_line] if share_line else [])]
     return [f"Held-out: {metric_line(metrics['model'])}",
             *(f"  baseline, {name}: {metric_line(scores)}" for name, scores in metrics.get("baselines", {}).items())]
 

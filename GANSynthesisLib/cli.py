@@ -23,6 +23,7 @@ from .progress import TerminalProgress
 from .provenance import PHANTOM_KEY, file_description, synthetic_metadata
 from .registry import find_model, list_models
 from .tasks import TASKS, TaskResult, get_task
+from .thresholds import resolve_threshold, threshold_text
 
 
 def _add_run_options(parser: argparse.ArgumentParser) -> None:
@@ -33,6 +34,14 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=None, help="slices per batch (default 8 on CPU, 32 on GPU)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+
+
+def _add_threshold_options(parser: argparse.ArgumentParser, note: str = "") -> None:
+    threshold = parser.add_mutually_exclusive_group()
+    threshold.add_argument("--threshold", type=float, help=f"{note}heatmap threshold in (0, 1] (default: the model's "
+                                                           "calibrated one)")
+    threshold.add_argument("--normal-share", type=float, help=f"{note}instead of --threshold: the threshold that marks "
+                           "this share of normal tissue on the model's calibration phantoms, e.g. 0.01 for 1 %%")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -53,8 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_options(anomaly)
     anomaly.add_argument("--segmentation", help="also write the voxels at or above the threshold as a 0/1 label map")
     anomaly.add_argument("--scores", help="also write the per-slice anomaly scores as CSV")
-    anomaly.add_argument("--threshold", type=float, help="heatmap threshold in (0, 1] (default: the model's "
-                                                         "calibrated one)")
+    _add_threshold_options(anomaly)
 
     batch = commands.add_parser("batch", help="run a task on every case in a folder (skips cases already done)")
     batch.add_argument("task", choices=tuple(TASKS))
@@ -65,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
     batch.add_argument("--batch-size", type=int, default=None)
     batch.add_argument("--overwrite", action="store_true", help="redo cases whose output exists")
+    _add_threshold_options(batch, "anomaly only: ")
 
     models = commands.add_parser("models", help="list installed models with task, labels and metrics")
     models.add_argument("--task", help="only models of this task")
@@ -140,6 +149,18 @@ def write_csv(rows: list[dict], path: Path) -> None:
     os.replace(partial, path)
 
 
+def threshold_inputs(args: argparse.Namespace, bundle: ModelBundle) -> dict[str, float]:
+    """The anomaly task's inputs from --threshold or --normal-share, checked against the model before any input
+    is read."""
+    inputs = {key: value for key, value in (("threshold", args.threshold), ("normal_share", args.normal_share))
+              if value is not None}
+    if inputs and bundle.task != "anomaly":
+        raise GANSynthesisError(f"--threshold and --normal-share apply to the anomaly task only, not {bundle.task}.")
+    if inputs:
+        resolve_threshold(bundle.manifest, **inputs)
+    return inputs
+
+
 def cmd_anomaly(args: argparse.Namespace) -> int:
     bundle = find_model(args.model, "anomaly")
     segmentation = check_writable_path(args.segmentation, args.overwrite) if args.segmentation else None
@@ -149,13 +170,12 @@ def cmd_anomaly(args: argparse.Namespace) -> int:
             raise GANSynthesisError(f"The scores file must end in .csv; got {scores.name}.")
         if scores.exists() and not args.overwrite:
             raise GANSynthesisError(f"{scores} exists; choose another name or pass --overwrite.")
-    inputs = {} if args.threshold is None else {"threshold": args.threshold}
-    result, metadata = run_task("anomaly", args, bundle, inputs)
+    result, metadata = run_task("anomaly", args, bundle, threshold_inputs(args, bundle))
     if segmentation is not None:
         write_volume(result.segmentation, segmentation, metadata | {"GANSynthesis.Segment": "suspected anomaly"},
                      overwrite=args.overwrite)
-        print(f"wrote {segmentation} (suspected anomaly: {result.summary['suspected_ml']:.2f} ml at threshold "
-              f"{result.summary['threshold']:g})")
+        print(f"wrote {segmentation} (suspected anomaly: {result.summary['suspected_ml']:.2f} ml at "
+              f"{threshold_text(result.summary)})")
     if scores is not None:
         write_csv(result.slice_table, scores)
         print(f"wrote {scores} ({len(result.slice_table)} slices)")
@@ -206,10 +226,11 @@ def batch_cases(folder: Path) -> list[tuple[str, Path]]:
 
 def cmd_batch(args: argparse.Namespace) -> int:
     task, bundle = get_task(args.task), find_model(args.model, args.task)
+    inputs = threshold_inputs(args, bundle)
+    cases = batch_cases(Path(args.input_dir))
     output_dir = Path(args.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     suffix = args.suffix or f"_synthetic_{bundle.manifest['output']['modality'].lower().replace(' ', '_')}.nii.gz"
-    cases = batch_cases(Path(args.input_dir))
     failed, summaries = 0, []
     for number, (name, path) in enumerate(cases, start=1):
         output = output_dir / f"{name}{suffix}"
@@ -219,7 +240,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
             continue
         started = time.perf_counter()
         try:
-            result = task.run(read_volume(path), bundle, {}, InferenceOptions(args.device, args.batch_size))
+            result = task.run(read_volume(path), bundle, inputs, InferenceOptions(args.device, args.batch_size))
             metadata = synthetic_metadata(bundle, str(path), result.warnings)
             write_volume(result.volume, output, metadata, file_description(metadata), overwrite=True)
         except GANSynthesisError as error:

@@ -74,11 +74,13 @@ def _run_translate(volume: Volume, bundle: ModelBundle, inputs: dict[str, Any], 
 
 def _run_anomaly(volume: Volume, bundle: ModelBundle, inputs: dict[str, Any], options: InferenceOptions) -> TaskResult:
     from .anomaly import detect_anomalies
+    from .thresholds import threshold_summary
 
-    found = detect_anomalies(volume, bundle, options, inputs.get("threshold"))
+    found = detect_anomalies(volume, bundle, options, inputs.get("threshold"), inputs.get("normal_share"))
     suspected_ml = float(found.segmentation.array.sum()) * float(np.prod(volume.spacing)) / 1000.0
+    summary = {"volume_score": found.volume_score, "suspected_ml": suspected_ml}
     return TaskResult(found.heatmap, found.warnings, found.segmentation, found.slice_table(),
-                      {"volume_score": found.volume_score, "threshold": found.threshold, "suspected_ml": suspected_ml})
+                      summary | threshold_summary(bundle.manifest, found.threshold))
 
 
 register_task(TaskSpec("synthesize", "Synthesize CT from a segmentation", "labelmap", "ct", _run_synthesize))

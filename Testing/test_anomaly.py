@@ -25,6 +25,7 @@ from GANSynthesisLib.networks import Critic, LatentEncoder
 from GANSynthesisLib.phantom import Tissue, generate_phantom
 from GANSynthesisLib.registry import find_model
 from GANSynthesisLib.surprise import combined_heat, joint_surprise, tail_table
+from GANSynthesisLib.thresholds import normal_share_marked, percent_text, threshold_for_normal_share
 from GANSynthesisLib.translation import input_warnings
 from GANSynthesisLib.volume import Volume
 
@@ -371,9 +372,15 @@ def test_training_exports_one_bundle_with_three_networks_and_its_evaluation(tiny
     assert pooled["dice_at_threshold"] == pytest.approx(marked["dice"], abs=1e-9)
     assert pooled["lesion_found_at_threshold"] == pytest.approx(marked["lesion_found"], abs=1e-9)
     assert pooled["normal_marked_at_threshold"] == pytest.approx(marked["normal_marked"], abs=1e-9)
-    assert held_out_lines(bundle.manifest)[-1] == (
+    lines = held_out_lines(bundle.manifest)
+    assert lines[-2] == (
         f"Default threshold {bundle.manifest['anomaly']['threshold']:g}: on the held-out cases it finds "
-        f"{marked['lesion_found']:.0%} of lesion voxels and marks {marked['normal_marked']:.2%} of normal body voxels")
+        f"{percent_text(marked['lesion_found'])} of lesion voxels and marks {percent_text(marked['normal_marked'])} of "
+        "normal body voxels")
+    shares = ", ".join(f"{text} at {threshold_for_normal_share(bundle.manifest, share):.3g}"
+                       for text, share in (("5 %", 0.05), ("1 %", 0.01), ("0.1 %", 0.001)))
+    assert lines[-1] == f"Thresholds by the share of normal tissue they mark on the calibration phantoms: {shares}"
+    assert f"{lines[-1]} (`--normal-share` on the command line)." in card
     for phase in ("wgan", "encoder"):
         rows = list(csv.DictReader(open(tiny_anomaly_run / phase / "losses.csv")))
         assert [r["step"] for r in rows] == ["1", "2"]
@@ -534,6 +541,28 @@ def test_cli_writes_heatmap_segmentation_and_scores(tiny_anomaly_run, tmp_path, 
     assert ".csv" in capsys.readouterr().err
 
 
+def test_a_share_of_normal_tissue_sets_the_threshold_that_marks_it_on_the_calibration_phantom(tiny_anomaly_run,
+                                                                                             tmp_path, capsys):
+    from training.anomaly_evaluation import CALIBRATION_SEED_BASE, judged_voxels
+
+    case = lesion_case(CALIBRATION_SEED_BASE, "ct", (64, 64, 12))  # the tiny run's one calibration phantom
+    source, heat = tmp_path / "calibration.nii.gz", tmp_path / "heat.nrrd"
+    write_volume(case.image, source)
+    model = str(tiny_anomaly_run / "exported")
+    assert cli(["anomaly", "-i", str(source), "-o", str(heat), "--segmentation", str(tmp_path / "marked.nii.gz"),
+                "-m", model, "--normal-share", "0.1", "-q"]) == 0
+    assert "which marks 10 % of normal tissue on the model's calibration phantoms" in capsys.readouterr().out
+    judged, lesion = judged_voxels(case, (LesionKind.IN_RANGE, LesionKind.OUT_OF_RANGE))
+    marked = read_volume(tmp_path / "marked.nii.gz").array.astype(bool)
+    assert marked[judged & ~lesion].mean() == pytest.approx(0.1, abs=0.002)
+    assert cli(["anomaly", "-i", str(source), "-o", str(tmp_path / "other.nrrd"), "-m", model, "--normal-share", "1e-9",
+                "-q"]) == 2
+    assert "choose a larger share" in capsys.readouterr().err and not (tmp_path / "other.nrrd").exists()
+    with pytest.raises(SystemExit):
+        cli(["anomaly", "-i", str(source), "-o", str(heat), "-m", model, "--normal-share", "0.1", "--threshold", "0.2"])
+    assert "not allowed with argument" in capsys.readouterr().err
+
+
 def test_batch_anomaly_keeps_one_summary_row_per_case(tiny_anomaly_run, tmp_path, capsys):
     inputs, outputs = tmp_path / "scans", tmp_path / "heatmaps"
     inputs.mkdir()
@@ -552,6 +581,14 @@ def test_batch_anomaly_keeps_one_summary_row_per_case(tiny_anomaly_run, tmp_path
     assert cli(["batch", "anomaly", "--input-dir", str(inputs), "--output-dir", str(outputs), "-m", model]) == 0
     assert "skipped" in capsys.readouterr().out
     assert list(csv.DictReader(open(outputs / "summary.csv"))) == first
+    assert cli(["batch", "anomaly", "--input-dir", str(inputs), "--output-dir", str(outputs), "-m", model,
+                "--overwrite", "--normal-share", "0.1"]) == 0
+    rows = list(csv.DictReader(open(outputs / "summary.csv")))
+    wanted = threshold_for_normal_share(load_bundle(model).manifest, 0.1)
+    assert [float(row["threshold"]) for row in rows] == pytest.approx([wanted, wanted])
+    assert cli(["batch", "synthesize", "--input-dir", str(inputs), "--output-dir", str(tmp_path / "ct"),
+                "--threshold", "0.2"]) == 2
+    assert "apply to the anomaly task only" in capsys.readouterr().err and not (tmp_path / "ct").exists()
 
 
 # --- MRML -------------------------------------------------------------------------------------------------------
@@ -580,6 +617,8 @@ def test_scene_gets_heat_overlay_scores_table_chart_and_segment(tiny_anomaly_run
     assert columns == ["slice", "position_mm", "anomaly_score", "suspected_area_mm2"]
     scores = [table.GetTable().GetValueByName(r, "anomaly_score").ToDouble() for r in range(10)]
     assert max(scores) == pytest.approx(float(heat.GetAttribute("GANSynthesis.volume_score")), rel=1e-5)
+    assert float(heat.GetAttribute("GANSynthesis.normal_share_marked")) == pytest.approx(
+        normal_share_marked(load_bundle(tiny_anomaly_run / "exported").manifest, 0.05), rel=1e-5)
     chart = api.related_node(heat, "chart")
     series = chart.GetNthPlotSeriesNode(0)
     assert series.GetTableNodeID() == table.GetID() and series.GetYColumnName() == "anomaly_score"

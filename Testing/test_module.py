@@ -112,6 +112,19 @@ def test_logic_runs_the_task_on_real_mrml_nodes(module, tiny_bundle_dir):
     assert logic.ensureDependencies() is True  # everything is installed here: nothing to ask
 
 
+
+def test_logic_says_what_the_anomaly_threshold_marks(module, tiny_anomaly_run):
+    from GANSynthesisLib.thresholds import normal_share_marked, percent_text
+
+    logic = module.GANSynthesisLogic()
+    bundle = logic.model(str(tiny_anomaly_run / "exported"), "anomaly")
+    default = bundle.manifest["anomaly"]["threshold"]
+    share = percent_text(normal_share_marked(bundle.manifest, default))
+    assert logic.thresholdHint(bundle, 0.0) == (f"model default: threshold {default:g}, which marks {share} of "
+                                                "normal tissue on the model's calibration phantoms")
+    assert logic.thresholdHint(bundle, 0.05).startswith("threshold 0.05, which marks "
+                                                        f"{percent_text(normal_share_marked(bundle.manifest, 0.05))}")
+
 def test_panel_renders_to_png(tmp_path):
     png = render_panel(tmp_path / "panel.png")
     from PySide6 import QtGui

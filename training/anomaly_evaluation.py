@@ -226,7 +226,8 @@ def test_cases(args: argparse.Namespace) -> tuple[list[LesionCase], str]:
 
 def evaluate_and_export_anomaly(args: argparse.Namespace, config, volumes: list, networks: dict[str, torch.nn.Module],
                                 info: dict, data: str) -> dict:
-    """Calibrate the default threshold (and, with intensity evidence, the surprise tables), compare with the
+    """Calibrate the default threshold, the table of the heat of normal voxels (which turns a share of normal
+    tissue to mark into a threshold) and, with intensity evidence, the surprise tables; compare with the
     baseline on held-out lesion cases, write metrics.json and held_out.png, and export the bundle if asked."""
     networks = {part: network.cpu().eval() for part, network in networks.items()}
     calibration, calibration_normal, drawn = calibration_phantoms(args)
@@ -253,6 +254,7 @@ def evaluate_and_export_anomaly(args: argparse.Namespace, config, volumes: list,
         scorers = {"model": lambda case: combined_heat(context(case), rarity(case), settings["surprise"]),
                    CONTEXT_ALONE: context, "baseline": rarity}
     thresholds = {name: best_threshold(pooled[name], truth) for name in scorers}
+    settings["normal_heat"] = tail_table(pooled["model"][~truth])
     cases, test_data = test_cases(args)
     print(f"evaluating on {len(cases)} held-out cases …", flush=True)
     metrics = score_cases(cases, scorers, thresholds)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from GANSynthesisLib.architectures import network_spec
 from GANSynthesisLib.bundle import INTENDED_USE, ModelBundle, save_bundle
+from GANSynthesisLib.cards import normal_share_line
 from GANSynthesisLib.networks import UNetGenerator, count_parameters
 
 CONTEXT_ALONE = "context alone"  # metrics key: a model with intensity evidence judged on its networks alone
@@ -57,6 +58,8 @@ def model_card(manifest: dict) -> str:
                      f"{manifest['anomaly']['surprise']['intensity_floor']:g}, the floor with the best AUPRC on the "
                      "same calibration phantoms. *Its networks alone* is the same model's heat without the intensity "
                      "evidence." if CONTEXT_ALONE in metrics else ""), ""]
+        share_line = normal_share_line(manifest)
+        lines += [f"{share_line} (`--normal-share` on the command line).", ""] if share_line else []
     elif metrics:
         lines += [f"## Held-out metrics ({metrics['cases']} cases, {metrics['data']})", "",
                   metrics_table(metrics), "",
