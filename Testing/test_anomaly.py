@@ -387,6 +387,20 @@ def test_training_exports_one_bundle_with_three_networks_and_its_evaluation(tiny
     assert (tiny_anomaly_run / "held_out.png").stat().st_size > 10_000
 
 
+def test_f_anogan_networks_from_a_bundle_are_calibrated_and_exported_without_training(tiny_anomaly_run, tmp_path):
+    from training.train_anomaly import main
+
+    assert main([*TINY_ANOMALY_TRAINING, "--run-dir", str(tmp_path), "--export", str(tmp_path / "exported"),
+                 "--name", "tiny-anomaly", "--networks-from", str(tiny_anomaly_run / "exported")]) == 0
+    assert not (tmp_path / "wgan").exists() and not (tmp_path / "encoder").exists()
+    first, second = (load_bundle(run / "exported").manifest for run in (tiny_anomaly_run, tmp_path))
+    for section in ("weights", "architecture", "anomaly", "training", "input", "metrics"):
+        assert second[section] == first[section], section
+    with pytest.raises(GANSynthesisError, match=r"encoder_steps 2 \(this run: 3\)"):
+        main([*TINY_ANOMALY_TRAINING, "--encoder-steps", "3", "--run-dir", str(tmp_path / "other"),
+              "--networks-from", str(tiny_anomaly_run / "exported")])
+
+
 def test_training_resumes_both_phases_from_their_checkpoints(tiny_anomaly_run, tmp_path, capsys):
     import shutil
 
@@ -503,6 +517,11 @@ def test_networks_from_a_bundle_are_calibrated_and_exported_without_training(tmp
     first, second = (load_bundle(run / "exported").manifest for run in (trained, again))
     for section in ("weights", "architecture", "anomaly", "training", "input"):
         assert second[section] == first[section], section
+    manifest_path = trained / "exported" / "model.json"  # as a bundle made before grid shifts were recorded
+    manifest_path.write_text(json.dumps(first | {"anomaly": {k: v for k, v in first["anomaly"].items()
+                                                             if k != "grid_shifts"}}))
+    assert main([*TINY_INPAINTING_TRAINING, "--intensity-evidence", "--run-dir", str(tmp_path / "older"),
+                 "--export", str(tmp_path / "older" / "exported"), "--networks-from", str(trained / "exported")]) == 0
     other = tmp_path / "other"
     with pytest.raises(GANSynthesisError, match=r"grid_shifts 1 \(this run: 2\)"):
         main([*TINY_INPAINTING_TRAINING, "--grid-shifts", "2", "--run-dir", str(other), "--export",

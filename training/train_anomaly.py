@@ -21,6 +21,9 @@ from pathlib import Path
 
 import torch
 
+from GANSynthesisLib.architectures import load_network
+from GANSynthesisLib.bundle import load_bundle
+from GANSynthesisLib.errors import GANSynthesisError
 from GANSynthesisLib.lesions import normal_image
 from GANSynthesisLib.phantom import SUPERSAMPLE_CHOICES, generate_phantom
 
@@ -57,6 +60,9 @@ def add_anomaly_run_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the heat adds how rare each voxel's intensity is in normal anatomy to how unusual it is "
                              "in context, each judged against the calibration phantoms' normal voxels")
     parser.add_argument("--run-dir", type=Path, required=True)
+    parser.add_argument("--networks-from", type=Path, metavar="BUNDLE",
+                        help="skip training: calibrate, evaluate and export the networks of this bundle (e.g. after "
+                             "a change to calibration); pass the options it was trained with")
     parser.add_argument("--resume", action="store_true")
     parser.add_argument("--export", type=Path, metavar="DIR")
     parser.add_argument("--name", default="")
@@ -73,6 +79,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add_anomaly_run_arguments(parser)
     add_config_arguments(parser, AnomalyConfig)
     return parser.parse_args(argv)
+
+
+UNRECORDED_SETTINGS = {"scale_steps": 0, "grid_shifts": 1}  # what bundles made before these were recorded used
+
+
+def bundled_networks(path: Path, settings: dict) -> dict[str, torch.nn.Module]:
+    """The networks of an anomaly bundle made with the anomaly ``settings`` of this run."""
+    bundle = load_bundle(path)
+    made_with = UNRECORDED_SETTINGS | bundle.manifest.get("anomaly", {})
+    differing = [f"{key} {made_with.get(key)!r} (this run: {value!r})" for key, value in settings.items()
+                 if made_with.get(key) != value]
+    if differing:
+        raise GANSynthesisError(f"{bundle.name} was made with other settings: {', '.join(differing)}; pass the "
+                                "options it was trained with.")
+    return {part: load_network(bundle, part) for part in bundle.manifest["architecture"]}
 
 
 def normal_volumes(args: argparse.Namespace) -> list:
@@ -130,15 +151,8 @@ def tile_snapshot(bank: TileBank, run_dir: Path) -> callable:
     return snapshot
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    modality, normalisation = MODALITIES[args.modality]
-    args.name = args.name or f"fanogan-{args.modality}-phantom"
-    title = f"{modality} anomaly heatmap, f-AnoGAN (phantom-trained demo)"
-    config = config_from_arguments(AnomalyConfig, args)
-    args.run_dir.mkdir(parents=True, exist_ok=True)
+def train_networks(args: argparse.Namespace, config: AnomalyConfig, normalisation: dict) -> tuple[list, dict] | None:
+    """The normal training volumes and the trained generator, encoder and critic; None on ranks other than 0."""
     volumes, bank = normal_tile_bank(args, normalisation, config.tile, config.device)
     snapshot = tile_snapshot(bank, args.run_dir)
     wgan = WganTrainer(config, bank, args.run_dir / "wgan", snapshot)
@@ -150,16 +164,35 @@ def main(argv: list[str] | None = None) -> int:
     resume_and_train(phase_two, args.resume)
     distributed.cleanup()  # evaluation and export happen on rank 0 alone
     if not phase_two.is_main:
-        return 0
-    data = training_data(args, modality, volumes)
-    networks = {"generator": generator, "encoder": phase_two.encoder, "critic": wgan.critic}
+        return None
+    return volumes, {"generator": generator, "encoder": phase_two.encoder, "critic": wgan.critic}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    modality, normalisation = MODALITIES[args.modality]
+    args.name = args.name or f"fanogan-{args.modality}-phantom"
+    title = f"{modality} anomaly heatmap, f-AnoGAN (phantom-trained demo)"
+    config = config_from_arguments(AnomalyConfig, args)
+    args.run_dir.mkdir(parents=True, exist_ok=True)
     method = {"description": f"f-AnoGAN (WGAN-GP generator, izi_f encoder, critic features) trained on normal "
                              f"{modality} only: each tile is encoded and regenerated as the closest normal image "
                              "the generator can make.",
               "settings": {"method": "f-anogan", "kappa": config.kappa, "tile": config.tile, "stride_fraction": 0.5,
                            "critic_steps": config.critic_steps, "encoder_steps": config.encoder_steps}}
+    if args.networks_from:
+        networks = bundled_networks(args.networks_from, method["settings"])
+        volumes = normal_volumes(args)
+    else:
+        trained = train_networks(args, config, normalisation)
+        if trained is None:
+            return 0
+        volumes, networks = trained
     evaluate_and_export_anomaly(args, config, volumes, networks,
-                                dict(modality=modality, normalisation=normalisation, title=title) | method, data)
+                                dict(modality=modality, normalisation=normalisation, title=title) | method,
+                                training_data(args, modality, volumes))
     return 0
 
 

@@ -25,16 +25,15 @@ from pathlib import Path
 
 import torch
 
-from GANSynthesisLib.architectures import load_network, network_spec
-from GANSynthesisLib.bundle import load_bundle
-from GANSynthesisLib.errors import GANSynthesisError
+from GANSynthesisLib.architectures import network_spec
 from GANSynthesisLib.networks import ErrorScaleNetwork, InpaintingGenerator
 
 from . import distributed
 from .anomaly import InpaintingBank
 from .anomaly_evaluation import evaluate_and_export_anomaly
 from .pix2pix import Pix2PixConfig, Pix2PixTrainer, build_generator
-from .train_anomaly import MODALITIES, add_anomaly_run_arguments, normal_tile_bank, normal_volumes, training_data
+from .train_anomaly import (MODALITIES, add_anomaly_run_arguments, bundled_networks, normal_tile_bank, normal_volumes,
+                            training_data)
 from .trainer import GanTrainer, adam, add_config_arguments, config_from_arguments
 from .workflow import resume_and_train, run_command
 
@@ -106,9 +105,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m training.train_inpainting_anomaly", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     add_anomaly_run_arguments(parser)
-    parser.add_argument("--networks-from", type=Path, metavar="BUNDLE",
-                        help="skip training: calibrate, evaluate and export the networks of this inpainting bundle "
-                             "(e.g. after a change to calibration); pass the options it was trained with")
     add_config_arguments(parser, InpaintingConfig)
     return parser.parse_args(argv)
 
@@ -142,18 +138,6 @@ def train_networks(args: argparse.Namespace, config: InpaintingConfig, normalisa
         networks["error_scale"] = phase_two.scale
     distributed.cleanup()  # evaluation and export happen on rank 0 alone
     return (volumes, networks) if trainer.is_main else None
-
-
-def bundled_networks(path: Path, settings: dict) -> dict[str, torch.nn.Module]:
-    """The networks of an inpainting bundle made with the anomaly ``settings`` of this run."""
-    bundle = load_bundle(path)
-    made_with = bundle.manifest.get("anomaly", {})
-    differing = [f"{key} {made_with.get(key)!r} (this run: {value!r})" for key, value in settings.items()
-                 if made_with.get(key) != value]
-    if differing:
-        raise GANSynthesisError(f"{bundle.name} was made with other settings: {', '.join(differing)}; pass the "
-                                "options it was trained with.")
-    return {part: load_network(bundle, part) for part in bundle.manifest["architecture"]}
 
 
 def main(argv: list[str] | None = None) -> int:
