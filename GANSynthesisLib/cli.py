@@ -195,7 +195,7 @@ def case_summary(name: str, result, output: Path) -> dict:
     top = highest_slice(result)
     return {"case": name, "volume_score": round(result.summary["volume_score"], 4), "highest_slice": top["slice"],
             "position_mm": round(top["position_mm"], 2), "suspected_ml": round(result.summary["suspected_ml"], 3),
-            "threshold": result.summary["threshold"], "heatmap": output.name}
+            "threshold": round(result.summary["threshold"], 6), "heatmap": output.name}
 
 
 def merge_summary(rows: list[dict], path: Path) -> None:

@@ -604,7 +604,7 @@ def test_batch_anomaly_keeps_one_summary_row_per_case(tiny_anomaly_run, tmp_path
                 "--overwrite", "--normal-share", "0.1"]) == 0
     rows = list(csv.DictReader(open(outputs / "summary.csv")))
     wanted = threshold_for_normal_share(load_bundle(model).manifest, 0.1)
-    assert [float(row["threshold"]) for row in rows] == pytest.approx([wanted, wanted])
+    assert [float(row["threshold"]) for row in rows] == pytest.approx([wanted, wanted], abs=1e-6)
     assert cli(["batch", "synthesize", "--input-dir", str(inputs), "--output-dir", str(tmp_path / "ct"),
                 "--threshold", "0.2"]) == 2
     assert "apply to the anomaly task only" in capsys.readouterr().err and not (tmp_path / "ct").exists()
