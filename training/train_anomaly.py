@@ -18,6 +18,7 @@ import copy
 import sys
 from dataclasses import replace
 from pathlib import Path
+from typing import Callable
 
 import torch
 
@@ -168,32 +169,42 @@ def train_networks(args: argparse.Namespace, config: AnomalyConfig, normalisatio
     return volumes, {"generator": generator, "encoder": phase_two.encoder, "critic": wgan.critic}
 
 
+def train_or_take_networks_then_export(args: argparse.Namespace, config, method: dict,
+                                       train: Callable[[], tuple[list, dict] | None]) -> int:
+    """What both anomaly training commands do: ``train()`` the networks (or take those of --networks-from), then
+    calibrate, evaluate and export them (:func:`.anomaly_evaluation.evaluate_and_export_anomaly`); ``method``
+    holds the title, description and anomaly settings."""
+    modality, normalisation = MODALITIES[args.modality]
+    if args.networks_from:
+        networks = bundled_networks(args.networks_from, method["settings"])
+        volumes = normal_volumes(args)
+    else:
+        trained = train()
+        if trained is None:  # ranks other than 0
+            return 0
+        volumes, networks = trained
+    evaluate_and_export_anomaly(args, config, volumes, networks,
+                                dict(modality=modality, normalisation=normalisation) | method,
+                                training_data(args, modality, volumes))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     modality, normalisation = MODALITIES[args.modality]
     args.name = args.name or f"fanogan-{args.modality}-phantom"
-    title = f"{modality} anomaly heatmap, f-AnoGAN (phantom-trained demo)"
     config = config_from_arguments(AnomalyConfig, args)
     args.run_dir.mkdir(parents=True, exist_ok=True)
-    method = {"description": f"f-AnoGAN (WGAN-GP generator, izi_f encoder, critic features) trained on normal "
+    method = {"title": f"{modality} anomaly heatmap, f-AnoGAN (phantom-trained demo)",
+              "description": f"f-AnoGAN (WGAN-GP generator, izi_f encoder, critic features) trained on normal "
                              f"{modality} only: each tile is encoded and regenerated as the closest normal image "
                              "the generator can make.",
               "settings": {"method": "f-anogan", "kappa": config.kappa, "tile": config.tile, "stride_fraction": 0.5,
                            "critic_steps": config.critic_steps, "encoder_steps": config.encoder_steps}}
-    if args.networks_from:
-        networks = bundled_networks(args.networks_from, method["settings"])
-        volumes = normal_volumes(args)
-    else:
-        trained = train_networks(args, config, normalisation)
-        if trained is None:
-            return 0
-        volumes, networks = trained
-    evaluate_and_export_anomaly(args, config, volumes, networks,
-                                dict(modality=modality, normalisation=normalisation, title=title) | method,
-                                training_data(args, modality, volumes))
-    return 0
+    return train_or_take_networks_then_export(args, config, method,
+                                              lambda: train_networks(args, config, normalisation))
 
 
 if __name__ == "__main__":

@@ -30,10 +30,9 @@ from GANSynthesisLib.networks import ErrorScaleNetwork, InpaintingGenerator
 
 from . import distributed
 from .anomaly import InpaintingBank
-from .anomaly_evaluation import evaluate_and_export_anomaly
 from .pix2pix import Pix2PixConfig, Pix2PixTrainer, build_generator
-from .train_anomaly import (MODALITIES, add_anomaly_run_arguments, bundled_networks, normal_tile_bank, normal_volumes,
-                            training_data)
+from .train_anomaly import (MODALITIES, add_anomaly_run_arguments, normal_tile_bank,
+                            train_or_take_networks_then_export)
 from .trainer import GanTrainer, adam, add_config_arguments, config_from_arguments
 from .workflow import resume_and_train, run_command
 
@@ -149,18 +148,8 @@ def main(argv: list[str] | None = None) -> int:
     config = config_from_arguments(InpaintingConfig, args)
     method = method_info(modality, config)
     args.run_dir.mkdir(parents=True, exist_ok=True)
-    if args.networks_from:
-        networks = bundled_networks(args.networks_from, method["settings"])
-        volumes = normal_volumes(args)
-    else:
-        trained = train_networks(args, config, normalisation)
-        if trained is None:
-            return 0
-        volumes, networks = trained
-    evaluate_and_export_anomaly(args, config, volumes, networks,
-                                dict(modality=modality, normalisation=normalisation) | method,
-                                training_data(args, modality, volumes))
-    return 0
+    return train_or_take_networks_then_export(args, config, method,
+                                              lambda: train_networks(args, config, normalisation))
 
 
 if __name__ == "__main__":
