@@ -75,13 +75,13 @@ def threshold_summary(manifest: dict, threshold: float) -> dict[str, float]:
 
 def threshold_hint(manifest: dict, chosen: float = 0.0) -> str:
     """What a threshold chosen in the module (0: the model's default) means, e.g. 'model default: threshold 0.275,
-    which marks 0.52 % of normal tissue on the model's calibration phantoms'."""
+    which marks 0.56 % of normal tissue on the model's calibration phantoms'."""
     threshold = chosen or float(manifest["anomaly"]["threshold"])
     return ("" if chosen else "model default: ") + threshold_text(threshold_summary(manifest, threshold))
 
 
 def threshold_text(summary: dict) -> str:
-    """'threshold 0.275, which marks 0.52 % of normal tissue on the model's calibration phantoms', from an anomaly
+    """'threshold 0.275, which marks 0.56 % of normal tissue on the model's calibration phantoms', from an anomaly
     run's summary (without the clause when the model cannot tell)."""
     text = f"threshold {summary['threshold']:g}"
     if "normal_share_marked" in summary:
