@@ -26,6 +26,7 @@ from .mrml import (SegmentMatch, labelmap_from_segmentation, publish_segmentatio
 from .provenance import PREFIX, file_description, output_modality, synthetic_metadata
 from .registry import find_model
 from .tasks import TaskResult, TaskSpec, get_task
+from .thresholds import anomaly_threshold_inputs
 from .volume import Volume
 
 RELATED_NODE_ROLES = {"table": "GANSynthesisScores", "chart": "GANSynthesisChart",
@@ -131,9 +132,8 @@ def detect_anomalies(volume_node, model: str | ModelBundle | None = None, thresh
     see :func:`related_node`); ``threshold`` in heatmap units, or ``normal_share`` (0.01: the threshold that marks
     1 % of normal tissue on the model's calibration phantoms), default the model's calibrated threshold. Other
     options as for :func:`run_task`."""
-    inputs = {key: value for key, value in (("threshold", threshold), ("normal_share", normal_share))
-              if value is not None}
-    return run_task("anomaly", volume_node, model, inputs=inputs, **options)
+    return run_task("anomaly", volume_node, model, inputs=anomaly_threshold_inputs(threshold, normal_share),
+                    **options)
 
 
 def evaluate(synthetic_node, reference_node, mask_node=None, error_map_node=None) -> tuple[dict, Any]:

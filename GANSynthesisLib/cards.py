@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 
 from .bundle import ModelBundle
-from .thresholds import normal_heat_table, percent_text, threshold_for_normal_share
+from .thresholds import normal_heat_table, percent_text, smallest_share, threshold_for_normal_share
 
 LISTED_SHARES = (0.05, 0.01, 0.001)  # shares of normal tissue whose thresholds the cards list
 
@@ -34,7 +34,7 @@ def normal_share_line(manifest: dict) -> str | None:
     if table is None:
         return None
     pairs = ", ".join(f"{percent_text(share)} at {threshold_for_normal_share(manifest, share):.3g}"
-                      for share in LISTED_SHARES if share >= 10.0 ** -table[-1][1])
+                      for share in LISTED_SHARES if share >= smallest_share(table))
     return f"Thresholds by the share of normal tissue they mark on the calibration phantoms: {pairs}"
 
 

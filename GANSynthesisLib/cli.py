@@ -23,7 +23,7 @@ from .progress import TerminalProgress
 from .provenance import PHANTOM_KEY, file_description, synthetic_metadata
 from .registry import find_model, list_models
 from .tasks import TASKS, TaskResult, get_task
-from .thresholds import resolve_threshold, threshold_text
+from .thresholds import anomaly_threshold_inputs, resolve_threshold, threshold_text
 
 
 def _add_run_options(parser: argparse.ArgumentParser) -> None:
@@ -152,8 +152,7 @@ def write_csv(rows: list[dict], path: Path) -> None:
 def threshold_inputs(args: argparse.Namespace, bundle: ModelBundle) -> dict[str, float]:
     """The anomaly task's inputs from --threshold or --normal-share, checked against the model before any input
     is read."""
-    inputs = {key: value for key, value in (("threshold", args.threshold), ("normal_share", args.normal_share))
-              if value is not None}
+    inputs = anomaly_threshold_inputs(args.threshold, args.normal_share)
     if inputs and bundle.task != "anomaly":
         raise GANSynthesisError(f"--threshold and --normal-share apply to the anomaly task only, not {bundle.task}.")
     if inputs:

@@ -16,14 +16,24 @@ def normal_heat_table(manifest: dict) -> list[list[float]] | None:
     return manifest["anomaly"].get("normal_heat")
 
 
+def smallest_share(table: list[list[float]]) -> float:
+    """The smallest share of normal voxels a normal-heat table resolves (one in as many as it was made from)."""
+    return float(10.0 ** -table[-1][1])
+
+
+def anomaly_threshold_inputs(threshold: float | None = None, normal_share: float | None = None) -> dict[str, float]:
+    """The anomaly task's inputs for a threshold given in heat units or as a share of normal tissue (or neither)."""
+    return {key: value for key, value in (("threshold", threshold), ("normal_share", normal_share))
+            if value is not None}
+
+
 def normal_share_marked(manifest: dict, threshold: float) -> float | None:
     """The share of the calibration phantoms' normal voxels whose heat reaches ``threshold`` (never below the
     smallest share the table resolves); None when the bundle has no table."""
     table = normal_heat_table(manifest)
     if table is None:
         return None
-    decades = min(float(surprise(np.array([threshold]), table)[0]), table[-1][1])
-    return float(10.0 ** -decades)
+    return max(float(10.0 ** -surprise(np.array([threshold]), table)[0]), smallest_share(table))
 
 
 def threshold_for_normal_share(manifest: dict, share: float) -> float:
@@ -37,11 +47,11 @@ def threshold_for_normal_share(manifest: dict, share: float) -> float:
     if not 0.0 < share < 1.0:
         raise GANSynthesisError(f"The share of normal tissue to mark must lie between 0 and 1 (0.01 marks 1 %); "
                                 f"got {share:g}.")
-    heats, decades = np.asarray(table, np.float64).T
-    smallest = 10.0 ** -decades[-1]
+    smallest = smallest_share(table)
     if share < smallest:
         raise GANSynthesisError(f"Model {manifest['name']} was calibrated on too few normal voxels to tell a share "
                                 f"below {smallest:.2g} ({percent_text(smallest)}); choose a larger share.")
+    heats, decades = np.asarray(table, np.float64).T
     return float(np.interp(-np.log10(share), decades, heats))
 
 
