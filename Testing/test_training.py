@@ -21,6 +21,7 @@ from GANSynthesisLib.io import volume_to_sitk
 from GANSynthesisLib.synthesis import synthesize
 from training import train_synthesis
 from training.datasets import phantom_cases
+from training.checkpoint import load_checkpoint, save_checkpoint
 from training.cyclegan import CycleGANConfig, CycleGANTrainer
 from training.pix2pix import Pix2PixConfig, Pix2PixTrainer
 from training.trainer import duration
@@ -78,6 +79,26 @@ def test_resume_after_an_interruption_matches_an_uninterrupted_run(tmp_path):
     assert [step for step, _ in curves[1]] == [3, 6]
     for (_, a), (_, b) in zip(*curves):
         assert b == pytest.approx(a, abs=0.01)
+
+
+def test_restored_optimizer_state_keeps_the_layout_of_a_channels_last_network(tmp_path):
+    """Fused CUDA Adam needs each moment to have its parameter's strides; the GPU trainer's networks are
+    channels_last while a checkpoint holds contiguous tensors."""
+    def network_and_adam():
+        network = torch.nn.Conv2d(3, 4, 3).to(memory_format=torch.channels_last)
+        return network, torch.optim.Adam(network.parameters(), 1e-3)
+
+    network, adam = network_and_adam()
+    network(torch.randn(2, 3, 8, 8)).square().mean().backward()
+    adam.step()
+    save_checkpoint(tmp_path, 1, {"g": network}, {"opt_g": adam})
+    restored_network, restored_adam = network_and_adam()
+    load_checkpoint(tmp_path, {"g": restored_network}, {"opt_g": restored_adam})
+    for saved, restored in zip(network.parameters(), restored_network.parameters()):
+        for key in ("exp_avg", "exp_avg_sq"):
+            moment = restored_adam.state[restored][key]
+            assert moment.stride() == restored.stride(), key
+            torch.testing.assert_close(moment, adam.state[saved][key], rtol=0, atol=0)
 
 
 @pytest.fixture

@@ -28,6 +28,16 @@ def _restore_optimizer(prefix: str, optimizer: torch.optim.Optimizer, tensors: d
             index, key = name[len(prefix) + 7:].split(".", 1)
             state.setdefault(int(index), {})[key] = value
     optimizer.load_state_dict({"state": state, "param_groups": meta[prefix]})
+    _lay_out_like_parameters(optimizer)
+
+
+def _lay_out_like_parameters(optimizer: torch.optim.Optimizer) -> None:
+    """Give each per-parameter state tensor its parameter's strides (checkpoints hold them contiguous, a
+    channels_last network's parameters are not, and fused CUDA Adam refuses the mix)."""
+    for parameter, values in optimizer.state.items():
+        for key, value in values.items():
+            if torch.is_tensor(value) and value.shape == parameter.shape and value.stride() != parameter.stride():
+                values[key] = torch.empty_like(parameter, dtype=value.dtype).copy_(value)
 
 
 def save_checkpoint(run_dir: Path, step: int, networks: dict[str, torch.nn.Module],
