@@ -78,7 +78,7 @@ def host_syncs_per_step(trainer: Pix2PixTrainer, steps: int = 3) -> float:
                 trainer.train_step(trainer.sample())
         finally:
             torch.cuda.set_sync_debug_mode("default")
-    return sum("synchroniz" in str(w.message) for w in caught) / steps
+    return sum("called a synchronizing CUDA operation" in str(w.message) for w in caught) / steps
 
 
 def main() -> None:

@@ -104,9 +104,8 @@ class Augmentation:
 def _resample(batch: torch.Tensor, grid: torch.Tensor, kind: str) -> torch.Tensor:
     """``batch`` sampled at ``grid``; what falls outside it takes the kind's fill (background or -1)."""
     if kind == LABELS:
-        fill = torch.zeros(batch.shape[1], device=batch.device, dtype=batch.dtype)
-        fill[0] = 1
-        fill = fill.view(1, -1, 1, 1)
+        # background channel 1, others 0, made on the device (writing fill[0] from Python would sync with it)
+        fill = (torch.arange(batch.shape[1], device=batch.device) == 0).to(batch.dtype).view(1, -1, 1, 1)
     else:
         fill = torch.full((1, 1, 1, 1), -1.0, device=batch.device, dtype=batch.dtype)
     mode = "nearest" if kind == LABELS else "bilinear"
