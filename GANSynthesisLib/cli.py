@@ -31,7 +31,7 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", "-o", required=True, help="output file (.nii.gz, .nii, .nrrd, .mha)")
     parser.add_argument("--model", "-m", help="model name or bundle folder (default: the task's default model)")
     parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="compute device (default auto)")
-    parser.add_argument("--batch-size", type=int, default=None, help="slices per batch (default 8 on CPU, 32 on GPU)")
+    parser.add_argument("--batch-size", type=int, default=None, help="slices per batch (default 8 on CPU, 64 on GPU)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
 

@@ -13,6 +13,7 @@ from .bundle import ModelBundle
 from .errors import GANSynthesisError
 from .inference import InferenceOptions, host_to_device, run_translator
 from .intensity import from_unit_range
+from .slabs import map_slabs
 from .volume import Volume
 
 
@@ -21,25 +22,36 @@ def model_labels(bundle: ModelBundle) -> dict[str, int]:
     return dict(bundle.manifest["input"]["labels"])
 
 
-def label_lookup(label_values: list[int]) -> np.ndarray:
-    """Lookup table: label value → channel (0 = background) for values up to the largest label."""
-    table = np.zeros(max(label_values) + 1, np.int64)
+def label_lookup(label_values: list[int], length: int | None = None) -> np.ndarray:
+    """Lookup table: label value → channel (uint8, 0 = background) for the values below ``length`` (default: up
+    to the largest label)."""
+    table = np.zeros(length or max(label_values) + 1, np.uint8)
     for channel, value in enumerate(label_values, start=1):
-        table[value] = channel
+        if value < len(table):
+            table[value] = channel
     return table
 
 
 def labels_to_channels(labels: np.ndarray, label_values: list[int]) -> np.ndarray:
-    """Label values → channel indices (0 background); values the model does not know become 0."""
+    """Label values → uint8 channel indices (0 background); values the model does not know become 0."""
+    if labels.dtype in (np.uint8, np.uint16):  # one gather through a table over every value the type holds
+        return label_lookup(label_values, np.iinfo(labels.dtype).max + 1)[labels]
     table = label_lookup(label_values)
-    labels = labels.astype(np.int64, copy=False)
     inside = (labels >= 0) & (labels < len(table))
-    return np.where(inside, table[np.clip(labels, 0, len(table) - 1)], 0)
+    return np.where(inside, table[np.clip(labels, 0, len(table) - 1)], np.uint8(0))
 
 
 def one_hot_labels(slices: np.ndarray, label_values: list[int], device: torch.device) -> torch.Tensor:
-    """(B, H, W) label values → (B, 1 + labels, H, W) float one-hot channels (background first) on ``device``."""
-    channels = host_to_device(torch.from_numpy(labels_to_channels(slices, label_values)), device)
+    """(B, H, W) label values → (B, 1 + labels, H, W) float one-hot channels (background first) on ``device``.
+
+    On a GPU, 8- and 16-bit label values are looked up there (the host only copies them)."""
+    if device.type == "cuda" and slices.dtype in (np.uint8, np.uint16):
+        codes = host_to_device(torch.from_numpy(slices.view(np.int16) if slices.dtype == np.uint16 else slices),
+                               device).int() & 0xFFFF
+        table = host_to_device(torch.from_numpy(label_lookup(label_values, np.iinfo(slices.dtype).max + 1)), device)
+        channels = table[codes].long()
+    else:
+        channels = host_to_device(torch.from_numpy(labels_to_channels(slices, label_values)), device).long()
     onehot = torch.zeros((channels.shape[0], len(label_values) + 1, *channels.shape[1:]), device=device)
     return onehot.scatter_(1, channels[:, None], 1.0)
 
@@ -80,15 +92,40 @@ def translator_for(bundle: ModelBundle) -> LabelToImageTranslator:
 
 
 def present_values(array: np.ndarray) -> list[int]:
-    """The distinct values of an integer array, in one counting pass when they are small and non-negative."""
-    low, high = int(array.min()), int(array.max())
-    if low >= 0 and high < 1 << 20:
-        return np.nonzero(np.bincount(array.ravel(), minlength=high + 1))[0].tolist()
-    return np.unique(array).tolist()
+    """The distinct values of an integer array; marked slab by slab on all cores when they are small and
+    non-negative."""
+    if array.dtype in (np.uint8, np.uint16):
+        size = np.iinfo(array.dtype).max + 1
+    else:
+        low, high = int(array.min()), int(array.max())
+        if low < 0 or high >= 1 << 20:
+            return np.unique(array).tolist()
+        size = high + 1
+
+    def seen_in(slab: np.ndarray) -> np.ndarray:
+        seen = np.zeros(size, bool)
+        seen[slab] = True
+        return seen
+
+    return np.nonzero(np.logical_or.reduce(map_slabs(seen_in, array)))[0].tolist()
+
+
+def remap_labels(array: np.ndarray, mapping: Mapping[int, int]) -> np.ndarray:
+    """A copy of ``array`` with each ``mapping`` key's voxels set to its value; others unchanged."""
+    if array.dtype == np.uint16 and all(0 <= target <= 0xFFFF for target in mapping.values()):
+        table = np.arange(1 << 16, dtype=np.uint16)
+        for source, target in mapping.items():
+            if 0 <= source <= 0xFFFF:
+                table[source] = target
+        return table[array]
+    remapped = array.astype(np.int64)
+    for source, target in mapping.items():
+        remapped[array == source] = target
+    return remapped
 
 
 def prepare_labelmap(labelmap: Volume, bundle: ModelBundle, mapping: Mapping[int, int] | None = None) -> Volume:
-    """The label map in the model's label values, or a clear error when it cannot be used.
+    """The label map in the model's label values (uint16 where they fit), or a clear error when it cannot be used.
 
     ``mapping`` sends input label values to model label values; unmapped values are kept as they are.
     """
@@ -99,15 +136,13 @@ def prepare_labelmap(labelmap: Volume, bundle: ModelBundle, mapping: Mapping[int
                 "The input holds non-integer values, so it is not a label map; synthesize needs a label map "
                 "(segmentation) with integer label values."
             )
-    array = array.astype(np.int64, copy=False)
+    if array.dtype != np.uint16:
+        array = array.astype(np.uint16 if array.min() >= 0 and array.max() <= 0xFFFF else np.int64)
     present = [v for v in present_values(array) if v != 0]
     if not present:
         raise GANSynthesisError("The label map is empty (all voxels are 0); it needs at least one labelled structure.")
     if mapping:
-        remapped = array.copy()
-        for source, target in mapping.items():
-            remapped[array == source] = target
-        array = remapped
+        array = remap_labels(array, mapping)
     labels = model_labels(bundle)
     if not set(labels.values()).intersection(mapping.get(v, v) if mapping else v for v in present):
         described = ", ".join(f"{name}={value}" for name, value in labels.items())

@@ -9,7 +9,9 @@ from GANSynthesisLib.errors import CancelledError, GANSynthesisError
 from GANSynthesisLib.inference import InferenceOptions, run_translator
 from GANSynthesisLib.labels import MMWHS_LABELS
 from GANSynthesisLib.orientation import axial_view
-from GANSynthesisLib.synthesis import LabelToImageTranslator, synthesize
+from GANSynthesisLib import slabs
+from GANSynthesisLib.synthesis import (LabelToImageTranslator, labels_to_channels, prepare_labelmap,
+                                        present_values, synthesize)
 from GANSynthesisLib.volume import Volume
 
 
@@ -103,6 +105,41 @@ def test_label_mapping_sends_user_values_to_model_values(bundle):
     options = InferenceOptions(device="cpu")
     mapped = synthesize(renumbered, bundle, {i: v for v, i in lut.items()}, options)
     np.testing.assert_allclose(mapped.array, synthesize(labels, bundle, options=options).array, atol=1e-5)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int16, np.int32, np.int64])
+def test_labels_become_the_same_channels_in_every_integer_type(dtype):
+    model_values = [1, 205, 500, 850]
+    candidates = np.array([0, 1, 3, 205, 255, 500, 850, 1000, 40000, -7, 1 << 21])
+    info = np.iinfo(dtype)
+    candidates = candidates[(candidates >= info.min) & (candidates <= info.max)]
+    labels = np.random.default_rng(1).choice(candidates, (3, 17, 9)).astype(dtype)
+    expected = np.vectorize({v: c for c, v in enumerate(model_values, start=1)}.get)(labels, 0)
+    channels = labels_to_channels(labels, model_values)
+    assert channels.dtype == np.uint8 and np.array_equal(channels, expected)
+    assert present_values(labels) == np.unique(labels).tolist()
+
+
+def test_a_label_map_keeps_a_narrow_type_and_its_mapping_is_applied(bundle):
+    model_value = next(iter(bundle.manifest["input"]["labels"].values()))
+    labels = np.zeros((4, 8, 8), np.float32)
+    labels[1:3, 2:6, 2:6] = 7
+    labels[0, 0, 0] = 9
+    prepared = prepare_labelmap(Volume(labels, (1.0, 1.0, 1.0)), bundle, {7: model_value})
+    assert prepared.array.dtype == np.uint16
+    assert np.array_equal(prepared.array, np.where(labels == 7, model_value, labels))
+    negative = prepare_labelmap(Volume((labels - 1).astype(np.int32), (1.0, 1.0, 1.0)), bundle, {6: model_value})
+    assert negative.array.dtype == np.int64 and np.array_equal(negative.array, np.where(labels == 7, model_value,
+                                                                                         labels - 1))
+
+
+def test_slab_helpers_cover_every_row_in_order(monkeypatch):
+    monkeypatch.setattr(slabs, "SLAB_VOXELS", 100)  # 3 rows of 6×7 per slab: many slabs, a short last one
+    source = np.arange(11 * 6 * 7, dtype=np.float32).reshape(11, 6, 7)
+    assert np.array_equal(np.concatenate(slabs.map_slabs(lambda slab: slab[:, 0, 0], source)), source[:, 0, 0])
+    destination = np.zeros_like(source)
+    slabs.copy_in_slabs(destination, source)
+    assert np.array_equal(destination, source)
 
 
 def test_cuda_without_a_gpu_is_a_clear_error(bundle):
