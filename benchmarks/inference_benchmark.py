@@ -1,14 +1,19 @@
 """Whole-volume synthesis speed: the project's engine vs a per-slice batch-1 fp32 loop (pix2pix test style).
 
-Both run the same bundled generator on the same label map, in one process, on each available device.
-Prints seconds, slices/s, the ratio and peak memory. Not a test: numbers to read and report.
+Both run the same generator on the same label map, in one process, on each available device: the bundled
+model (default), or with ``--network unet256`` the issue's reference network, a pix2pix U-Net-256 (depth 8,
+widths 64–512, random weights: speed only) working on the label map's own in-plane grid (512² slices).
+The engine's time is synthesize's, array in → array out: label checks, slices, network, result array.
+Times are medians of ``--repeats`` runs (3) after a first one (whose time the engine line also gives). Prints seconds,
+slices/s, the ratio and peak memory. Not a test: numbers to read and report.
 
-    python benchmarks/inference_benchmark.py [--size 512 512 300] [--devices cpu cuda]
+    python benchmarks/inference_benchmark.py [--size 512 512 300] [--devices cpu cuda] [--network unet256]
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import resource
 import sys
 import time
@@ -20,10 +25,11 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from GANSynthesisLib.inference import InferenceOptions, model_grid_size, pad_to_multiple  # noqa: E402
+from GANSynthesisLib.inference import InferenceOptions, model_grid_size, pad_to_multiple, run_translator  # noqa: E402
+from GANSynthesisLib.networks import UNetGenerator  # noqa: E402
 from GANSynthesisLib.phantom import generate_phantom  # noqa: E402
 from GANSynthesisLib.registry import find_model  # noqa: E402
-from GANSynthesisLib.synthesis import synthesize, translator_for  # noqa: E402
+from GANSynthesisLib.synthesis import LabelToImageTranslator, prepare_labelmap, translator_for  # noqa: E402
 from GANSynthesisLib.volume import Volume  # noqa: E402
 
 
@@ -36,10 +42,20 @@ def big_label_map(size: tuple[int, int, int], spacing: tuple[float, float, float
     return Volume(array, spacing)
 
 
-def per_slice_loop(bundle, labels: Volume, device: torch.device) -> np.ndarray:
-    """One slice at a time, batch 1, fp32, synchronous copies: how pix2pix's test script runs a model."""
+def translator_under_test(bundle, network: str, spacing: tuple[float, float, float]) -> LabelToImageTranslator:
+    """The bundle's translator, or with ``network`` 'unet256' the same labels and output window through a
+    randomly initialised U-Net-256 on the label map's in-plane grid."""
     translator = translator_for(bundle)
-    network = translator.network.to(device).eval()
+    if network == "bundle":
+        return translator
+    unet = UNetGenerator(len(translator.label_values) + 1).eval()
+    return dataclasses.replace(translator, network=unet, in_plane_spacing=(spacing[1], spacing[0]),
+                               size_multiple=unet.size_multiple)
+
+
+def per_slice_loop(translator: LabelToImageTranslator, labels: Volume, device: torch.device) -> np.ndarray:
+    """One slice at a time, batch 1, fp32, synchronous copies: how pix2pix's test script runs a model."""
+    network = translator.network.to(device, memory_format=torch.contiguous_format).eval()
     depth, rows, cols = labels.array.shape
     grid = (model_grid_size(rows, labels.spacing[1], translator.in_plane_spacing[0]),
             model_grid_size(cols, labels.spacing[0], translator.in_plane_spacing[1]))
@@ -56,15 +72,18 @@ def per_slice_loop(bundle, labels: Volume, device: torch.device) -> np.ndarray:
     return out
 
 
-def timed(function, device: torch.device):
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats()
-    start = time.perf_counter()
-    result = function()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return result, time.perf_counter() - start
+def timed(function, device: torch.device, repeats: int = 3) -> tuple[object, float, float]:
+    """``function``'s result, its first (cold) run's seconds and the median seconds of ``repeats`` more runs."""
+    seconds = []
+    for _ in range(1 + repeats):
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        result = function()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        seconds.append(time.perf_counter() - start)
+    return result, seconds[0], float(np.median(seconds[1:]))
 
 
 def main() -> None:
@@ -72,28 +91,38 @@ def main() -> None:
     parser.add_argument("--size", type=int, nargs=3, default=(512, 512, 300), metavar=("X", "Y", "Z"))
     parser.add_argument("--spacing", type=float, nargs=3, default=(0.7, 0.7, 1.0), metavar=("X", "Y", "Z"))
     parser.add_argument("--devices", nargs="*", default=["cpu"] + (["cuda"] if torch.cuda.is_available() else []))
-    parser.add_argument("--batch-size", type=int, default=None, help="default: the engine's (8 on CPU, 32 on GPU)")
-    parser.add_argument("--model", default=None)
+    parser.add_argument("--batch-size", type=int, default=None, help="default: the engine's (8 on CPU, 64 on GPU)")
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs after the first; medians are reported")
+    parser.add_argument("--model", default=None, help="the synthesis bundle (default: the bundled default)")
+    parser.add_argument("--network", choices=("bundle", "unet256"), default="bundle",
+                        help="the bundle's generator, or a U-Net-256 on the label map's grid (speed only)")
     args = parser.parse_args()
 
     bundle = find_model(args.model, "synthesize")
+    translator = translator_under_test(bundle, args.network, tuple(args.spacing))
     labels = big_label_map(tuple(args.size), tuple(args.spacing))
     depth = labels.array.shape[0]
-    print(f"model {bundle.name}; label map {args.size[0]}×{args.size[1]}×{args.size[2]} at {args.spacing} mm; "
+    network = bundle.name if args.network == "bundle" else f"U-Net-256 with the labels of {bundle.name}"
+    print(f"network {network}; label map {args.size[0]}×{args.size[1]}×{args.size[2]} at {args.spacing} mm; "
           f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads")
     for name in args.devices:
         device = torch.device(name)
         label = torch.cuda.get_device_name() if device.type == "cuda" else f"CPU ({torch.get_num_threads()} threads)"
         options = InferenceOptions(device=name, batch_size=args.batch_size)
-        synthesize(big_label_map((64, 64, 8), tuple(args.spacing)), bundle, options=options)  # warm-up
-        engine, engine_s = timed(lambda: synthesize(labels, bundle, options=options), device)
+
+        def engine_on(label_map: Volume) -> Volume:
+            return run_translator(translator, prepare_labelmap(label_map, bundle), options)
+
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats()
+        engine, engine_first_s, engine_s = timed(lambda: engine_on(labels), device, args.repeats)
         engine_gpu_peak = torch.cuda.max_memory_allocated() / 2**30 if device.type == "cuda" else 0.0
-        loop, loop_s = timed(lambda: per_slice_loop(bundle, labels, device), device)
+        loop, _, loop_s = timed(lambda: per_slice_loop(translator, labels, device), device, args.repeats)
         difference = float(np.abs(engine.array - loop).max())
         print(f"\n[{label}]")
-        batch = args.batch_size or (32 if device.type == "cuda" else 8)
+        batch = args.batch_size or (64 if device.type == "cuda" else 8)
         print(f"  engine (batch {batch}{', bf16, channels_last' if device.type == 'cuda' else ', fp32'}): "
-              f"{engine_s:7.2f} s  {depth / engine_s:8.1f} slices/s")
+              f"{engine_s:7.2f} s  {depth / engine_s:8.1f} slices/s   (first call {engine_first_s:.2f} s)")
         print(f"  per-slice loop (batch 1, fp32):      {loop_s:7.2f} s  {depth / loop_s:8.1f} slices/s")
         print(f"  speed-up: {loop_s / engine_s:.2f}×   max |engine − loop| = {difference:.1f} HU")
         if device.type == "cuda":
