@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Mapping
 
@@ -32,10 +33,22 @@ def label_lookup(label_values: list[int], length: int | None = None) -> np.ndarr
     return table
 
 
+@functools.lru_cache(maxsize=8)
+def _whole_type_lookup(label_values: tuple[int, ...], dtype: np.dtype) -> np.ndarray | None:
+    """For 8- and 16-bit unsigned labels, a read-only lookup table over every value the type holds (one gather
+    maps a whole array); None for other types."""
+    if dtype not in (np.uint8, np.uint16):
+        return None
+    table = label_lookup(list(label_values), np.iinfo(dtype).max + 1)
+    table.flags.writeable = False
+    return table
+
+
 def labels_to_channels(labels: np.ndarray, label_values: list[int]) -> np.ndarray:
     """Label values → uint8 channel indices (0 background); values the model does not know become 0."""
-    if labels.dtype in (np.uint8, np.uint16):  # one gather through a table over every value the type holds
-        return label_lookup(label_values, np.iinfo(labels.dtype).max + 1)[labels]
+    table = _whole_type_lookup(tuple(label_values), labels.dtype)
+    if table is not None:
+        return table[labels]
     table = label_lookup(label_values)
     inside = (labels >= 0) & (labels < len(table))
     return np.where(inside, table[np.clip(labels, 0, len(table) - 1)], np.uint8(0))
@@ -45,11 +58,11 @@ def one_hot_labels(slices: np.ndarray, label_values: list[int], device: torch.de
     """(B, H, W) label values → (B, 1 + labels, H, W) float one-hot channels (background first) on ``device``.
 
     On a GPU, 8- and 16-bit label values are looked up there (the host only copies them)."""
-    if device.type == "cuda" and slices.dtype in (np.uint8, np.uint16):
+    table = _whole_type_lookup(tuple(label_values), slices.dtype) if device.type == "cuda" else None
+    if table is not None:
         codes = host_to_device(torch.from_numpy(slices.view(np.int16) if slices.dtype == np.uint16 else slices),
                                device).int() & 0xFFFF
-        table = host_to_device(torch.from_numpy(label_lookup(label_values, np.iinfo(slices.dtype).max + 1)), device)
-        channels = table[codes].long()
+        channels = host_to_device(torch.from_numpy(table.copy()), device)[codes].long()
     else:
         channels = host_to_device(torch.from_numpy(labels_to_channels(slices, label_values)), device).long()
     onehot = torch.zeros((channels.shape[0], len(label_values) + 1, *channels.shape[1:]), device=device)
