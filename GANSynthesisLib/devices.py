@@ -1,16 +1,22 @@
-"""Choice of compute device: auto (CUDA if present, else CPU), or forced."""
+"""Choice of compute device: auto (CUDA if present, else CPU), or forced. Importing this module needs no torch (the
+Slicer panel lists the choices before torch is installed)."""
 
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
 
 from .errors import GANSynthesisError
+
+if TYPE_CHECKING:
+    import torch
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda")
 
 
-def resolve_device(choice: str = "auto") -> torch.device:
+def resolve_device(choice: str = "auto") -> "torch.device":
     """The torch device for a user's choice; 'cuda' without a usable GPU is a clear error."""
+    import torch
+
     if choice not in DEVICE_CHOICES:
         raise GANSynthesisError(f"Unknown device {choice!r}; use one of {', '.join(DEVICE_CHOICES)}.")
     if choice == "cpu" or (choice == "auto" and not torch.cuda.is_available()):
@@ -22,6 +28,8 @@ def resolve_device(choice: str = "auto") -> torch.device:
 
 def describe_devices() -> list[str]:
     """Human-readable lines naming each usable device, e.g. 'GPU 0: NVIDIA H100 (79.1 GiB)'."""
+    import torch
+
     lines = []
     for index in range(torch.cuda.device_count() if torch.cuda.is_available() else 0):
         props = torch.cuda.get_device_properties(index)
