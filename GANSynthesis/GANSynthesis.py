@@ -1,19 +1,22 @@
-"""GANSynthesis: GAN image synthesis in 3D Slicer (synthetic CT from a segmentation, and more tasks).
+"""GANSynthesis: GAN image synthesis in 3D Slicer (synthetic CT from a segmentation, modality translation, anomaly
+heatmaps).
 
-The module is thin: every computation lives in GANSynthesisLib (no Qt there), so the same code runs
-in Slicer, on the command line, in CI and in training evaluation.
+The module only shows and records: every computation lives in GANSynthesisLib (no Qt there). Apply runs the model in
+a child Python process (GANSynthesisLib.worker), so Slicer's main thread, which holds the GIL while Qt's event loop
+runs, stays free, and the GPU memory is returned when the child exits.
 """
 
 import logging
 import os
+import shutil
 import sys
-import threading
 from typing import Annotated, Optional, Union
 
 import qt
 import slicer
 import vtk
 from slicer import vtkMRMLLabelMapVolumeNode, vtkMRMLScalarVolumeNode, vtkMRMLSegmentationNode
+from slicer.i18n import tr as _
 from slicer.parameterNodeWrapper import Choice, WithinRange, parameterNodeWrapper
 from slicer.ScriptedLoadableModule import (
     ScriptedLoadableModule,
@@ -30,8 +33,12 @@ for _candidate in (_here, os.path.dirname(_here)):
         sys.path.insert(0, _candidate)
         break
 
+from GANSynthesisLib.devices import DEVICE_CHOICES  # noqa: E402  (needs no torch)
+from GANSynthesisLib.errors import GANSynthesisError  # noqa: E402
+from GANSynthesisLib.tasks import TASKS  # noqa: E402
+
 NOT_USED = "(not used)"
-DEVICE_CHOICES = ["auto", "cuda", "cpu"]
+POLL_INTERVAL_MS = 100
 
 
 class GANSynthesis(ScriptedLoadableModule):
@@ -39,27 +46,24 @@ class GANSynthesis(ScriptedLoadableModule):
 
     def __init__(self, parent):
         ScriptedLoadableModule.__init__(self, parent)
-        self.parent.title = "GAN Synthesis"
-        self.parent.categories = ["Image Synthesis"]
+        self.parent.title = _("GAN Synthesis")
+        self.parent.categories = [_("Image Synthesis")]
         self.parent.dependencies = []
         self.parent.contributors = ["GANSynthesis developers"]
-        self.parent.helpText = (
+        self.parent.helpText = _(
             "Synthesize a CT volume from a cardiac segmentation with a bundled conditional GAN (pix2pix), translate "
             "a volume to another modality (MR or low-dose CT to CT), or mark what a GAN of normal anatomy cannot "
-            "explain (anomaly heatmap from an inpainting GAN or f-AnoGAN, with per-slice scores and a 'suspected "
-            "anomaly' segment). "
+            "explain (anomaly heatmap, with per-slice scores and a 'suspected anomaly' segment). "
             "Choose the task, the input and a model, then press Apply; the result is a new volume next to the "
-            "input, marked as synthetic. No data at hand? 'Load a sample phantom for this model' (or Sample Data → "
-            "GAN Synthesis) adds a phantom that fits. "
-            "Runs on the GPU when there is one, otherwise on the CPU, and works offline. "
-            "<b>Research use only, not for diagnosis.</b>"
-        )
-        self.parent.acknowledgementText = (
+            "input, marked as synthetic. No data at hand? 'Load a sample phantom for this model' (or Sample Data "
+            "→ GAN Synthesis) adds a phantom that fits. "
+            "The model runs in a separate process, on the GPU when there is one, otherwise on the CPU, offline. "
+            "<b>Research use only, not for diagnosis.</b>")
+        self.parent.acknowledgementText = _(
             "Built on 3D Slicer, PyTorch and SimpleITK. The pix2pix method is by Isola et al. (CVPR 2017), f-AnoGAN "
-            "by Schlegl et al. (Medical Image Analysis 2019); the "
-            "cardiac labels follow the MM-WHS challenge (Zhuang et al.). Bundled models were trained by the project "
-            "on procedural phantoms, not on patient data."
-        )
+            "by Schlegl et al. (Medical Image Analysis 2019); the cardiac labels follow the MM-WHS challenge "
+            "(Zhuang et al.). Bundled models were trained by the project on procedural phantoms, not on patient "
+            "data.")
         slicer.app.connect("startupCompleted()", registerSampleData)
 
 
@@ -76,44 +80,43 @@ def registerSampleData() -> None:
 
 
 def loadSampleFromSource(source) -> None:
-    """Sample Data's button: draw the sample into the scene and show its first volume."""
-    logic = GANSynthesisLogic()
-    if not logic.ensureDependencies(confirm=slicer.util.confirmOkCancelDisplay):
-        return
-    with slicer.util.tryWithErrorDisplay(f"Could not load the sample {source.sampleName}.", waitCursor=True):
+    """Sample Data's button: draw the sample into the scene and show its CT."""
+    with slicer.util.tryWithErrorDisplay(_("Could not load the sample {name}.").format(name=source.sampleName),
+                                         waitCursor=True):
+        logic = GANSynthesisLogic()
         nodes = logic.loadSample(source.sampleName)
-        slicer.util.setSliceViewerLayers(background=nodes["ct"], fit=True)
+        logic.show(nodes["ct"])
 
 
 @parameterNodeWrapper
 class GANSynthesisParameterNode:
     """Module state saved in the scene."""
 
-    task: str = "synthesize"
+    task: Annotated[str, Choice(list(TASKS))] = "synthesize"
     model: str = ""
-    inputSegmentation: Union[vtkMRMLSegmentationNode, vtkMRMLLabelMapVolumeNode]
-    inputVolume: vtkMRMLScalarVolumeNode
-    referenceVolume: vtkMRMLScalarVolumeNode
-    outputVolume: vtkMRMLScalarVolumeNode
-    device: Annotated[str, Choice(DEVICE_CHOICES)] = "auto"
+    inputSegmentation: Union[vtkMRMLSegmentationNode, vtkMRMLLabelMapVolumeNode, None]
+    inputVolume: Optional[vtkMRMLScalarVolumeNode]
+    referenceVolume: Optional[vtkMRMLScalarVolumeNode]
+    outputVolume: Optional[vtkMRMLScalarVolumeNode]
+    device: Annotated[str, Choice(list(DEVICE_CHOICES))] = "auto"
     batchSize: Annotated[int, WithinRange(1, 512)] = 16
     anomalyThreshold: Annotated[float, WithinRange(0.0, 1.0)] = 0.0  # 0: the model's calibrated threshold
-    evaluationSynthetic: vtkMRMLScalarVolumeNode
-    evaluationReference: vtkMRMLScalarVolumeNode
-    evaluationMask: vtkMRMLScalarVolumeNode
+    evaluationSynthetic: Optional[vtkMRMLScalarVolumeNode]
+    evaluationReference: Optional[vtkMRMLScalarVolumeNode]
+    evaluationMask: Optional[vtkMRMLScalarVolumeNode]
 
 
 class GANSynthesisWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
-    """The panel: choices are bound to the parameter node; Apply runs the library in a worker thread."""
+    """The panel: choices are bound to the parameter node; Apply runs the model in a child process."""
 
     def __init__(self, parent=None) -> None:
-        ScriptedLoadableModuleWidget.__init__(self, parent)
-        VTKObservationMixin.__init__(self)
         self.logic = None
         self._parameterNode = None
         self._parameterNodeGuiTag = None
-        self._run = None  # (thread, cancel event, state dict) while a run is going on
+        self._run = None  # (ChildRun, PreparedRun) while a model runs
         self._timer = None
+        VTKObservationMixin.__init__(self)
+        ScriptedLoadableModuleWidget.__init__(self, parent)  # without a parent it calls setup() at once
 
     # --- set-up -------------------------------------------------------------------------------
     def setup(self) -> None:
@@ -124,43 +127,46 @@ class GANSynthesisWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         uiWidget.setMRMLScene(slicer.mrmlScene)
         self.logic = GANSynthesisLogic()
 
-        from GANSynthesisLib.tasks import TASKS
-
         for name, task in TASKS.items():
-            self.ui.taskComboBox.addItem(task.title, name)
-        self.ui.deviceComboBox.clear()
-        self.ui.deviceComboBox.addItems(DEVICE_CHOICES)
-        self.ui.labelMappingTable.setHorizontalHeaderLabels(["Segment", "Model label"])
+            self.ui.taskComboBox.addItem(_(task.title), name)
+        self.ui.labelMappingTable.setHorizontalHeaderLabels([_("Segment"), _("Model label")])
         self.ui.labelMappingTable.horizontalHeader().setSectionResizeMode(qt.QHeaderView.Stretch)
+        self.ui.deviceInfoLabel.text = self.logic.deviceDescription()
 
-        self.ui.taskComboBox.connect("currentIndexChanged(int)", self.onTaskChanged)
-        self.ui.modelComboBox.connect("currentIndexChanged(int)", self.onModelChanged)
-        self.ui.importModelButton.connect("clicked(bool)", self.onImportModel)
-        self.ui.loadSampleButton.connect("clicked(bool)", self.onLoadSample)
-        self.ui.applyButton.connect("clicked(bool)", self.onApplyOrCancel)
-        self.ui.inputSegmentationSelector.connect("currentNodeChanged(vtkMRMLNode*)", self.updateLabelMapping)
-        self.ui.inputVolumeSelector.connect("currentNodeChanged(vtkMRMLNode*)", self.refreshModels)
-        self.ui.anomalyThresholdSpinBox.connect("valueChanged(double)", self.updateThresholdHint)
-        self.ui.evaluateButton.connect("clicked(bool)", self.onEvaluate)
-        self.ui.saveSyntheticButton.connect("clicked(bool)", self.onSaveSynthetic)
+        self.ui.taskComboBox.currentIndexChanged.connect(self.onTaskChanged)
+        self.ui.modelComboBox.currentIndexChanged.connect(self.onModelChanged)
+        self.ui.importModelButton.clicked.connect(self.onImportModel)
+        self.ui.loadSampleButton.clicked.connect(self.onLoadSample)
+        self.ui.applyButton.clicked.connect(self.onApplyOrCancel)
+        self.ui.inputSegmentationSelector.currentNodeChanged.connect(self.updateLabelMapping)
+        self.ui.inputVolumeSelector.currentNodeChanged.connect(self.refreshModels)
+        self.ui.anomalyThresholdSpinBox.valueChanged.connect(self.updateThresholdHint)
+        self.ui.evaluateButton.clicked.connect(self.onEvaluate)
+        self.ui.saveSyntheticButton.clicked.connect(self.onSaveSynthetic)
+
+        self._timer = qt.QTimer()
+        self._timer.setInterval(POLL_INTERVAL_MS)
+        self._timer.timeout.connect(self.pollRun)
 
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
-        self.ui.deviceInfoLabel.text = self.logic.deviceDescription()
         self.initializeParameterNode()
 
     def cleanup(self) -> None:
+        """Called before the module is unloaded or reloaded: ends a run, stops the timer, lets go of the scene."""
         self.cancelRun()
+        if self._timer is not None:
+            self._timer.stop()
+            self._timer.timeout.disconnect(self.pollRun)
+            self._timer = None
+        self.setParameterNode(None)
         self.removeObservers()
 
     def enter(self) -> None:
         self.initializeParameterNode()
 
     def exit(self) -> None:
-        if self._parameterNode:
-            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
-            self._parameterNodeGuiTag = None
-            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.updateApplyButton)
+        self.setParameterNode(None)
 
     def onSceneStartClose(self, caller, event) -> None:
         self.cancelRun()
@@ -176,47 +182,48 @@ class GANSynthesisWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def setParameterNode(self, inputParameterNode: Optional[GANSynthesisParameterNode]) -> None:
         if self._parameterNode:
             self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
+            self._parameterNodeGuiTag = None
             self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.updateApplyButton)
         self._parameterNode = inputParameterNode
         if self._parameterNode:
             self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
             self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.updateApplyButton)
-            index = self.ui.taskComboBox.findData(self._parameterNode.task)
-            self.ui.taskComboBox.setCurrentIndex(max(0, index))
+            self.ui.taskComboBox.setCurrentIndex(max(0, self.ui.taskComboBox.findData(self._parameterNode.task)))
             self.onTaskChanged()
-            self.updateApplyButton()
 
     # --- choices ------------------------------------------------------------------------------
     def currentTask(self):
-        from GANSynthesisLib.tasks import get_task
-
-        return get_task(self.ui.taskComboBox.currentData or "synthesize")
+        return TASKS[self.ui.taskComboBox.currentData or "synthesize"]
 
     def onTaskChanged(self, _index=None) -> None:
         task = self.currentTask()
         if self._parameterNode:
             self._parameterNode.task = task.name
         takesLabels = task.input_kind == "labelmap"
-        self.ui.inputSegmentationSelector.setVisible(takesLabels)
-        self.ui.inputSegmentationLabel.setVisible(takesLabels)
-        self.ui.inputVolumeSelector.setVisible(not takesLabels)
-        self.ui.inputVolumeLabel.setVisible(not takesLabels)
-        self.ui.referenceVolumeSelector.setVisible(takesLabels)
-        self.ui.referenceVolumeLabel.setVisible(takesLabels)
-        self.ui.labelMappingCollapsibleButton.setVisible(takesLabels)
+        for widget in (self.ui.inputSegmentationSelector, self.ui.inputSegmentationLabel,
+                       self.ui.referenceVolumeSelector, self.ui.referenceVolumeLabel,
+                       self.ui.labelMappingCollapsibleButton):
+            widget.setVisible(takesLabels)
+        for widget in (self.ui.inputVolumeSelector, self.ui.inputVolumeLabel):
+            widget.setVisible(not takesLabels)
         heatmap = task.output_display == "heat"
-        self.ui.anomalyThresholdLabel.setVisible(heatmap)
-        self.ui.anomalyThresholdSpinBox.setVisible(heatmap)
-        self.ui.anomalyThresholdHintLabel.setVisible(heatmap)
+        for widget in (self.ui.anomalyThresholdLabel, self.ui.anomalyThresholdSpinBox,
+                       self.ui.anomalyThresholdHintLabel):
+            widget.setVisible(heatmap)
         self.refreshModels()
+
+    def inputNode(self):
+        if self.currentTask().input_kind == "labelmap":
+            return self.ui.inputSegmentationSelector.currentNode()
+        return self.ui.inputVolumeSelector.currentNode()
 
     def refreshModels(self, _node=None) -> None:
         """List the models of the task; for a volume from DICOM, only those taking its modality."""
         wanted = self._parameterNode.model if self._parameterNode else ""
-        self.ui.modelComboBox.blockSignals(True)
-        self.ui.modelComboBox.clear()
         inputNode = self.inputNode() if self.currentTask().input_kind == "scalar" else None
         modality = inputNode.GetAttribute("DICOM.Modality") if inputNode else None
+        self.ui.modelComboBox.blockSignals(True)
+        self.ui.modelComboBox.clear()
         for bundle in self.logic.models(self.currentTask().name, modality):
             self.ui.modelComboBox.addItem(bundle.title, bundle.name)
         self.ui.modelComboBox.blockSignals(False)
@@ -225,40 +232,41 @@ class GANSynthesisWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.onModelChanged()
 
     def currentBundle(self):
-        name = self.ui.modelComboBox.currentData
-        return self.logic.model(name, self.currentTask().name) if name else None
+        return self.logic.model(self.ui.modelComboBox.currentData, self.currentTask().name)
 
     def onModelChanged(self, _index=None) -> None:
+        from GANSynthesisLib.cards import model_card_html
+        from GANSynthesisLib.sample_data import sample_input_for
+
         bundle = self.currentBundle()
         if self._parameterNode and bundle:
             self._parameterNode.model = bundle.name
-        self.ui.modelCardLabel.text = self.logic.modelCard(bundle) if bundle else "No model installed for this task."
-        sample = self.logic.sampleInputFor(bundle) if bundle else None
+        self.ui.modelCardLabel.text = model_card_html(bundle) if bundle else _("No model installed for this task.")
+        sample = sample_input_for(bundle) if bundle else None
         self.ui.loadSampleButton.enabled = sample is not None
         self.ui.loadSampleButton.toolTip = (
-            f"Add the {sample[0]} (a procedural phantom the models never saw) to the scene and select its "
-            f"{sample[1]} as the input" if sample else "No sample fits this model's input; load a volume of your own")
+            _("Add the {sample} (a procedural phantom the models never saw) to the scene and select its {role} as "
+              "the input").format(sample=sample[0], role=sample[1]) if sample
+            else _("No sample fits this model's input; load a volume of your own"))
         self.updateLabelMapping()
         self.updateThresholdHint()
         self.updateApplyButton()
 
     def onImportModel(self) -> None:
-        folder = qt.QFileDialog.getExistingDirectory(self.parent, "Import model folder (model.json + .safetensors)")
+        folder = qt.QFileDialog.getExistingDirectory(self.parent, _("Import model folder (model.json + .safetensors)"))
         if not folder:
             return
-        with slicer.util.tryWithErrorDisplay("Could not import the model.", waitCursor=True):
+        with slicer.util.tryWithErrorDisplay(_("Could not import the model."), waitCursor=True):
             bundle = self.logic.importModel(folder)
             if self._parameterNode:
                 self._parameterNode.model = bundle.name
             self.refreshModels()
-            self.ui.statusLabel.text = f"Imported model {bundle.name}."
+            self.ui.statusLabel.text = _("Imported model {name}.").format(name=bundle.name)
 
     def onLoadSample(self) -> None:
-        """Draw the phantom that fits the chosen model, select it as the input, and its CT as the reference grid and
-        evaluation reference where that applies."""
-        if not self.logic.ensureDependencies(confirm=slicer.util.confirmOkCancelDisplay):
-            return
-        with slicer.util.tryWithErrorDisplay("Could not load the sample.", waitCursor=True):
+        """Draw the phantom that fits the chosen model and select it as the input (and its CT as the reference grid
+        and evaluation reference where that applies)."""
+        with slicer.util.tryWithErrorDisplay(_("Could not load the sample."), waitCursor=True):
             inputNode, nodes = self.logic.loadSampleInput(self.currentBundle())
             takesLabels = self.currentTask().input_kind == "labelmap"
             selector = self.ui.inputSegmentationSelector if takesLabels else self.ui.inputVolumeSelector
@@ -267,32 +275,37 @@ class GANSynthesisWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                 self.ui.referenceVolumeSelector.setCurrentNode(nodes["ct"])
             if self.currentTask().output_display != "heat" and inputNode.GetID() != nodes["ct"].GetID():
                 self.ui.evaluationReferenceSelector.setCurrentNode(nodes["ct"])
-            slicer.util.setSliceViewerLayers(background=nodes["ct"] if takesLabels else inputNode, fit=True)
-            self.ui.statusLabel.text = f"Loaded {inputNode.GetName()}; press Apply."
+            self.updateLabelMapping()  # the selector may have picked the node up before its segments were added
+            self.logic.show(nodes["ct"] if takesLabels else inputNode)
+            self.ui.statusLabel.text = _("Loaded {name}; press Apply.").format(name=inputNode.GetName())
 
     def updateThresholdHint(self, _value=None) -> None:
         """Under the threshold box: what the chosen threshold marks, for the current anomaly model."""
+        from GANSynthesisLib.thresholds import threshold_hint
+
         bundle = self.currentBundle()
         self.ui.anomalyThresholdHintLabel.text = (
-            self.logic.thresholdHint(bundle, self.ui.anomalyThresholdSpinBox.value)
+            threshold_hint(bundle.manifest, self.ui.anomalyThresholdSpinBox.value)
             if bundle is not None and bundle.task == "anomaly" else "")
 
     def updateLabelMapping(self, _node=None) -> None:
         """Fill the table: one row per segment, with the model label it goes to (editable)."""
+        from GANSynthesisLib.mrml import match_segments
+
         table = self.ui.labelMappingTable
         table.setRowCount(0)
         segmentation = self.ui.inputSegmentationSelector.currentNode()
         bundle = self.currentBundle()
         if not bundle or segmentation is None or not segmentation.IsA("vtkMRMLSegmentationNode"):
             return
-        labels = list(bundle.manifest["input"]["labels"])
-        for row, match in enumerate(self.logic.matchSegments(segmentation, bundle)):
+        labels = bundle.manifest["input"]["labels"]
+        for row, match in enumerate(match_segments(segmentation, labels)):
             table.insertRow(row)
             item = qt.QTableWidgetItem(match.segment_name)
             item.setData(qt.Qt.UserRole, match.segment_id)
             table.setItem(row, 0, item)
             combo = qt.QComboBox()
-            combo.addItems([NOT_USED] + labels)
+            combo.addItems([NOT_USED, *labels])
             combo.setCurrentText(match.model_label or NOT_USED)
             table.setCellWidget(row, 1, combo)
 
@@ -304,180 +317,178 @@ class GANSynthesisWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             mapping[table.item(row, 0).data(qt.Qt.UserRole)] = "" if label == NOT_USED else label
         return mapping
 
-    def inputNode(self):
-        if self.currentTask().input_kind == "labelmap":
-            return self.ui.inputSegmentationSelector.currentNode()
-        return self.ui.inputVolumeSelector.currentNode()
-
     def updateApplyButton(self, caller=None, event=None) -> None:
         if self._run:
             return
         ready = self.inputNode() is not None and self.currentBundle() is not None
+        self.ui.applyButton.text = _("Apply")
         self.ui.applyButton.enabled = ready
-        self.ui.applyButton.toolTip = "Run the model" if ready else "Select an input and a model first"
+        self.ui.applyButton.toolTip = _("Run the model") if ready else _("Select an input and a model first")
 
     # --- running ------------------------------------------------------------------------------
     def onApplyOrCancel(self) -> None:
         if self._run:
             self.cancelRun()
+            self.ui.statusLabel.text = _("Cancelled; the scene is unchanged.")
             return
-        if not self.logic.ensureDependencies(confirm=slicer.util.confirmOkCancelDisplay):
-            return
-        with slicer.util.tryWithErrorDisplay("GANSynthesis could not start.", waitCursor=True):
+        with slicer.util.tryWithErrorDisplay(_("GANSynthesis could not start."), waitCursor=True):
+            self.logic.ensureDependencies(confirm=slicer.util.confirmOkCancelDisplay)
             mapping = self.segmentMapping() if self.currentTask().input_kind == "labelmap" else None
-            prepared = self.logic.prepare(self.currentTask().name, self.inputNode(), self.currentBundle(),
-                                          self.ui.referenceVolumeSelector.currentNode(),
-                                          self.ui.outputSelector.currentNode(), mapping)
-            if prepared.task.output_display == "heat" and self._parameterNode.anomalyThreshold > 0:
-                prepared.inputs["threshold"] = self._parameterNode.anomalyThreshold
-            self.startRun(prepared)
-
-    def startRun(self, prepared) -> None:
-        cancel = threading.Event()
-        state = {"fraction": 0.0, "message": "starting", "result": None, "error": None}
-
-        def progress(fraction, message):
-            state["fraction"], state["message"] = fraction, message
-
-        def work():
-            try:
-                state["result"] = self.logic.compute(prepared, self._parameterNode.device, self._parameterNode.batchSize,
-                                                     progress, cancel.is_set)
-            except Exception as error:  # reported on the main thread
-                state["error"] = error
-
-        thread = threading.Thread(target=work, name="GANSynthesis", daemon=True)
-        self._run = (thread, cancel, state, prepared)
-        self.ui.applyButton.text = "Cancel"
-        self.ui.progressBar.value = 0
-        self.ui.progressBar.setVisible(True)
-        self.ui.statusLabel.text = f"Running {prepared.bundle.name} …"
-        self._timer = qt.QTimer()
-        self._timer.setInterval(100)
-        self._timer.connect("timeout()", self.pollRun)
-        thread.start()
-        self._timer.start()
+            prepared = self.logic.prepare(self._parameterNode, self.inputNode(), self.currentBundle(), mapping)
+            child = self.logic.start(prepared, self._parameterNode.device, self._parameterNode.batchSize)
+            self._run = (child, prepared)
+            self.ui.applyButton.text = _("Cancel")
+            self.ui.applyButton.toolTip = _("Stop the model; nothing is added to the scene")
+            self.ui.progressBar.value = 0
+            self.ui.progressBar.setVisible(True)
+            self.ui.statusLabel.text = _("Running {model} …").format(model=prepared.bundle.name)
+            self._timer.start()
 
     def pollRun(self) -> None:
-        thread, cancel, state, prepared = self._run
-        self.ui.progressBar.value = int(100 * state["fraction"])
-        self.ui.statusLabel.text = f"{prepared.bundle.name}: {state['message']}"
-        if thread.is_alive():
+        """Timer tick: show the child's progress; once it has ended, publish its result or show its error."""
+        child, prepared = self._run
+        status = child.poll()
+        self.ui.progressBar.value = int(100 * status.fraction)
+        self.ui.statusLabel.text = f"{prepared.bundle.name}: {status.message}"
+        if not status.finished:
             return
-        self._timer.stop()
-        self._run = None
-        self.ui.applyButton.text = "Apply"
-        self.ui.progressBar.setVisible(False)
-        error = state["error"]
-        if error is not None:
-            from GANSynthesisLib.errors import CancelledError, GANSynthesisError
+        self._endRun()
+        if status.error is not None:
+            self.ui.statusLabel.text = _("Failed: {error}").format(error=status.error)
+            slicer.util.errorDisplay(status.error, windowTitle="GANSynthesis")
+            return
+        with slicer.util.tryWithErrorDisplay(_("Could not add the result to the scene.")):
+            output, result = self.logic.publish(prepared, child)
+            self.ui.evaluationSyntheticSelector.setCurrentNode(output)
+            self.ui.statusLabel.text = self.logic.resultText(output, result)
 
-            if isinstance(error, CancelledError):
-                self.ui.statusLabel.text = "Cancelled; the scene is unchanged."
-            else:
-                logging.error("GANSynthesis failed", exc_info=error)
-                message = str(error) if isinstance(error, GANSynthesisError) else f"Unexpected error: {error}"
-                self.ui.statusLabel.text = "Failed: " + message
-                slicer.util.errorDisplay(message, windowTitle="GANSynthesis")
-        else:
-            with slicer.util.tryWithErrorDisplay("Could not add the result to the scene."):
-                result = state["result"]
-                output = self.logic.publish(prepared, result)
-                self.logic.showResult(prepared, output)
-                self.ui.evaluationSyntheticSelector.setCurrentNode(output)
-                self.ui.statusLabel.text = f"Done: {output.GetName()} (synthetic, research use only)."
-                if "volume_score" in result.summary:
-                    self.ui.statusLabel.text += (f" Anomaly score {result.summary['volume_score']:.3g}; suspected "
-                                                 f"{result.summary['suspected_ml']:.1f} ml at "
-                                                 f"{self.logic.thresholdText(result.summary)}.")
-                for warning in result.warnings:
-                    logging.warning(warning)
-                    self.ui.statusLabel.text += " Warning: " + warning
+    def cancelRun(self) -> None:
+        """End the child process (within a second); nothing is added to the scene."""
+        if self._run:
+            self._run[0].cancel()
+            self._endRun()
+
+    def _endRun(self) -> None:
+        if self._timer is not None:
+            self._timer.stop()
+        self._run = None
+        self.ui.progressBar.setVisible(False)
         self.updateApplyButton()
 
+    # --- evaluation ---------------------------------------------------------------------------
     def onEvaluate(self) -> None:
-        with slicer.util.tryWithErrorDisplay("Could not evaluate.", waitCursor=True):
-            metrics, errorMap = self.logic.evaluate(self.ui.evaluationSyntheticSelector.currentNode(),
-                                                    self.ui.evaluationReferenceSelector.currentNode(),
-                                                    self.ui.evaluationMaskSelector.currentNode())
-            self.ui.evaluationResultLabel.text = (
-                f"MAE {metrics['mae']:.1f} HU, PSNR {metrics['psnr']:.2f} dB, SSIM {metrics['ssim']:.3f} "
-                f"over {metrics['mask_voxels']} voxels; error map: {errorMap.GetName()}")
-            slicer.util.setSliceViewerLayers(foreground=errorMap, foregroundOpacity=0.6)
+        from GANSynthesisLib import api
+
+        with slicer.util.tryWithErrorDisplay(_("Could not evaluate."), waitCursor=True):
+            metrics, errorMap = api.evaluate(self.ui.evaluationSyntheticSelector.currentNode(),
+                                             self.ui.evaluationReferenceSelector.currentNode(),
+                                             self.ui.evaluationMaskSelector.currentNode())
+            self.ui.evaluationResultLabel.text = _(
+                "MAE {mae:.1f} HU, PSNR {psnr:.2f} dB, SSIM {ssim:.3f} over {voxels} voxels; error map: {name}").format(
+                mae=metrics["mae"], psnr=metrics["psnr"], ssim=metrics["ssim"], voxels=metrics["mask_voxels"],
+                name=errorMap.GetName())
+            self.logic.show(self.ui.evaluationSyntheticSelector.currentNode(), errorMap)
 
     def onSaveSynthetic(self) -> None:
+        from GANSynthesisLib import api
+
         node = self.ui.evaluationSyntheticSelector.currentNode()
         if node is None:
-            slicer.util.errorDisplay("Select the synthetic volume to save first.", windowTitle="GANSynthesis")
+            slicer.util.errorDisplay(_("Select the synthetic volume to save first."), windowTitle="GANSynthesis")
             return
-        path = qt.QFileDialog.getSaveFileName(self.parent, "Save synthetic volume", f"{node.GetName()}.nrrd",
+        path = qt.QFileDialog.getSaveFileName(self.parent, _("Save synthetic volume"), f"{node.GetName()}.nrrd",
                                               "Images (*.nrrd *.nii.gz *.nii *.mha)")
         if not path:
             return
-        with slicer.util.tryWithErrorDisplay("Could not save the volume.", waitCursor=True):
-            self.ui.evaluationResultLabel.text = f"Saved {self.logic.exportVolume(node, path)} with its provenance."
-
-    def cancelRun(self) -> None:
-        if self._run:
-            self._run[1].set()
-            self.ui.statusLabel.text = "Cancelling …"
+        with slicer.util.tryWithErrorDisplay(_("Could not save the volume."), waitCursor=True):
+            saved = api.export_volume(node, path, overwrite=True)
+            self.ui.evaluationResultLabel.text = _("Saved {path} with its provenance.").format(path=saved)
 
 
 class GANSynthesisLogic(ScriptedLoadableModuleLogic):
-    """Thin layer over GANSynthesisLib; no Qt, usable from the Python console and tests."""
+    """What the panel needs beyond GANSynthesisLib's scripting API (``GANSynthesisLib.api``, which scripts use
+    directly): the model catalogue read once, dependencies, input checks on the main thread, the child process,
+    and the one place that sets the views. No Qt here."""
 
     def __init__(self) -> None:
         ScriptedLoadableModuleLogic.__init__(self)
+        self._catalogue = None
 
     def getParameterNode(self):
         return GANSynthesisParameterNode(super().getParameterNode())
 
-    def models(self, task, modality=None):
-        from GANSynthesisLib.registry import list_models
+    # --- models -------------------------------------------------------------------------------
+    def models(self, task: str, modality: Optional[str] = None) -> list:
+        """The installed models of ``task`` (read from disk once; see :meth:`importModel`)."""
+        from GANSynthesisLib.registry import accepts_modality, list_models
 
-        return list_models(task, modality=modality)
+        if self._catalogue is None:
+            self._catalogue = list_models()
+        return [b for b in self._catalogue if b.task == task and accepts_modality(b, modality)]
 
-    def model(self, name, task):
-        from GANSynthesisLib.registry import find_model
+    def model(self, name: Optional[str], task: str):
+        """The catalogued model of ``task`` called ``name``, or None."""
+        return next((b for b in self.models(task) if b.name == name), None) if name else None
 
-        return find_model(name, task)
-
-    def modelCard(self, bundle) -> str:
-        from GANSynthesisLib.cards import model_card_html
-
-        return model_card_html(bundle)
-
-    def thresholdHint(self, bundle, threshold) -> str:
-        from GANSynthesisLib.thresholds import threshold_hint
-
-        return threshold_hint(bundle.manifest, threshold)
-
-    def thresholdText(self, summary) -> str:
-        from GANSynthesisLib.thresholds import threshold_text
-
-        return threshold_text(summary)
-
-    def importModel(self, folder):
+    def importModel(self, folder: str):
+        """Copy a model folder into the user's models (checked) and re-read the catalogue."""
         from GANSynthesisLib.registry import import_model_folder
 
-        return import_model_folder(folder)
+        bundle = import_model_folder(folder)
+        self._catalogue = None
+        return bundle
 
-    def matchSegments(self, segmentationNode, bundle):
-        from GANSynthesisLib.mrml import match_segments
+    # --- dependencies ----------------------------------------------------------------------------
+    def deviceDescription(self) -> str:
+        from GANSynthesisLib.dependencies import torch_missing
 
-        return match_segments(segmentationNode, bundle.manifest["input"]["labels"])
+        if torch_missing():
+            return _("PyTorch is not installed yet; it is installed when you first press Apply.")
+        from GANSynthesisLib.devices import describe_devices
 
-    def loadSample(self, name):
-        """Draw a sample phantom into the scene; returns its nodes by role ('ct', 'mr', 'segmentation')."""
+        return "; ".join(describe_devices())
+
+    def ensureDependencies(self, confirm=None) -> None:
+        """Install what the models need, once: torch through the PyTorch extension, the rest with pip.
+
+        ``confirm(message) -> bool`` asks the user first (None installs without asking). Raises GANSynthesisError
+        saying what is missing and how to get it when it cannot be installed or the user declines.
+        """
+        from GANSynthesisLib.dependencies import missing_pip_packages, pip_requirements, torch_missing
+
+        if torch_missing():
+            try:
+                import PyTorchUtils
+            except ImportError as error:
+                raise GANSynthesisError(_(
+                    "GANSynthesis needs PyTorch, which the PyTorch extension installs. Install 'PyTorch' from the "
+                    "Extensions Manager, restart Slicer, and press Apply again.")) from error
+            if PyTorchUtils.PyTorchUtilsLogic().installTorch(askConfirmation=confirm is not None,
+                                                             torchVersionRequirement=">=2.2") is None:
+                raise GANSynthesisError(_("PyTorch was not installed, so the model cannot run. Press Apply again to "
+                                          "install it (this needs the internet once)."))
+        missing = missing_pip_packages()
+        if not missing:
+            return
+        message = _("GANSynthesis needs these Python packages: {packages}. Install them now? (Slicer's own numpy, "
+                    "SimpleITK and VTK are kept as they are.)").format(packages=", ".join(missing))
+        if confirm is not None and not confirm(message):
+            raise GANSynthesisError(_("The packages {packages} were not installed, so the model cannot run.").format(
+                packages=", ".join(missing)))
+        try:
+            slicer.util.pip_install(" ".join(pip_requirements(missing)))
+        except Exception as error:
+            raise GANSynthesisError(_(
+                "Installing {packages} with pip failed ({error}). Check the internet connection, or install them "
+                "from Slicer's Python console with slicer.util.pip_install.").format(packages=", ".join(missing),
+                                                                                     error=error)) from error
+
+    # --- samples ------------------------------------------------------------------------------
+    def loadSample(self, name: str) -> dict:
+        """Draw a sample phantom into the scene (numpy and scipy only, no torch); returns its nodes by role."""
         from GANSynthesisLib.sample_data import load_sample
 
         return load_sample(slicer.mrmlScene, name)
-
-    def sampleInputFor(self, bundle):
-        """(sample name, node role) of the sample that fits the model's input, or None."""
-        from GANSynthesisLib.sample_data import sample_input_for
-
-        return sample_input_for(bundle)
 
     def loadSampleInput(self, bundle):
         """Draw the sample that fits the model's input; returns (the input node, all its nodes by role)."""
@@ -485,134 +496,119 @@ class GANSynthesisLogic(ScriptedLoadableModuleLogic):
 
         return load_sample_input(slicer.mrmlScene, bundle)
 
-    def deviceDescription(self) -> str:
-        try:
-            from GANSynthesisLib.devices import describe_devices
-        except ImportError:
-            return "PyTorch is not installed yet; it is installed when you first press Apply."
-        return "; ".join(describe_devices())
+    # --- a run --------------------------------------------------------------------------------
+    def prepare(self, parameterNode, inputNode, bundle, segmentMapping=None):
+        """Read the input from the scene and check every setting before anything starts; the scene is not
+        changed."""
+        from GANSynthesisLib import api
+        from GANSynthesisLib.devices import resolve_device
+        from GANSynthesisLib.thresholds import resolve_threshold
 
-    def ensureDependencies(self, confirm=None) -> bool:
-        """Install what is missing, once: torch via the PyTorch extension, the rest with pip.
+        if bundle is None:
+            raise GANSynthesisError(_("No model is selected; choose one, or import a model folder."))
+        if parameterNode.device not in DEVICE_CHOICES:
+            raise GANSynthesisError(_("Unknown device {device!r}.").format(device=parameterNode.device))
+        resolve_device(parameterNode.device)  # 'cuda' without a GPU is refused here, not in the child
+        prepared = api.prepare(bundle.task, inputNode, bundle, parameterNode.referenceVolume,
+                               parameterNode.outputVolume, segmentMapping)
+        if bundle.task == "anomaly" and parameterNode.anomalyThreshold > 0:
+            prepared.inputs["threshold"] = resolve_threshold(bundle.manifest, parameterNode.anomalyThreshold)
+        return prepared
 
-        ``confirm(message) -> bool`` asks the user (the widget passes a dialog); None installs without asking.
-        """
-        from GANSynthesisLib.dependencies import missing_pip_packages, pip_requirements, torch_missing
+    def start(self, prepared, device: str = "auto", batchSize: Optional[int] = None):
+        """Start the model on ``prepared`` in a child process; returns the ChildRun to poll."""
+        from GANSynthesisLib.child_run import ChildRun
 
-        if torch_missing():
-            import PyTorchUtils
+        child = ChildRun(python=shutil.which("PythonSlicer") or sys.executable)
+        child.start(prepared.task.name, prepared.volume, prepared.bundle.path, prepared.inputs, device, batchSize)
+        return child
 
-            torchLogic = PyTorchUtils.PyTorchUtilsLogic()
-            if torchLogic.installTorch(askConfirmation=confirm is not None, torchVersionRequirement=">=2.2") is None:
-                return False
-        missing = missing_pip_packages()
-        if missing:
-            message = (f"GANSynthesis needs these Python packages: {', '.join(missing)}. Install them now? "
-                       "(Slicer's own numpy, SimpleITK and VTK are kept as they are.)")
-            if confirm is not None and not confirm(message):
-                return False
-            slicer.util.pip_install(" ".join(pip_requirements(missing)))
-        return True
-
-    def prepare(self, task, inputNode, model=None, referenceVolumeNode=None, outputNode=None, segmentMapping=None):
+    def publish(self, prepared, child):
+        """Add the finished child's result to the scene and show it; returns (output node, task result)."""
         from GANSynthesisLib import api
 
-        return api.prepare(task, inputNode, model, referenceVolumeNode, outputNode, segmentMapping)
+        result = child.take_result()
+        output = api.publish(prepared, result)
+        if prepared.task.output_display == "heat":
+            self.show(prepared.input_node, output, api.related_node(output, "chart"))
+        else:
+            self.show(output)
+            if prepared.input_node.IsA("vtkMRMLSegmentationNode") and prepared.input_node.GetDisplayNode():
+                prepared.input_node.GetDisplayNode().SetVisibility(True)
+        return output, result
 
-    def compute(self, prepared, device="auto", batchSize=16, progress=None, cancel=None):
-        from GANSynthesisLib import api
-        from GANSynthesisLib.inference import InferenceOptions
+    def resultText(self, output, result) -> str:
+        """The status line after a run: the node, what marks it synthetic, the anomaly summary and any warning."""
+        from GANSynthesisLib.thresholds import threshold_text
 
-        return api.compute(prepared, InferenceOptions(device=device, batch_size=batchSize, progress=progress,
-                                                      cancel=cancel))
+        text = _("Done: {name} (synthetic, research use only).").format(name=output.GetName())
+        if "volume_score" in result.summary:
+            text += " " + _("Anomaly score {score:.3g}; suspected {volume:.1f} ml at {threshold}.").format(
+                score=result.summary["volume_score"], volume=result.summary["suspected_ml"],
+                threshold=threshold_text(result.summary))
+        for warning in result.warnings:
+            logging.warning(warning)
+            text += " " + _("Warning: {warning}").format(warning=warning)
+        return text
 
-    def publish(self, prepared, result):
-        from GANSynthesisLib import api
-
-        return api.publish(prepared, result)
-
-    def process(self, task, inputNode, model=None, referenceVolumeNode=None, outputNode=None, device="auto"):
-        """Run a whole task synchronously (for scripts); returns the output node."""
+    def process(self, task: str, inputNode, model=None, referenceVolumeNode=None, outputNode=None,
+                device: str = "auto"):
+        """Run a whole task in this process and wait (for scripts and the self-test); returns the output node."""
         from GANSynthesisLib import api
 
         return api.run_task(task, inputNode, model, referenceVolumeNode, outputNode, device=device)
 
-    def evaluate(self, syntheticNode, referenceNode, maskNode=None):
-        """SynthRAD2023 metrics and an error-map volume node."""
-        from GANSynthesisLib import api
-
-        return api.evaluate(syntheticNode, referenceNode, maskNode)
-
-    def exportVolume(self, node, path):
-        """Write the volume node to ``path`` (replacing it) with its GANSynthesis provenance in the header."""
-        from GANSynthesisLib import api
-
-        return api.export_volume(node, path, overwrite=True)
-
-    def showResult(self, prepared, outputNode) -> None:
-        """Synthetic images as background with the input segmentation on top; heatmaps as a foreground overlay,
-        with their per-slice score chart in the layout."""
-        if prepared.task.output_display == "heat":
-            from GANSynthesisLib import api
-
-            slicer.util.setSliceViewerLayers(background=prepared.input_node, foreground=outputNode,
-                                             foregroundOpacity=0.5, fit=True)
-            chart = api.related_node(outputNode, "chart")
-            if chart is not None:
-                slicer.modules.plots.logic().ShowChartInLayout(chart)
+    def show(self, background, foreground=None, chart=None) -> None:
+        """The one place that sets the views: a volume in the slice views (a heatmap or error map over it), and a
+        chart in the layout."""
+        if foreground is None:
+            slicer.util.setSliceViewerLayers(background=background, foreground=None, fit=True)
         else:
-            slicer.util.setSliceViewerLayers(background=outputNode, foreground=None, fit=True)
-            displayNode = prepared.input_node.GetDisplayNode()
-            if displayNode and prepared.input_node.IsA("vtkMRMLSegmentationNode"):
-                displayNode.SetVisibility(True)
+            slicer.util.setSliceViewerLayers(background=background, foreground=foreground, foregroundOpacity=0.5,
+                                             fit=True)
+        if chart is not None and hasattr(slicer.modules, "plots"):
+            slicer.modules.plots.logic().ShowChartInLayout(chart)
 
 
 class GANSynthesisTest(ScriptedLoadableModuleTest):
-    """Self-test inside Slicer: a phantom segmentation → synthetic CT, and a lesion phantom → anomaly heatmap,
-    with the bundled models."""
+    """Self-test inside Slicer: each task on a sample phantom, through the child process the panel uses."""
 
     def setUp(self) -> None:
         slicer.mrmlScene.Clear()
 
     def runTest(self) -> None:
-        self.setUp()
-        self.test_SynthesizeFromPhantomSegmentation()
-        self.setUp()
-        self.test_AnomalyHeatmapOnLesionPhantom()
-
-    def test_SynthesizeFromPhantomSegmentation(self) -> None:
-        import numpy as np
-
-        from GANSynthesisLib.sample_data import heart_case
-
-        self.delayDisplay("Loading the heart phantom sample")
         logic = GANSynthesisLogic()
-        nodes = logic.loadSample("GAN heart phantom")
+        try:
+            logic.ensureDependencies(confirm=slicer.util.confirmOkCancelDisplay)
+        except GANSynthesisError as error:
+            self.delayDisplay(f"Skipped the model runs: {error}")
+            return
+        for task in TASKS:
+            self.setUp()
+            self.test_TaskOnSample(logic, task)
 
-        self.delayDisplay("Synthesizing CT")
-        output = logic.process("synthesize", nodes["segmentation"], referenceVolumeNode=nodes["ct"], device="cpu")
-        ct = slicer.util.arrayFromVolume(output)
-        labels = heart_case().segmentation[1].array
+    def test_TaskOnSample(self, logic=None, task: str = "synthesize") -> None:
+        import time
+
+        from GANSynthesisLib.sample_data import sample_input_for
+
+        logic = logic or GANSynthesisLogic()
+        bundle = next(b for b in logic.models(task) if sample_input_for(b) is not None)
+        self.delayDisplay(f"{task}: loading the sample for {bundle.name}")
+        inputNode, nodes = logic.loadSampleInput(bundle)
+        parameterNode = logic.getParameterNode()
+        parameterNode.referenceVolume = nodes["ct"] if task == "synthesize" else None
+        parameterNode.outputVolume = None
+        parameterNode.device = "auto"
+        prepared = logic.prepare(parameterNode, inputNode, bundle)
+        child = logic.start(prepared, "auto", None)
+        self.delayDisplay(f"{task}: running {bundle.name} in a child process")
+        while not child.poll().finished:
+            slicer.app.processEvents()
+            time.sleep(0.05)
+        self.assertIsNone(child.status.error)
+        output, _result = logic.publish(prepared, child)
+        grid = nodes["ct"] if task == "synthesize" else inputNode
         self.assertEqual(output.GetAttribute("GANSynthesis.Synthetic"), "true")
-        self.assertEqual(ct.shape, labels.shape)
-        self.assertTrue(np.isfinite(ct).all())
-        self.assertGreater(ct[labels == 500].mean(), ct[labels == 205].mean() + 100)
-        self.delayDisplay("Test passed")
-
-    def test_AnomalyHeatmapOnLesionPhantom(self) -> None:
-        from GANSynthesisLib import api
-
-        self.delayDisplay("Loading the lesion phantom sample")
-        logic = GANSynthesisLogic()
-        nodes = logic.loadSample("GAN lesion phantom")
-
-        self.delayDisplay("Computing the anomaly heatmap")
-        heat = logic.process("anomaly", nodes["ct"], device="cpu")
-        shape = slicer.util.arrayFromVolume(nodes["ct"]).shape
-        self.assertEqual(heat.GetAttribute("GANSynthesis.Synthetic"), "true")
-        self.assertEqual(slicer.util.arrayFromVolume(heat).shape, shape)
-        table = api.related_node(heat, "table")
-        self.assertEqual(table.GetNumberOfRows(), shape[0])
-        self.assertIsNotNone(api.related_node(heat, "chart"))
-        self.assertIsNotNone(api.related_node(heat, "segmentation"))
-        self.delayDisplay("Test passed")
+        self.assertEqual(output.GetImageData().GetDimensions(), grid.GetImageData().GetDimensions())
+        self.delayDisplay(f"{task}: test passed")

@@ -1,26 +1,32 @@
-"""The Slicer module checked without the Slicer application: .ui file, module code, and its Logic on slicer-core."""
+"""The Slicer module's own code on Slicer 5.10's real Python layer (see slicer_runtime.py): the parameter node through
+the real wrapper, the panel, samples, Apply in a child process, Cancel, scene close, cleanup and the self-test."""
 
 import ast
-import importlib.util
+import logging
+import os
 import py_compile
 import re
+import shutil
 import subprocess
 import sys
-import types
+import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+import slicer_runtime
 from conftest import ROOT, hand_drawn_heart
-from mrml_scene import add_segmentation, add_volume_node, new_scene
-from ui_preview import UI_FILE, render_panel
+from mrml_scene import add_segmentation, add_volume_node, node_ids
 
 MODULE_FILE = ROOT / "GANSynthesis" / "GANSynthesis.py"
 MODULE_CMAKE = ROOT / "GANSynthesis" / "CMakeLists.txt"
+UI_FILE = ROOT / "GANSynthesis" / "Resources" / "UI" / "GANSynthesis.ui"
+SEGMENT_NAMES = {205: "Myocardium", 420: "LA", 500: "LV", 550: "RA", 600: "RV", 820: "Aorta", 850: "PA"}
 
 
+# --- the files themselves ---------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def ui_tree():
     return ET.parse(UI_FILE)
@@ -73,6 +79,12 @@ def test_logic_has_no_qt_dependency(module_ast):
     assert not any(a.startswith(("slicer.app", "qt.", "ctk.")) or "Display(" in a for a in attributes)
 
 
+def test_the_module_starts_no_thread(module_ast):
+    imported = {alias.name for n in ast.walk(module_ast) if isinstance(n, (ast.Import, ast.ImportFrom))
+                for alias in n.names} | {n.module for n in ast.walk(module_ast) if isinstance(n, ast.ImportFrom)}
+    assert not imported & {"threading", "concurrent.futures", "multiprocessing"}
+
+
 def test_cmake_lists_every_script_and_resource():
     cmake = MODULE_CMAKE.read_text().replace("${MODULE_NAME}", "GANSynthesis")
     assert "slicerMacroBuildScriptedModule" in cmake and "WITH_GENERIC_TESTS" in cmake
@@ -83,84 +95,316 @@ def test_cmake_lists_every_script_and_resource():
     assert "GANSynthesis.py" in cmake and "GANSynthesisLib" in cmake and "Resources/Models" in cmake
 
 
+# --- the runtime: Slicer 5.10's Python layer over slicer-core, Qt for Python offscreen ------------
+@pytest.fixture(scope="session")
+def slicer_rt():
+    if not slicer_runtime.available():
+        pytest.skip(slicer_runtime.UNAVAILABLE_REASON)
+    return slicer_runtime.install()
+
+
 @pytest.fixture
-def module(monkeypatch):
-    import slicer_app_stubs
-
-    slicer_app_stubs.install(monkeypatch)
-    spec = importlib.util.spec_from_file_location("GANSynthesis", MODULE_FILE)
-    loaded = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(loaded)
-    return loaded
+def scene(slicer_rt):
+    return slicer_runtime.new_scene()
 
 
-def test_logic_runs_the_task_on_real_mrml_nodes(module, tiny_bundle_dir):
-    scene = new_scene()
-    labels = hand_drawn_heart(size=(60, 50, 12))
-    reference = add_volume_node(scene, labels.with_array(np.zeros(labels.array.shape, np.float32)), "CT")
-    segmentation = add_segmentation(scene, labels, {205: "Myocardium", 420: "LA", 500: "LV", 550: "RA", 600: "RV",
-                                                    820: "Aorta", 850: "PA"}, reference)
+@pytest.fixture
+def module(scene):
+    return slicer_runtime.load_module()
+
+
+@pytest.fixture
+def widget(module, scene, slicer_rt):
+    """The panel as Slicer builds it: a module widget with a parent, then setup()."""
+    import qt
+
+    parent = slicer_rt.qMRMLWidget()
+    parent.setLayout(qt.QVBoxLayout())
+    parent.setMRMLScene(scene)
+    panel = module.GANSynthesisWidget(parent)
+    panel.setup()
+    yield panel
+    panel.cleanup()
+
+
+def heart_segmentation(scene, size=(60, 50, 12)):
+    labels = hand_drawn_heart(size=size)
+    reference = add_volume_node(scene, labels.with_array(np.zeros(labels.array.shape, np.float32)), "Patient CT")
+    return add_segmentation(scene, labels, SEGMENT_NAMES, reference), reference
+
+
+def run_events(until, timeout: float = 180.0) -> float:
+    """Run Qt's event loop until ``until()`` holds; returns the longest gap between 20 ms heartbeat ticks (how long
+    the main thread was blocked)."""
+    import qt
+
+    beats = [time.perf_counter()]
+    heartbeat = qt.QTimer()
+    heartbeat.setInterval(20)
+    heartbeat.timeout.connect(lambda: beats.append(time.perf_counter()))
+    heartbeat.start()
+    deadline = time.perf_counter() + timeout
+    try:
+        while not until():
+            assert time.perf_counter() < deadline, "timed out"
+            qt.QApplication.processEvents()
+            time.sleep(0.002)
+    finally:
+        heartbeat.stop()
+    beats.append(time.perf_counter())
+    return float(np.diff(beats).max())
+
+
+def test_the_real_wrapper_builds_the_parameter_node_and_every_parameter_round_trips(module, scene):
+    segmentation, reference = heart_segmentation(scene)
+    labelmap = scene.AddNewNodeByClass("vtkMRMLLabelMapVolumeNode", "labels")
+    mask = scene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", "mask")
+    parameters = module.GANSynthesisLogic().getParameterNode()
+    assert (parameters.task, parameters.device, parameters.batchSize, parameters.inputSegmentation) == (
+        "synthesize", "auto", 16, None)
+    values = {"task": "anomaly", "model": "anomaly-ct-phantom", "inputSegmentation": segmentation,
+              "inputVolume": reference, "referenceVolume": reference, "outputVolume": mask, "device": "cpu",
+              "batchSize": 7, "anomalyThreshold": 0.3, "evaluationSynthetic": reference,
+              "evaluationReference": reference, "evaluationMask": mask}
+    for name, value in values.items():
+        setattr(parameters, name, value)
+    again = module.GANSynthesisParameterNode(parameters.parameterNode)  # read back from the MRML node itself
+    for name, value in values.items():
+        assert getattr(again, name) == value, name
+    again.inputSegmentation = labelmap  # the other member of the union
+    assert parameters.inputSegmentation is labelmap
+    again.inputSegmentation = None
+    assert parameters.inputSegmentation is None
+    with pytest.raises(ValueError):
+        parameters.batchSize = 0
+    with pytest.raises(ValueError):
+        parameters.device = "tpu"
+
+
+def test_setup_connects_the_panel_to_the_parameter_node(widget):
+    parameters = widget._parameterNode
+    assert widget.ui.taskComboBox.count == 3 and widget.ui.modelComboBox.count >= 1
+    assert widget.ui.deviceComboBox.currentText == "auto"
+    widget.ui.batchSizeSpinBox.value = 5  # GUI → parameter node
+    parameters.device = "cpu"  # parameter node → GUI
+    assert parameters.batchSize == 5 and widget.ui.deviceComboBox.currentText == "cpu"
+    widget.ui.taskComboBox.setCurrentIndex(widget.ui.taskComboBox.findData("anomaly"))
+    assert parameters.task == "anomaly"
+    assert widget.ui.inputVolumeSelector.isVisibleTo(widget.parent)
+    assert not widget.ui.inputSegmentationSelector.isVisibleTo(widget.parent)
+    assert widget.ui.anomalyThresholdSpinBox.isVisibleTo(widget.parent)
+    models = [widget.ui.modelComboBox.itemData(i) for i in range(widget.ui.modelComboBox.count)]
+    assert "anomaly-ct-phantom" in models and "mmwhs-ct-phantom" not in models
+    assert "of normal tissue" in widget.ui.anomalyThresholdHintLabel.text
+
+
+def test_the_model_catalogue_is_read_once(module, monkeypatch):
+    import GANSynthesisLib.registry as registry
+
+    calls = []
+    real = registry.list_models
+    monkeypatch.setattr(registry, "list_models", lambda *a, **k: calls.append(1) or real(*a, **k))
     logic = module.GANSynthesisLogic()
-    bundle = logic.model(str(tiny_bundle_dir), "synthesize")
-    assert "Intended use" in logic.modelCard(bundle)
-    assert [m.model_label for m in logic.matchSegments(segmentation, bundle)].count(None) == 0
-    prepared = logic.prepare("synthesize", segmentation, bundle, reference)
-    fractions = []
-    result = logic.compute(prepared, "cpu", 4, lambda f, m: fractions.append(f), lambda: False)
-    node = logic.publish(prepared, result)
-    assert fractions[-1] == 1.0 and node.GetAttribute("GANSynthesis.Synthetic") == "true"
-    assert logic.ensureDependencies() is True  # everything is installed here: nothing to ask
+    for task in ("synthesize", "translate", "anomaly", "synthesize"):
+        assert logic.models(task)
+    assert logic.model("mmwhs-ct-phantom", "synthesize").name == "mmwhs-ct-phantom"
+    assert logic.model("mmwhs-ct-phantom", "anomaly") is None
+    assert len(calls) == 1
 
 
+def test_apply_runs_the_model_in_a_child_process_and_publishes_a_synthetic_node(widget, scene, tmp_path):
+    widget.ui.loadSampleButton.click()  # the heart phantom's segmentation, its CT as the reference grid
+    segmentation = widget.ui.inputSegmentationSelector.currentNode()
+    reference = widget.ui.referenceVolumeSelector.currentNode()
+    assert segmentation.IsA("vtkMRMLSegmentationNode") and reference.GetName() == "Heart phantom CT"
+    assert widget.ui.labelMappingTable.rowCount == 7 and widget.ui.applyButton.enabled
+    before = set(node_ids(scene))
+    widget._parameterNode.device = "cpu"
+    started = []
+    widget.ui.applyButton.clicked.connect(lambda: started.append(widget._run[0].process.pid if widget._run else None))
 
-def test_logic_says_what_the_anomaly_threshold_marks(module, tiny_anomaly_run):
-    from GANSynthesisLib.thresholds import normal_share_marked, percent_text
+    import qt
 
-    logic = module.GANSynthesisLogic()
-    bundle = logic.model(str(tiny_anomaly_run / "exported"), "anomaly")
-    default = bundle.manifest["anomaly"]["threshold"]
-    share = percent_text(normal_share_marked(bundle.manifest, default))
-    assert logic.thresholdHint(bundle, 0.0) == (f"model default: threshold {default:g}, which marks {share} of "
-                                                "normal tissue on the model's calibration phantoms")
-    assert logic.thresholdHint(bundle, 0.05).startswith("threshold 0.05, which marks "
-                                                        f"{percent_text(normal_share_marked(bundle.manifest, 0.05))}")
+    qt.QTimer.singleShot(0, widget.ui.applyButton.click)  # from the event loop, as a user's click comes
+    longest_block = run_events(lambda: started and widget._run is None, timeout=240)
 
-def test_panel_renders_to_png(tmp_path):
-    png = render_panel(tmp_path / "panel.png")
-    from PySide6 import QtGui
+    assert started[0] is not None and started[0] != os.getpid()  # a child process did the work
+    assert widget.ui.statusLabel.text.startswith("Done:"), widget.ui.statusLabel.text
+    new = [scene.GetNodeByID(i) for i in set(node_ids(scene)) - before]
+    outputs = [n for n in new if n.IsA("vtkMRMLScalarVolumeNode")]
+    assert len(outputs) == 1
+    output = outputs[0]
+    assert output.GetAttribute("GANSynthesis.Synthetic") == "true" and "synthetic" in output.GetName()
+    assert output.GetImageData().GetDimensions() == reference.GetImageData().GetDimensions()
+    import vtk
 
-    image = QtGui.QImage(str(png))
-    assert image.width() > 300 and image.height() > 500
-    colours = {image.pixel(x, y) for x in range(0, image.width(), 7) for y in range(0, image.height(), 7)}
-    assert len(colours) > 10  # widgets were drawn, not a blank canvas
-
-
-def test_the_samples_are_offered_in_sample_data_with_their_thumbnails(module, monkeypatch):
-    from GANSynthesisLib.sample_data import SAMPLES
-
-    registered = []
-    sample_data = types.ModuleType("SampleData")
-    sample_data.SampleDataLogic = types.SimpleNamespace(registerCustomSampleDataSource=lambda **kw: registered.append(kw))
-    monkeypatch.setitem(sys.modules, "SampleData", sample_data)
-    module.registerSampleData()
-    assert [source["sampleName"] for source in registered] == list(SAMPLES)
-    for source in registered:
-        assert source["category"] == "GAN Synthesis" and source["customDownloader"] is module.loadSampleFromSource
-        assert source["uris"] == source["fileNames"] == source["nodeNames"] == []  # drawn here, nothing downloaded
-        assert Path(source["thumbnailFileName"]).is_file()
+    a, b = vtk.vtkMatrix4x4(), vtk.vtkMatrix4x4()
+    output.GetIJKToRASMatrix(a)
+    reference.GetIJKToRASMatrix(b)
+    assert np.allclose([a.GetElement(i, j) for i in range(4) for j in range(4)],
+                       [b.GetElement(i, j) for i in range(4) for j in range(4)])
+    assert widget.ui.evaluationSyntheticSelector.currentNode() is output
+    assert longest_block < 0.2, f"the main thread was blocked for {longest_block:.3f} s"
+    assert widget.ui.applyButton.text == "Apply"
+    png = tmp_path / "panel.png"
+    assert widget.parent.grab().save(str(png)) and png.stat().st_size > 10_000
 
 
-def test_logic_loads_the_sample_that_fits_the_chosen_model(module, monkeypatch):
+def start_run(widget, scene):
+    segmentation, reference = heart_segmentation(scene, size=(120, 100, 40))
+    widget.ui.inputSegmentationSelector.setCurrentNode(segmentation)
+    widget.ui.referenceVolumeSelector.setCurrentNode(reference)
+    widget._parameterNode.device = "cpu"
+    before = node_ids(scene)
+    widget.ui.applyButton.click()
+    child = widget._run[0]
+    folder = child.folder
+    assert child.process.poll() is None and folder.is_dir()
+    assert widget.ui.applyButton.text == "Cancel"
+    run_events(lambda: child.poll().message != "starting", timeout=60)  # the child is at work
+    return child, folder, before
+
+
+def test_cancel_ends_the_child_within_a_second_and_leaves_the_scene_as_it_was(widget, scene):
+    child, folder, before = start_run(widget, scene)
+    clicked = time.perf_counter()
+    widget.ui.applyButton.click()
+    assert child.process.poll() is not None and time.perf_counter() - clicked < 1.0
+    run_events(lambda: True)
+    assert node_ids(scene) == before and not folder.exists()
+    assert widget._run is None and widget.ui.applyButton.text == "Apply"
+    assert widget.ui.statusLabel.text == "Cancelled; the scene is unchanged."
+
+
+def test_closing_the_scene_during_a_run_ends_it_and_adds_nothing(widget, scene):
+    child, folder, _ = start_run(widget, scene)
+    scene.Clear(0)
+    run_events(lambda: True)
+    assert child.process.poll() is not None and not folder.exists() and widget._run is None
+    assert scene.GetNumberOfNodesByClass("vtkMRMLScalarVolumeNode") == 0
+
+
+def test_unloading_the_module_ends_the_run_and_stops_the_timer(widget, scene, slicer_rt):
+    child, folder, _ = start_run(widget, scene)
+    polls = []
+    widget.pollRun = lambda: polls.append(1)  # an old timer would still call into the widget
+    slicer_rt.app.moduleManager().moduleAboutToBeUnloaded.emit("GANSynthesis")  # Reload: Slicer calls cleanup()
+    assert child.process.poll() is not None and not folder.exists() and widget._timer is None
+    end = time.perf_counter() + 0.3
+    run_events(lambda: time.perf_counter() > end)
+    assert polls == []
+
+
+def test_a_failing_child_reports_its_error_line_and_leaves_no_folder(tmp_path, tiny_bundle_dir):
+    from GANSynthesisLib.child_run import ChildRun
+
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_bundle_dir, broken)
+    (broken / "generator.safetensors").write_bytes(b"0" * 100)  # the SHA-256 no longer matches
+    child = ChildRun()
+    child.start("synthesize", hand_drawn_heart(size=(40, 30, 4)), broken, {}, "cpu", 4)
+    folder = child.folder
+    deadline = time.time() + 120
+    while not child.poll().finished:
+        assert time.time() < deadline
+        time.sleep(0.05)
+    assert "does not match its SHA-256" in child.status.error and not folder.exists()
+    with pytest.raises(Exception, match="no result"):
+        child.take_result()
+
+
+def test_the_child_returns_every_part_of_an_anomaly_result(tiny_anomaly_run):
+    from GANSynthesisLib.child_run import ChildRun
+    from GANSynthesisLib.phantom import generate_phantom
+    from GANSynthesisLib.registry import find_model
+    from GANSynthesisLib.tasks import get_task
+
+    ct = generate_phantom(5, (64, 64, 6), (6.0, 6.0, 6.0)).ct
+    bundle = find_model(str(tiny_anomaly_run / "exported"), "anomaly")
+    child = ChildRun()
+    child.start("anomaly", ct, bundle.path, {"threshold": 0.2}, "cpu", 4)
+    while not child.poll().finished:
+        time.sleep(0.05)
+    assert child.status.error is None and child.status.fraction == 1.0
+    folder = child.folder
+    result = child.take_result()
+    assert not folder.exists()
+    from GANSynthesisLib.inference import InferenceOptions
+
+    direct = get_task("anomaly").run(ct, bundle, {"threshold": 0.2}, InferenceOptions(device="cpu", batch_size=4))
+    np.testing.assert_array_equal(result.volume.array, direct.volume.array)
+    np.testing.assert_array_equal(result.segmentation.array, direct.segmentation.array)
+    assert result.volume.spacing == ct.spacing and result.summary == direct.summary
+    assert result.slice_table == direct.slice_table and result.warnings == direct.warnings
+
+
+def test_missing_dependencies_are_a_clear_error(module, monkeypatch):
+    import GANSynthesisLib.dependencies as dependencies
     import slicer
 
-    scene = new_scene()
-    monkeypatch.setattr(slicer, "mrmlScene", scene, raising=False)
+    from GANSynthesisLib.errors import GANSynthesisError
+
     logic = module.GANSynthesisLogic()
-    bundle = logic.model("anomaly-mr-phantom", "anomaly")
-    assert logic.sampleInputFor(bundle) == ("GAN lesion phantom", "mr")
-    node, nodes = logic.loadSampleInput(bundle)
-    assert node.GetName() == "Lesion phantom MR" and node.GetScene() is scene
-    assert set(nodes) == {"ct", "mr", "segmentation"}
+    monkeypatch.setattr(dependencies, "torch_missing", lambda: True)
+    monkeypatch.setitem(sys.modules, "PyTorchUtils", None)  # installed from a zip without the PyTorch extension
+    with pytest.raises(GANSynthesisError, match="Extensions Manager"):
+        logic.ensureDependencies()
+    monkeypatch.setattr(dependencies, "torch_missing", lambda: False)
+    monkeypatch.setattr(dependencies, "missing_pip_packages", lambda: ["safetensors"])
+
+    def offline(requirements):
+        raise subprocess.CalledProcessError(1, ["pip", "install", requirements])
+
+    monkeypatch.setattr(slicer.util, "pip_install", offline)
+    with pytest.raises(GANSynthesisError, match="pip failed"):
+        logic.ensureDependencies()
+    with pytest.raises(GANSynthesisError, match="were not installed"):
+        logic.ensureDependencies(confirm=lambda message: False)
+
+
+def test_settings_are_checked_on_the_main_thread_before_a_child_starts(module, scene):
+    from GANSynthesisLib.errors import GANSynthesisError
+
+    logic = module.GANSynthesisLogic()
+    parameters = logic.getParameterNode()
+    segmentation, reference = heart_segmentation(scene)
+    if not __import__("torch").cuda.is_available():
+        parameters.device = "cuda"
+        with pytest.raises(GANSynthesisError, match="GPU"):
+            logic.prepare(parameters, segmentation, logic.model("mmwhs-ct-phantom", "synthesize"))
+    parameters.device = "cpu"
+    with pytest.raises(GANSynthesisError, match="No model"):
+        logic.prepare(parameters, segmentation, None)
+    with pytest.raises(GANSynthesisError, match="takes a segmentation or label map"):
+        logic.prepare(parameters, reference, logic.model("mmwhs-ct-phantom", "synthesize"))
+
+
+def test_sample_data_offers_the_phantoms_and_its_button_loads_them(module, scene, slicer_rt):
+    import SampleData
+
+    from GANSynthesisLib.sample_data import SAMPLES
+
+    module.registerSampleData()
+    sources = SampleData.SampleDataLogic.sampleDataSourcesByCategory("GAN Synthesis")
+    assert [source.sampleName for source in sources] == list(SAMPLES)
+    for source in sources:
+        assert Path(source.thumbnailFileName).is_file() and source.customDownloader is module.loadSampleFromSource
+    sources[0].customDownloader(sources[0])  # what Sample Data's button does
+    names = {scene.GetNthNode(i).GetName() for i in range(scene.GetNumberOfNodes())}
+    assert {"Heart phantom CT", "Heart phantom MR", "Heart phantom segmentation"} <= names
+    composites = [scene.GetNthNodeByClass(i, "vtkMRMLSliceCompositeNode")
+                  for i in range(scene.GetNumberOfNodesByClass("vtkMRMLSliceCompositeNode"))]
+    assert {scene.GetNodeByID(c.GetBackgroundVolumeID()).GetName() for c in composites} == {"Heart phantom CT"}
+
+
+@pytest.mark.slow
+def test_the_self_test_runs_every_task_through_a_child_process(module, scene, caplog):
+    caplog.set_level(logging.INFO)
+    test = module.GANSynthesisTest()
+    test.delayDisplay = lambda message, *a, **k: logging.info(message)
+    test.runTest()
+    passed = [r.getMessage() for r in caplog.records if r.getMessage().endswith("test passed")]
+    assert passed == ["synthesize: test passed", "translate: test passed", "anomaly: test passed"]
 
 
 PANEL_BEFORE_DEPENDENCIES = """
@@ -169,14 +413,16 @@ for name in ("torch", "safetensors", "scipy"):
     sys.modules[name] = None  # as in a Slicer where GANSynthesis has not installed them yet
 from GANSynthesisLib.cards import model_card_html
 from GANSynthesisLib.dependencies import missing_pip_packages, torch_missing
+from GANSynthesisLib.devices import DEVICE_CHOICES
 from GANSynthesisLib.registry import list_models
 from GANSynthesisLib.sample_data import SAMPLES, sample_input_for
 from GANSynthesisLib.tasks import TASKS
+import GANSynthesisLib.child_run
 assert torch_missing() and missing_pip_packages() == ["safetensors", "scipy"]
 bundles = [bundle for task in TASKS for bundle in list_models(task)]
 cards = [model_card_html(bundle) for bundle in bundles]
 samples = [sample_input_for(bundle) for bundle in bundles]
-print(len(TASKS), len(cards), len(SAMPLES))
+print(len(TASKS), len(cards), len(SAMPLES), len(DEVICE_CHOICES))
 """
 
 
@@ -184,4 +430,4 @@ def test_the_panel_lists_tasks_models_and_samples_before_torch_scipy_and_safeten
     result = subprocess.run([sys.executable, "-c", PANEL_BEFORE_DEPENDENCIES], cwd=ROOT, capture_output=True, text=True,
                             timeout=120)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["3", str(len(list(ROOT.glob("Resources/Models/*/model.json")))), "2"]
+    assert result.stdout.split() == ["3", str(len(list(ROOT.glob("Resources/Models/*/model.json")))), "2", "3"]
