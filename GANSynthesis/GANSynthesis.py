@@ -67,16 +67,60 @@ class GANSynthesis(ScriptedLoadableModule):
         slicer.app.connect("startupCompleted()", registerSampleData)
 
 
+SAMPLE_URL_PREFIX = "gansynthesis-sample:"  # <sample name>/<role>: drawn on request, never downloaded
+SAMPLE_FILE_SUFFIXES = {"ct": ".nrrd", "mr": ".nrrd", "segmentation": ".seg.nrrd"}
+SAMPLE_FILE_TYPES = {"ct": "VolumeFile", "mr": "VolumeFile", "segmentation": "SegmentationFile"}
+
+
 def registerSampleData() -> None:
-    """Offer the phantoms in the Sample Data module (category 'GAN Synthesis'); they are drawn, not downloaded."""
+    """Offer the phantoms in the Sample Data module (category 'GAN Synthesis').
+
+    Its button calls :func:`loadSampleFromSource`. ``SampleData.downloadSample(name)`` from a script takes the
+    sources' URLs instead; the rewrite rule :func:`sampleUrlToFile` draws the phantom's files into Sample Data's
+    cache, from which Slicer loads them as any sample.
+    """
     import SampleData
     from GANSynthesisLib.sample_data import SAMPLES
 
     for name, sample in SAMPLES.items():
+        roles = list(SAMPLE_FILE_SUFFIXES)
         SampleData.SampleDataLogic.registerCustomSampleDataSource(
-            category="GAN Synthesis", sampleName=name, uris=[], fileNames=[], nodeNames=[],
+            category="GAN Synthesis", sampleName=name,
+            uris=[f"{SAMPLE_URL_PREFIX}{name}/{role}" for role in roles],
+            fileNames=[sampleFileName(name, role) for role in roles],
+            nodeNames=[sample.node_names[role] for role in roles],
+            loadFileTypes=[SAMPLE_FILE_TYPES[role] for role in roles],
             thumbnailFileName=os.path.join(_here, "Resources", "Icons", sample.thumbnail),
             customDownloader=loadSampleFromSource)
+    SampleData.SampleDataLogic.registerUrlRewriteRule("GANSynthesis", sampleUrlToFile)
+
+
+def sampleFileName(name: str, role: str) -> str:
+    return f"GANSynthesis {name} {role}{SAMPLE_FILE_SUFFIXES[role]}"
+
+
+def sampleUrlToFile(url: str) -> str:
+    """Sample Data's URL rewrite rule: for a GANSynthesis sample URL, draw the sample into Sample Data's cache
+    folder (unless it is there), where Sample Data then finds the file and loads it; other URLs pass unchanged."""
+    if url.startswith(SAMPLE_URL_PREFIX):
+        name, role = url[len(SAMPLE_URL_PREFIX):].rsplit("/", 1)
+        folder = slicer.mrmlScene.GetCacheManager().GetRemoteCacheDirectory()
+        if not os.path.isfile(os.path.join(folder, sampleFileName(name, role))):
+            writeSampleFiles(name, folder)
+    return url
+
+
+def writeSampleFiles(name: str, folder: str) -> None:
+    """Draw a sample in a scene of its own and write each node with MRML's own storage nodes."""
+    from GANSynthesisLib.sample_data import load_sample
+
+    os.makedirs(folder, exist_ok=True)
+    scene = slicer.vtkMRMLScene()
+    for role, node in load_sample(scene, name).items():
+        storage = node.CreateDefaultStorageNode()
+        storage.SetFileName(os.path.join(folder, sampleFileName(name, role)))
+        if not storage.WriteData(node):
+            raise GANSynthesisError(f"Could not write the sample file {storage.GetFileName()}.")
 
 
 def loadSampleFromSource(source) -> None:

@@ -42,10 +42,17 @@ class SampleCase:
 
 @dataclass(frozen=True)
 class Sample:
-    """A sample as offered in Slicer: its thumbnail (in the module's Resources/Icons) and how to draw it."""
+    """A sample as offered in Slicer: its thumbnail (in the module's Resources/Icons), its node names by role (known
+    before it is drawn) and how to draw it."""
 
     thumbnail: str
+    node_names: Mapping[str, str]
     make: Callable[[], SampleCase]
+
+
+HEART_NODE_NAMES = {"ct": "Heart phantom CT", "mr": "Heart phantom MR", "segmentation": "Heart phantom segmentation"}
+LESION_NODE_NAMES = {"ct": "Lesion phantom CT", "mr": "Lesion phantom MR",
+                     "segmentation": "Lesion phantom true lesions"}
 
 
 def heart_case() -> SampleCase:
@@ -56,9 +63,9 @@ def heart_case() -> SampleCase:
     phantom = generate_phantom(HEART_SEED, SAMPLE_SIZE, SAMPLE_SPACING)
     segments = {value: (name.capitalize(), HEART_COLOURS[name]) for name, value in MMWHS_LABELS.items()}
     return SampleCase(f"Heart phantom (seed {HEART_SEED})",
-                      {"ct": ("Heart phantom CT", phantom.ct, "ct"),
-                       "mr": ("Heart phantom MR", render_mr(phantom), "grey")},
-                      ("Heart phantom segmentation", phantom.labels, segments), HEART_SEED)
+                      {"ct": (HEART_NODE_NAMES["ct"], phantom.ct, "ct"),
+                       "mr": (HEART_NODE_NAMES["mr"], render_mr(phantom), "grey")},
+                      (HEART_NODE_NAMES["segmentation"], phantom.labels, segments), HEART_SEED)
 
 
 def lesion_sample_case() -> SampleCase:
@@ -71,13 +78,13 @@ def lesion_sample_case() -> SampleCase:
     cases = lesion_cases(LESION_SEED, ("ct", "mr"), SAMPLE_SIZE, SAMPLE_SPACING, supersample=LESION_SUPERSAMPLE)
     ct, mr = cases["ct"], cases["mr"]
     return SampleCase(f"Lesion phantom (seed {LESION_SEED})",
-                      {"ct": ("Lesion phantom CT", ct.image, "ct"), "mr": ("Lesion phantom MR", mr.image, "grey")},
-                      ("Lesion phantom true lesions", ct.mask, segments), LESION_SEED)
+                      {"ct": (LESION_NODE_NAMES["ct"], ct.image, "ct"), "mr": (LESION_NODE_NAMES["mr"], mr.image, "grey")},
+                      (LESION_NODE_NAMES["segmentation"], ct.mask, segments), LESION_SEED)
 
 
 SAMPLES: dict[str, Sample] = {
-    "GAN heart phantom": Sample("GANSynthesisHeartPhantom.png", heart_case),  # segmentation → CT, MR → CT
-    "GAN lesion phantom": Sample("GANSynthesisLesionPhantom.png", lesion_sample_case),  # anomaly heatmaps
+    "GAN heart phantom": Sample("GANSynthesisHeartPhantom.png", HEART_NODE_NAMES, heart_case),  # synthesis, MR → CT
+    "GAN lesion phantom": Sample("GANSynthesisLesionPhantom.png", LESION_NODE_NAMES, lesion_sample_case),  # anomaly
 }
 
 

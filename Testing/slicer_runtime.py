@@ -8,7 +8,8 @@ What is real here:
 
 Stand-ins, kept small, for what exists only inside the Slicer application:
 - ``slicer.app`` (testing mode: message boxes are logged, confirmations answer OK), its module manager
-  (the ``moduleAboutToBeUnloaded`` signal that calls a widget's ``cleanup()``) and ``slicer.modules``;
+  (the ``moduleAboutToBeUnloaded`` signal that calls a widget's ``cleanup()``), its file reader for volume and
+  segmentation files (through slicer-core's volumes and segmentations logics), and ``slicer.modules``;
 - ``slicer.qMRMLWidget`` (passes its scene on through the ``.ui`` file's connections),
   ``slicer.qMRMLNodeComboBox`` (lists the real scene's nodes of its ``nodeTypes``, follows nodes added and
   removed, selects the first node when None is not allowed; no "Create new" or rename entries) and
@@ -292,8 +293,33 @@ def _build_app(qt):
         def layoutManager(self):
             return None
 
+        def coreIOManager(self):
+            return _CoreIOManager()
+
     qapp = QtWidgets.QApplication.instance() or QtWidgets.QApplication(["slicer-runtime"])
     return Application(qapp)
+
+
+class _CoreIOManager:
+    """Slicer's file readers for the two file types the samples use, through slicer-core's own logics."""
+
+    def fileType(self, path: str) -> str:
+        return "SegmentationFile" if path.endswith(".seg.nrrd") else "VolumeFile"
+
+    def loadNodes(self, file_type: str, properties: dict, loaded) -> bool:
+        import slicer
+
+        logics = dict((name, logic) for logic, name in slicer.mrmlScene._keep_alive[2])  # see mrml_scene.new_scene
+        if file_type == "SegmentationFile":
+            node = logics["Segmentations"].LoadSegmentationFromFile(properties["fileName"], False)
+        else:
+            node = logics["Volumes"].AddArchetypeVolume(properties["fileName"], properties.get("name", ""))
+        if node is None:
+            return False
+        if "name" in properties:
+            node.SetName(properties["name"])
+        loaded.AddItem(node)
+        return True
 
 
 _installed = None
@@ -337,6 +363,10 @@ def new_scene():
     from mrml_scene import new_scene as wired_scene
 
     scene = wired_scene()
+    cache = slicer.vtkCacheManager()
+    cache.SetRemoteCacheDirectory(tempfile.mkdtemp(prefix="slicer-runtime-cache-"))
+    scene.SetCacheManager(cache)
+    scene._keep_alive = (*scene._keep_alive, cache)
     for layout in ("Red", "Yellow", "Green"):
         composite = scene.AddNewNodeByClass("vtkMRMLSliceCompositeNode")
         composite.SetLayoutName(layout)

@@ -397,6 +397,29 @@ def test_sample_data_offers_the_phantoms_and_its_button_loads_them(module, scene
     assert {scene.GetNodeByID(c.GetBackgroundVolumeID()).GetName() for c in composites} == {"Heart phantom CT"}
 
 
+def test_sample_data_download_sample_from_a_script_loads_the_phantom(module, scene):
+    import SampleData
+
+    from GANSynthesisLib.sample_data import heart_case
+
+    module.registerSampleData()
+    ct = SampleData.downloadSample("GAN heart phantom")  # Sample Data's scripting path: no custom downloader
+    assert ct.GetName() == "Heart phantom CT" and ct.GetScene() is scene
+    import slicer
+
+    case = heart_case()
+    np.testing.assert_array_equal(slicer.util.arrayFromVolume(ct), case.images["ct"][1].array)
+    segmentation = slicer.util.getFirstNodeByClassByName("vtkMRMLSegmentationNode", "Heart phantom segmentation",
+                                                         scene)
+    names = {segmentation.GetSegmentation().GetNthSegment(i).GetName()
+             for i in range(segmentation.GetSegmentation().GetNumberOfSegments())}
+    assert names == {name for name, _colour in case.segmentation[2].values()}
+    cached = Path(scene.GetCacheManager().GetRemoteCacheDirectory(), "GANSynthesis GAN heart phantom ct.nrrd")
+    drawn_at = cached.stat().st_mtime_ns
+    again = SampleData.downloadSample("GAN heart phantom")  # from the cache: not drawn again
+    assert again is not ct and cached.stat().st_mtime_ns == drawn_at
+
+
 @pytest.mark.slow
 def test_the_self_test_runs_every_task_through_a_child_process(module, scene, caplog):
     caplog.set_level(logging.INFO)
