@@ -383,3 +383,16 @@ def load_module():
     sys.modules["GANSynthesis"] = module
     spec.loader.exec_module(module)
     return module
+
+
+def build_panel(module, scene):
+    """The module's panel as Slicer builds it: the widget with a parent that has the scene, then ``setup()``."""
+    import qt
+    import slicer
+
+    parent = slicer.qMRMLWidget()
+    parent.setLayout(qt.QVBoxLayout())
+    parent.setMRMLScene(scene)
+    panel = module.GANSynthesisWidget(parent)
+    panel.setup()
+    return panel

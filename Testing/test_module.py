@@ -114,15 +114,8 @@ def module(scene):
 
 
 @pytest.fixture
-def widget(module, scene, slicer_rt):
-    """The panel as Slicer builds it: a module widget with a parent, then setup()."""
-    import qt
-
-    parent = slicer_rt.qMRMLWidget()
-    parent.setLayout(qt.QVBoxLayout())
-    parent.setMRMLScene(scene)
-    panel = module.GANSynthesisWidget(parent)
-    panel.setup()
+def widget(module, scene):
+    panel = slicer_runtime.build_panel(module, scene)
     yield panel
     panel.cleanup()
 
