@@ -279,13 +279,13 @@ def test_closing_the_scene_during_a_run_ends_it_and_adds_nothing(widget, scene):
 
 def test_unloading_the_module_ends_the_run_and_stops_the_timer(widget, scene, slicer_rt):
     child, folder, _ = start_run(widget, scene)
-    polls = []
-    widget.pollRun = lambda: polls.append(1)  # an old timer would still call into the widget
+    timer = widget._timer
     slicer_rt.app.moduleManager().moduleAboutToBeUnloaded.emit("GANSynthesis")  # Reload: Slicer calls cleanup()
     assert child.process.poll() is not None and not folder.exists() and widget._timer is None
+    status = widget.ui.statusLabel.text
     end = time.perf_counter() + 0.3
     run_events(lambda: time.perf_counter() > end)
-    assert polls == []
+    assert not timer.isActive() and widget.ui.statusLabel.text == status  # no old timer calls into the panel
 
 
 def test_a_failing_child_reports_its_error_line_and_leaves_no_folder(tmp_path, tiny_bundle_dir):
