@@ -172,7 +172,7 @@ class GANSynthesisWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.logic = GANSynthesisLogic()
 
         for name, task in TASKS.items():
-            self.ui.taskComboBox.addItem(_(task.title), name)
+            self.ui.taskComboBox.addItem(task.title, name)
         self.ui.labelMappingTable.setHorizontalHeaderLabels([_("Segment"), _("Model label")])
         self.ui.labelMappingTable.horizontalHeader().setSectionResizeMode(qt.QHeaderView.Stretch)
         self.ui.deviceInfoLabel.text = self.logic.deviceDescription()
