@@ -21,8 +21,9 @@ Where PythonQt and Qt for Python differ, and how it is bridged:
   ``widget.name``). Each Qt widget class the ``.ui`` loader builds is a subclass that adds those attributes from
   its meta-object, so the wrapper's GUI connectors and the module run unchanged; ``type(widget) == qt.QComboBox``
   holds as in Slicer.
-- PythonQt also accepts ``obj.connect("signal(args)", slot)``; the stand-ins accept it, the Qt classes do not
-  (the module uses ``obj.signal.connect(slot)``, which both accept).
+- PythonQt's ``obj.connect("signal(args)", slot)`` (the form Slicer's template uses) is given to the widget
+  classes and stand-ins; it connects the signal of that name, without using the argument list to pick an
+  overload (Qt 6 dropped most overloads; PythonQt over Qt 5 picks the one named).
 - Python threads: PySide6 releases the GIL while Qt's event loop runs, PythonQt in Slicer does not. This runtime
   therefore cannot show a worker thread starving; the module runs its work in a child process, and the tests
   measure that the main thread stays free.
@@ -133,6 +134,7 @@ def _build_mrml_widgets(qt):
         """A widget that passes its scene on (the .ui file connects ``mrmlSceneChanged`` to its children)."""
 
         mrmlSceneChanged = QtCore.Signal(object)
+        connect = _connect_by_signature
         isEntered = False  # as the module panel of a module that is not shown
 
         def __init__(self, parent=None):
@@ -155,6 +157,7 @@ def _build_mrml_widgets(qt):
         """The real scene's nodes of ``nodeTypes`` (node ID as item data); emits ``currentNodeChanged(node)``."""
 
         currentNodeChanged = QtCore.Signal(object)
+        connect = _connect_by_signature  # a class with signals of its own gets QObject.connect back otherwise
         nodeTypes = stored("nodeTypes", [])
         noneEnabled = stored("noneEnabled", False)
         showChildNodeTypes = stored("showChildNodeTypes", True)
