@@ -5,6 +5,10 @@ A GUI calls :meth:`ChildRun.poll` from a timer: each call reads the progress lin
 last one (standard output goes to a file, so nothing can block on a full pipe) and says whether it ended.
 :meth:`ChildRun.cancel` ends the child within a second. The run folder is deleted when the run ends, however
 it ends. No MRML and no Qt here: the caller publishes the result.
+
+In Slicer the program started is ``PythonSlicer``, a launcher that runs the real Python as its own child and
+passes no signal on; so the child gets a process group (POSIX) or process tree (Windows) of its own and cancel
+ends all of it. The child also ends when its standard input closes, which happens when the parent dies.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -23,7 +28,35 @@ from .tasks import TaskResult
 from .worker import INPUT_VOLUME, read_result, write_exchange_volume, write_request
 
 LIBRARY_PARENT = Path(__file__).resolve().parent.parent
-KILL_GRACE_SECONDS = 0.5  # after terminate(), before kill()
+KILL_GRACE_SECONDS = 0.5  # after the polite signal, before the kill
+EXIT_WITH_PARENT = "--exit-when-stdin-closes"
+
+
+def _own_process_group() -> dict:
+    """Popen options that give the child (and a launcher's children) a group of their own, without a console
+    window on Windows."""
+    if os.name == "nt":
+        return {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP | subprocess.CREATE_NO_WINDOW}
+    return {"start_new_session": True}
+
+
+def _end_process_tree(process: subprocess.Popen) -> None:
+    """End ``process`` and every process it started (a launcher's real Python too), within about a second."""
+    if os.name == "nt":
+        subprocess.run(["taskkill", "/T", "/F", "/PID", str(process.pid)], capture_output=True,
+                       creationflags=subprocess.CREATE_NO_WINDOW)
+        process.wait()
+        return
+    for sig in (signal.SIGTERM, signal.SIGKILL):  # the group outlives its leader while a member lives
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            break
+        try:
+            process.wait(KILL_GRACE_SECONDS)
+        except subprocess.TimeoutExpired:
+            pass
+    process.wait()
 
 
 @dataclass
@@ -32,6 +65,7 @@ class ChildStatus:
 
     fraction: float = 0.0
     message: str = "starting"
+    device: str | None = None  # the device the child runs on, once it has said
     finished: bool = False
     error: str | None = None  # the child's error line, when it failed
 
@@ -58,9 +92,10 @@ class ChildRun:
                                PYTHONPATH=os.pathsep.join(filter(None, [str(LIBRARY_PARENT),
                                                                         os.environ.get("PYTHONPATH")])))
             with open(self.folder / "stdout.txt", "wb") as stdout, open(self.folder / "stderr.txt", "wb") as stderr:
-                self.process = subprocess.Popen([self.python, "-m", "GANSynthesisLib.worker", str(self.folder)],
-                                                stdout=stdout, stderr=stderr, stdin=subprocess.DEVNULL,
-                                                env=environment, cwd=self.folder)
+                self.process = subprocess.Popen(
+                    [self.python, "-m", "GANSynthesisLib.worker", str(self.folder), EXIT_WITH_PARENT],
+                    stdout=stdout, stderr=stderr, stdin=subprocess.PIPE, env=environment, cwd=self.folder,
+                    **_own_process_group())
         except BaseException:
             self._remove_folder()
             raise
@@ -78,6 +113,7 @@ class ChildRun:
         self._read_progress()
         if exit_code is not None:
             self._read_progress()  # lines written just before the exit
+            self._close_stdin()
             self.status.finished = True
             if exit_code != 0:
                 self.status.error = self._error_line(exit_code)
@@ -94,16 +130,16 @@ class ChildRun:
             self._remove_folder()
 
     def cancel(self) -> None:
-        """End the child (terminate, then kill if it has not ended within half a second) and remove its folder."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(KILL_GRACE_SECONDS)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        """End the child and everything it started, and remove the run folder."""
+        if self.process is not None:
+            self._close_stdin()
+            _end_process_tree(self.process)
         self.status.finished = True
         self._remove_folder()
+
+    def _close_stdin(self) -> None:
+        if self.process.stdin is not None and not self.process.stdin.closed:
+            self.process.stdin.close()
 
     def _read_progress(self) -> None:
         if self.folder is None:
@@ -120,6 +156,7 @@ class ChildRun:
                 continue  # a library's own print
             if isinstance(report, dict) and "progress" in report:
                 self.status.fraction, self.status.message = float(report["progress"]), str(report.get("message", ""))
+                self.status.device = report.get("device", self.status.device)
 
     def _error_line(self, exit_code: int) -> str:
         lines = (self.folder / "stderr.txt").read_text("utf-8", "replace").strip().splitlines()

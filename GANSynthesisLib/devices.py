@@ -26,13 +26,13 @@ def resolve_device(choice: str = "auto") -> "torch.device":
     return torch.device("cuda")
 
 
-def describe_devices() -> list[str]:
-    """Human-readable lines naming each usable device, e.g. 'GPU 0: NVIDIA H100 (79.1 GiB)'."""
+def describe_device(device: "torch.device") -> str:
+    """The device a run uses, in words, e.g. 'GPU 0: NVIDIA H100 (79.1 GiB)' or 'CPU: 8 threads'."""
     import torch
 
-    lines = []
-    for index in range(torch.cuda.device_count() if torch.cuda.is_available() else 0):
+    if device.type == "cuda":
+        index = device.index or 0
         props = torch.cuda.get_device_properties(index)
-        lines.append(f"GPU {index}: {props.name} ({props.total_memory / 2**30:.1f} GiB)")
-    lines.append(f"CPU: {torch.get_num_threads()} threads")
-    return lines
+        return f"GPU {index}: {props.name} ({props.total_memory / 2**30:.1f} GiB)"
+    return f"CPU: {torch.get_num_threads()} threads"
+

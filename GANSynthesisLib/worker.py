@@ -6,7 +6,8 @@ stays free and the GPU memory is returned when the child exits. The run folder i
 - the parent writes ``request.json`` (task, model folder, task inputs, device, batch size) and the input volume;
 - the child prints one JSON object per line on standard output while it works (``{"progress": 0.4, "message":
   "…"}``), writes the result volumes and ``result.json`` (warnings, per-slice table, summary), and exits 0;
-- on a refused input it prints one ``error: …`` line on standard error and exits 2.
+- on a refused input it prints one ``error: …`` line on standard error and exits 2;
+- with ``--exit-when-stdin-closes`` it also ends when its standard input closes (the parent died).
 
 Volumes cross as ``<name>.npy`` plus ``<name>.json`` (LPS geometry): no compression and no resampling, so the
 exchange costs little next to the model and keeps the grid exactly.
@@ -17,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -75,20 +77,22 @@ def read_result(folder: Path) -> TaskResult:
                       details["slice_table"], details["summary"])
 
 
-def report_progress(fraction: float, message: str = "") -> None:
+def report_progress(fraction: float, message: str = "", **details: str) -> None:
     """One machine-readable progress line on standard output."""
-    print(json.dumps({"progress": round(float(fraction), 4), "message": message}), flush=True)
+    print(json.dumps({"progress": round(float(fraction), 4), "message": message, **details}), flush=True)
 
 
 def run_request(folder: Path) -> None:
     """Run the request in ``folder`` and leave its result there."""
+    from .devices import describe_device, resolve_device
     from .inference import InferenceOptions
     from .registry import find_model
     from .tasks import get_task
 
     request = json.loads((folder / REQUEST_FILE).read_text())
     task = get_task(request["task"])
-    report_progress(0.0, "loading the model")
+    device = resolve_device(request["device"])
+    report_progress(0.0, "loading the model", device=describe_device(device))
     bundle = find_model(request["model"], task.name)
     volume = read_exchange_volume(folder, INPUT_VOLUME)
     options = InferenceOptions(device=request["device"], batch_size=request["batch_size"], progress=report_progress)
@@ -96,17 +100,27 @@ def run_request(folder: Path) -> None:
     report_progress(1.0, "done")
 
 
+def _exit_when_stdin_closes() -> None:
+    while os.read(sys.stdin.fileno(), 1 << 16):  # the raw descriptor: a buffered read would block shutdown
+        pass
+    os._exit(3)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the child process; returns its exit status."""
     argv = sys.argv[1:] if argv is None else argv
-    if len(argv) != 1 or not Path(argv[0], REQUEST_FILE).is_file():
-        print(f"error: usage: python -m GANSynthesisLib.worker RUN_FOLDER (a folder holding {REQUEST_FILE})",
-              file=sys.stderr)
+    exit_with_parent = "--exit-when-stdin-closes" in argv
+    folders = [a for a in argv if a != "--exit-when-stdin-closes"]
+    if len(folders) != 1 or not Path(folders[0], REQUEST_FILE).is_file():
+        print(f"error: usage: python -m GANSynthesisLib.worker RUN_FOLDER [--exit-when-stdin-closes] (a folder "
+              f"holding {REQUEST_FILE})", file=sys.stderr)
         return 2
+    if exit_with_parent:
+        threading.Thread(target=_exit_when_stdin_closes, daemon=True).start()
     if hasattr(os, "nice"):
         os.nice(NICENESS)
     try:
-        run_request(Path(argv[0]))
+        run_request(Path(folders[0]))
     except GANSynthesisError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -114,10 +114,14 @@ def module(scene):
 
 
 @pytest.fixture
-def widget(module, scene):
+def widget(module, scene, monkeypatch):
+    """The panel; an exception raised in any of its slots fails the test (Qt would only print it)."""
+    raised = []
+    monkeypatch.setattr(sys, "excepthook", lambda kind, error, trace: raised.append(error))
     panel = slicer_runtime.build_panel(module, scene)
     yield panel
     panel.cleanup()
+    assert raised == [], f"the panel raised in a slot: {raised!r}"
 
 
 def heart_segmentation(scene, size=(60, 50, 12)):
@@ -191,6 +195,25 @@ def test_setup_connects_the_panel_to_the_parameter_node(widget):
     assert "of normal tissue" in widget.ui.anomalyThresholdHintLabel.text
 
 
+def test_volume_tasks_ignore_a_segmentation_in_the_scene(widget, scene):
+    heart_segmentation(scene)  # selected by the segmentation selector, which allows no None
+    widget.ui.taskComboBox.setCurrentIndex(widget.ui.taskComboBox.findData("anomaly"))
+    widget.ui.loadSampleButton.click()  # the lesion phantom, which brings a segmentation of its own
+    assert widget.ui.inputVolumeSelector.currentNode().GetName() == "Lesion phantom CT"
+    assert widget.ui.labelMappingTable.rowCount == 0 and "of normal tissue" in widget.ui.anomalyThresholdHintLabel.text
+    assert widget.ui.statusLabel.text == "Loaded Lesion phantom CT; press Apply." and widget.ui.applyButton.enabled
+
+
+def test_the_saved_task_and_model_survive_leaving_and_entering_the_module(widget, scene):
+    heart_segmentation(scene)
+    parameters = widget._parameterNode
+    widget.exit()
+    parameters.task, parameters.model = "anomaly", "fanogan-ct-phantom"
+    widget.enter()
+    assert (parameters.task, parameters.model) == ("anomaly", "fanogan-ct-phantom")
+    assert widget.ui.modelComboBox.currentData == "fanogan-ct-phantom"
+
+
 def test_the_model_catalogue_is_read_once(module, monkeypatch):
     import GANSynthesisLib.registry as registry
 
@@ -239,6 +262,7 @@ def test_apply_runs_the_model_in_a_child_process_and_publishes_a_synthetic_node(
     assert widget.ui.evaluationSyntheticSelector.currentNode() is output
     assert longest_block < 0.2, f"the main thread was blocked for {longest_block:.3f} s"
     assert widget.ui.applyButton.text == "Apply"
+    assert widget.ui.deviceInfoLabel.text.startswith("Last run: CPU: ")  # what the child ran on
     png = tmp_path / "panel.png"
     assert widget.parent.grab().save(str(png)) and png.stat().st_size > 10_000
 
@@ -297,13 +321,80 @@ def test_a_failing_child_reports_its_error_line_and_leaves_no_folder(tmp_path, t
     child = ChildRun()
     child.start("synthesize", hand_drawn_heart(size=(40, 30, 4)), broken, {}, "cpu", 4)
     folder = child.folder
-    deadline = time.time() + 120
-    while not child.poll().finished:
-        assert time.time() < deadline
-        time.sleep(0.05)
-    assert "does not match its SHA-256" in child.status.error and not folder.exists()
+    assert "does not match its SHA-256" in finished(child).error and not folder.exists()
     with pytest.raises(Exception, match="no result"):
         child.take_result()
+
+
+def finished(child, timeout: float = 120.0):
+    deadline = time.time() + timeout
+    while not child.poll().finished:
+        assert time.time() < deadline, "the child did not end"
+        time.sleep(0.05)
+    return child.status
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="this machine has a GPU")
+def test_cuda_without_a_gpu_is_the_childs_error_line(tiny_bundle_dir):
+    from GANSynthesisLib.child_run import ChildRun
+
+    child = ChildRun()
+    child.start("synthesize", hand_drawn_heart(size=(40, 30, 4)), tiny_bundle_dir, {}, "cuda", 4)
+    assert finished(child).error == "A GPU (cuda) was requested but PyTorch sees none here; use device 'auto' or 'cpu'."
+
+
+LAUNCHER = """#!{python}
+# Like Slicer's PythonSlicer: starts the real Python as its own child and passes no signal on.
+import os, subprocess, sys
+child = subprocess.Popen([sys.executable, *sys.argv[1:]])
+open(os.environ["LAUNCHED_PID_FILE"], "w").write(str(child.pid))
+sys.exit(child.wait())
+"""
+
+
+def process_alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state not in ("Z", "X")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_cancel_ends_the_real_python_behind_a_launcher(tmp_path, monkeypatch, tiny_bundle_dir):
+    from GANSynthesisLib.child_run import ChildRun
+
+    launcher = tmp_path / "PythonSlicer"
+    launcher.write_text(LAUNCHER.format(python=sys.executable))
+    launcher.chmod(0o755)
+    pid_file = tmp_path / "pid"
+    monkeypatch.setenv("LAUNCHED_PID_FILE", str(pid_file))
+    child = ChildRun(python=str(launcher))
+    child.start("synthesize", hand_drawn_heart(size=(240, 200, 200)), tiny_bundle_dir, {}, "cpu", 1)
+    deadline = time.time() + 60
+    while child.poll().message == "starting":  # the real Python is at work
+        assert time.time() < deadline
+        time.sleep(0.05)
+    real_python = int(pid_file.read_text())
+    assert process_alive(real_python)
+    started = time.perf_counter()
+    child.cancel()
+    while process_alive(real_python) and time.perf_counter() - started < 1.0:
+        time.sleep(0.01)
+    assert not process_alive(real_python), "the model process outlived Cancel"
+
+
+def test_the_child_ends_when_its_parent_goes(tiny_bundle_dir):
+    from GANSynthesisLib.child_run import ChildRun
+
+    child = ChildRun()
+    child.start("synthesize", hand_drawn_heart(size=(240, 200, 200)), tiny_bundle_dir, {}, "cpu", 1)
+    deadline = time.time() + 60
+    while child.poll().message == "starting":
+        assert time.time() < deadline
+        time.sleep(0.05)
+    child.process.stdin.close()  # what the system does when Slicer dies
+    assert child.process.wait(5) == 3
 
 
 def test_the_child_returns_every_part_of_an_anomaly_result(tiny_anomaly_run):
@@ -316,9 +407,7 @@ def test_the_child_returns_every_part_of_an_anomaly_result(tiny_anomaly_run):
     bundle = find_model(str(tiny_anomaly_run / "exported"), "anomaly")
     child = ChildRun()
     child.start("anomaly", ct, bundle.path, {"threshold": 0.2}, "cpu", 4)
-    while not child.poll().finished:
-        time.sleep(0.05)
-    assert child.status.error is None and child.status.fraction == 1.0
+    assert finished(child).error is None and child.status.fraction == 1.0 and child.status.device.startswith("CPU")
     folder = child.folder
     result = child.take_result()
     assert not folder.exists()
@@ -332,6 +421,8 @@ def test_the_child_returns_every_part_of_an_anomaly_result(tiny_anomaly_run):
 
 
 def test_missing_dependencies_are_a_clear_error(module, monkeypatch):
+    import types
+
     import GANSynthesisLib.dependencies as dependencies
     import slicer
 
@@ -341,6 +432,14 @@ def test_missing_dependencies_are_a_clear_error(module, monkeypatch):
     monkeypatch.setattr(dependencies, "torch_missing", lambda: True)
     monkeypatch.setitem(sys.modules, "PyTorchUtils", None)  # installed from a zip without the PyTorch extension
     with pytest.raises(GANSynthesisError, match="Extensions Manager"):
+        logic.ensureDependencies()
+
+    class OfflineTorchInstaller:  # PyTorchUtils' logic when pip cannot reach its index
+        def installTorch(self, **options):
+            raise subprocess.CalledProcessError(1, ["light-the-torch", "install", "torch"])
+
+    monkeypatch.setitem(sys.modules, "PyTorchUtils", types.SimpleNamespace(PyTorchUtilsLogic=OfflineTorchInstaller))
+    with pytest.raises(GANSynthesisError, match="Installing PyTorch failed"):
         logic.ensureDependencies()
     monkeypatch.setattr(dependencies, "torch_missing", lambda: False)
     monkeypatch.setattr(dependencies, "missing_pip_packages", lambda: ["safetensors"])
@@ -361,11 +460,10 @@ def test_settings_are_checked_on_the_main_thread_before_a_child_starts(module, s
     logic = module.GANSynthesisLogic()
     parameters = logic.getParameterNode()
     segmentation, reference = heart_segmentation(scene)
-    if not __import__("torch").cuda.is_available():
-        parameters.device = "cuda"
-        with pytest.raises(GANSynthesisError, match="GPU"):
-            logic.prepare(parameters, segmentation, logic.model("mmwhs-ct-phantom", "synthesize"))
-    parameters.device = "cpu"
+    parameters.anomalyThreshold = 0.5
+    lesion_ct = add_volume_node(scene, hand_drawn_heart(size=(40, 30, 4)), "CT")
+    prepared = logic.prepare(parameters, lesion_ct, logic.model("anomaly-ct-phantom", "anomaly"))
+    assert prepared.inputs == {"threshold": 0.5} and node_ids(scene)[-1] == lesion_ct.GetID()
     with pytest.raises(GANSynthesisError, match="No model"):
         logic.prepare(parameters, segmentation, None)
     with pytest.raises(GANSynthesisError, match="takes a segmentation or label map"):
@@ -411,6 +509,20 @@ def test_sample_data_download_sample_from_a_script_loads_the_phantom(module, sce
     drawn_at = cached.stat().st_mtime_ns
     again = SampleData.downloadSample("GAN heart phantom")  # from the cache: not drawn again
     assert again is not ct and cached.stat().st_mtime_ns == drawn_at
+
+
+def test_the_self_test_skips_the_model_runs_without_torch_as_ctest_runs_it(module, scene, monkeypatch):
+    import unittest
+
+    import GANSynthesisLib.dependencies as dependencies
+
+    monkeypatch.setattr(dependencies, "torch_missing", lambda: True)  # an extension build machine
+    result = unittest.TestResult()
+    unittest.defaultTestLoader.loadTestsFromTestCase(module.GANSynthesisTest).run(result)  # every test* method
+    assert result.errors == result.failures == [] and result.testsRun == 2
+    assert [reason for _test, reason in result.skipped] == [
+        "PyTorch or safetensors is not installed, and a test run never downloads them. Press Apply once (or "
+        "install PyTorch in PyTorch Utils) and test again."]
 
 
 @pytest.mark.slow
