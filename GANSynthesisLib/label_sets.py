@@ -256,17 +256,23 @@ def pack_codes(axial_classes: np.ndarray, flags: int, context: int = 1) -> np.nd
     return (np.int32(flags) << 12) | (below << 8) | (c << 4) | above
 
 
-def unpack_codes(codes, channels_first: bool = True):
+def unpack_codes(codes):
     """torch int codes (B, H, W) → float (B, 3·15 + 14, H, W): one-hot of slice k-1, k, k+1, then the flags."""
     import torch
 
-    codes = codes.to(torch.int64)
-    parts = []
-    for shift in (8, 4, 0):
-        parts.append(torch.nn.functional.one_hot((codes >> shift) & 0xF, NUM_CLASSES))
-    flags = (codes[..., None] >> (12 + torch.arange(len(FLAG_CLASSES), device=codes.device))) & 1
-    x = torch.cat([*parts, flags], -1).float()
-    return x.permute(0, 3, 1, 2) if channels_first else x
+    codes = codes.to(torch.int32)
+    b, h, w = codes.shape
+    x = torch.zeros((b, INPUT_CHANNELS, h, w), device=codes.device)
+    for slot, shift in enumerate((8, 4, 0)):
+        index = (((codes >> shift) & 0xF) + slot * NUM_CLASSES).long()
+        x.scatter_(1, index[:, None], 1.0)
+    # flags are the same wherever a volume's codes are; pixels padded outside the field of view carry none
+    packed_flags = codes >> 12
+    inside = packed_flags != 0
+    bits = torch.arange(len(FLAG_CLASSES), device=codes.device, dtype=torch.int32)
+    flags = (packed_flags.amax(dim=(1, 2))[:, None] >> bits) & 1
+    x[:, 3 * NUM_CLASSES:] = flags.float()[:, :, None, None] * inside[:, None].float()
+    return x
 
 
 INPUT_CHANNELS = 3 * NUM_CLASSES + len(FLAG_CLASSES)

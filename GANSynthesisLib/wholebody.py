@@ -13,11 +13,12 @@ from typing import Mapping
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from .architectures import load_network
 from .bundle import ModelBundle
 from .errors import GANSynthesisError
-from .inference import InferenceOptions, run_translator
+from .inference import InferenceOptions, model_grid_size, run_translator
 from .intensity import from_unit_range
 from .label_sets import (LABEL_SET, MODEL_TABLE, NUMBERINGS, flags_of, given_classes, invented_regions, pack_codes,
                          pad_channels, recognise_numbering, to_classes, unpack_codes)
@@ -83,19 +84,50 @@ def label_classes(labelmap: Volume, mapping: Mapping[int, int] | None = None) ->
     return to_classes(array, NUMBERINGS[numbering]), numbering
 
 
-def packed_volume(labelmap: Volume, classes: np.ndarray) -> tuple[Volume, set[str]]:
-    """The class map packed for the 2.5-D model (codes on the label map's grid) and the classes it gives."""
-    given = given_classes(classes)
-    view = axial_view(labelmap)
-    codes = pack_codes(np.ascontiguousarray(view.forward(classes)), flags_of(given))
-    return labelmap.with_array(np.ascontiguousarray(view.backward(codes))), given
+def nearest_indices(size: int, grid: int) -> np.ndarray:
+    """For each of ``grid`` pixels covering the same extent as ``size`` pixels, the nearest source pixel."""
+    return np.clip(np.floor((np.arange(grid) + 0.5) * size / grid), 0, size - 1).astype(np.intp)
+
+
+def model_grid_classes(classes_axial: np.ndarray, spacing_kji, model_spacing) -> np.ndarray:
+    """An axial class map resampled in-plane to the model's spacing by nearest neighbour (as in training)."""
+    _, rows, cols = classes_axial.shape
+    grid = (model_grid_size(rows, spacing_kji[1], model_spacing[0]), model_grid_size(cols, spacing_kji[2],
+                                                                                    model_spacing[1]))
+    return classes_axial[:, nearest_indices(rows, grid[0])][:, :, nearest_indices(cols, grid[1])]
+
+
+def resample_back(values: np.ndarray, shape: tuple[int, int], threads: int | None = None) -> np.ndarray:
+    """(k, h, w) model-grid values → (k, rows, cols), bilinear (as the slice engine resamples its output back)."""
+    if values.shape[1:] == tuple(shape):
+        return values
+    out = np.empty((values.shape[0], *shape), np.float32)
+    for start in range(0, values.shape[0], 16):
+        part = torch.from_numpy(values[start:start + 16])[:, None]
+        out[start:start + 16] = F.interpolate(part, size=shape, mode="bilinear", align_corners=False)[:, 0].numpy()
+    return out
 
 
 def synthesize_wholebody(labelmap: Volume, bundle: ModelBundle, mapping: Mapping[int, int] | None = None,
                          options: InferenceOptions | None = None) -> tuple[Volume, list[str]]:
-    """A synthetic CT (HU, float32) on the label map's grid and the warnings about regions the model invented."""
+    """A synthetic CT (HU, float32) on the label map's grid and the warnings about regions the model invented.
+
+    The classes are resampled to the model grid by nearest neighbour and packed with their neighbours and flags
+    there (cheap, and as in training); the engine runs on that grid and the CT is resampled back bilinearly.
+    """
     classes, _numbering = label_classes(labelmap, mapping)
     if not classes.any():
         raise GANSynthesisError("None of the input's labels is a structure the whole-body model knows.")
-    packed, given = packed_volume(labelmap, classes)
-    return run_translator(packed_translator(bundle), packed, options), invented_regions(given)
+    given = given_classes(classes)
+    view = axial_view(labelmap)
+    translator = packed_translator(bundle)
+    axial = model_grid_classes(np.ascontiguousarray(view.forward(classes)), view.spacing_kji,
+                               translator.in_plane_spacing)
+    rows, cols = view.forward(classes).shape[1:]
+    sk, sj, si = view.spacing_kji
+    model_spacing = (si * cols / axial.shape[2], sj * rows / axial.shape[1], sk)  # (x, y, z), same extent
+    codes = pack_codes(axial, flags_of(given))
+    on_grid = Volume(codes, spacing=model_spacing, origin=(0.0, 0.0, 0.0), direction=np.eye(3))
+    ct = run_translator(translator, on_grid, options).array
+    ct = resample_back(ct, (rows, cols))
+    return labelmap.with_array(np.ascontiguousarray(view.backward(ct))), invented_regions(given)
