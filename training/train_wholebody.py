@@ -160,6 +160,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--name", default="wholebody-ct")
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--device-note", default="CPU (2 shared cores)")
+    parser.add_argument("--export-checkpoint", type=Path, metavar="FOLDER",
+                        help="only export the run folder's checkpoint as a bundle to FOLDER")
     parser.add_argument("--time-limit-min", type=float, default=0, help="stop training after this many minutes")
     add_config_arguments(parser, Pix2PixConfig)
     return parser.parse_args(argv)
@@ -176,11 +178,39 @@ class TimedTrainer(Pix2PixTrainer):
         return super().train_step(batch)
 
 
+def export_checkpoint(args: argparse.Namespace, config: Pix2PixConfig, folder: Path) -> None:
+    """Export the run folder's checkpoint (its EMA generator when kept) as a bundle, e.g. while training goes on."""
+    from safetensors.torch import load_file
+
+    from .checkpoint import CHECKPOINT_STATE, CHECKPOINT_TENSORS
+    from .export import export_generator
+    from .pix2pix import build_generator
+
+    tensors = load_file(str(args.run_dir / CHECKPOINT_TENSORS))
+    step = json.loads((args.run_dir / CHECKPOINT_STATE).read_text())["step"]
+    prefix = "generator_ema." if any(k.startswith("generator_ema.") for k in tensors) else "generator."
+    generator = build_generator(config, INPUT_CHANNELS)
+    generator.load_state_dict({k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)})
+    draft = args.run_dir / "manifest_draft.json"
+    if draft.exists():
+        manifest = json.loads(draft.read_text())
+    else:
+        manifest = manifest_for(args, config, {"real_slices": {n: list(s[2]) for n, s in REAL_SPLITS.items()},
+                                               "bank_slices": None}, 0)
+        manifest["training"]["steps"] = step
+        manifest["training"]["summary"] = f"checkpoint at step {step} of: " + manifest["training"]["summary"]
+    export_generator(folder, generator.eval(), manifest)
+    print(f"exported step {step} to {folder}", flush=True)
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     config = config_from_arguments(Pix2PixConfig, args)
+    if args.export_checkpoint:
+        export_checkpoint(args, config, args.export_checkpoint)
+        return 0
     args.run_dir.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     bank, summary = build_bank(args.phantoms, args.spacing, args.canvas, args.crop, config.seed)

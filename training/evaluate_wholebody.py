@@ -1,0 +1,243 @@
+"""Evaluate a whole-body synthesis bundle on held-out real CT slices and held-out phantoms, beside the per-label
+mean-HU baseline and the MM-WHS model; write metrics, a figure (axial, coronal, sagittal) and the model card.
+
+Metrics, inside the real CT's body (threshold mask), over the held-out slices only:
+- body MAE (HU);
+- body HU histogram distance: earth mover's distance between the synthetic's and the real body HU values;
+- mean HU per given structure (synthetic and real);
+- through-plane roughness: mean |I(k+1) − I(k)| over the body after in-plane Gaussian smoothing (σ 2 mm), the
+  synthetic's over the real CT's (1 = as smooth across slices as the real scan).
+
+Examples:
+  nice -n 10 python -m training.evaluate_wholebody --bundle Resources/Models/wholebody-ct --write-card
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+from scipy import ndimage
+from scipy.stats import wasserstein_distance
+
+from GANSynthesisLib.bundle import load_bundle
+from GANSynthesisLib.inference import InferenceOptions
+from GANSynthesisLib.label_sets import CLASS_INDEX, CLASSES, MODEL_VALUE_BASE, NUMBERINGS, to_classes
+from GANSynthesisLib.phantom_wholebody import generate_wholebody_phantom
+from GANSynthesisLib.registry import find_model
+from GANSynthesisLib.volume import Volume
+from GANSynthesisLib.wholebody import synthesize_wholebody
+
+from .wholebody_data import REAL_SPLITS, VARIANTS, load_real, variant
+
+C = CLASS_INDEX
+HELD_OUT_PHANTOM_SEEDS = (90000, 90001, 90002)
+MMWHS_FOR_CLASS = {C["myocardium"]: 205, C["cardiac blood pool"]: 500, C["heart"]: 500, C["artery"]: 820}
+
+
+def axial_volume(array: np.ndarray, spacing_kji) -> Volume:
+    """An array already in axial (S, P, L) order as a Volume (identity direction)."""
+    return Volume(np.ascontiguousarray(array), spacing=(spacing_kji[2], spacing_kji[1], spacing_kji[0]),
+                  origin=(0.0, 0.0, 0.0), direction=np.eye(3))
+
+
+def body_mae(synthetic, real, body):
+    return float(np.abs(synthetic[body] - real[body]).mean())
+
+
+def histogram_emd(synthetic, real, body):
+    clip = lambda a: np.clip(a[body], -1024, 3000)
+    return float(wasserstein_distance(clip(synthetic), clip(real)))
+
+
+def roughness(image, body, spacing_kji, sigma_mm=2.0):
+    smooth = ndimage.gaussian_filter(image.astype(np.float32), [0, sigma_mm / spacing_kji[1], sigma_mm / spacing_kji[2]])
+    both = body[1:] & body[:-1]
+    return float(np.abs(smooth[1:] - smooth[:-1])[both].mean())
+
+
+def structure_means(image, classes, body):
+    out = {}
+    for index in np.unique(classes[body]):
+        if index == 0:
+            continue
+        mask = (classes == index) & body
+        if mask.sum() >= 20:
+            out[CLASSES[index]] = float(image[mask].mean())
+    return out
+
+
+def metrics(synthetic, real, body, classes, spacing_kji) -> dict:
+    return {"body_mae": body_mae(synthetic, real, body), "body_hist_emd": histogram_emd(synthetic, real, body),
+            "roughness_ratio": roughness(synthetic, body, spacing_kji) / roughness(real, body, spacing_kji),
+            "mean_hu": structure_means(synthetic, classes, body)}
+
+
+class LabelMeanBaseline:
+    """Per-label mean HU: each class painted with its mean HU over the training slices of the real CTs and of 4
+    training phantoms, pooled over the label variants the model was trained with (so every class has a mean)."""
+
+    def __init__(self, phantoms: int = 4) -> None:
+        sums = np.zeros(256)
+        counts = np.zeros(256)
+        sources = []
+        for name in REAL_SPLITS:
+            case = load_real(name)
+            a, b = case.train
+            sources += [(case.hu[a:b], variant(case.classes, v)[a:b]) for v in VARIANTS]
+        for seed in range(phantoms):
+            p = generate_wholebody_phantom(seed)
+            sources += [(p.ct.array, variant(p.classes.array, v)) for v in VARIANTS]
+        for hu, classes in sources:
+            sums += np.bincount(classes.ravel(), weights=hu.ravel().astype(np.float64), minlength=256)
+            counts += np.bincount(classes.ravel(), minlength=256)
+        self.means = np.where(counts > 0, sums / np.maximum(counts, 1), -1000.0).astype(np.float32)
+        self.means[0] = -1000.0
+
+    def __call__(self, classes: np.ndarray) -> np.ndarray:
+        return self.means[classes]
+
+
+def run_mmwhs(bundle, classes, spacing_kji) -> np.ndarray:
+    from GANSynthesisLib.synthesis import synthesize
+
+    table = np.zeros(256, np.uint16)
+    for index, value in MMWHS_FOR_CLASS.items():
+        table[index] = value
+    labels = table[classes]
+    if not labels.any():
+        return np.full(classes.shape, -1000.0, np.float32)
+    return synthesize(axial_volume(labels, spacing_kji), bundle, None, InferenceOptions(device="cpu")).array
+
+
+def evaluation_cases():
+    """(name, description, hu, input classes, body mask, spacing, held-out slice range, baseline variant)."""
+    cases = []
+    lung = load_real("lung1")
+    a, b = REAL_SPLITS["lung1"][3]
+    cases.append(("lung1 (real chest CT)", f"pyradiomics lung1 slices {a}–{b - 1} (5 mm), input: body, lung, bone, "
+                  "contrast-vessel classes from thresholds (no heart label exists)", lung.hu,
+                  variant(lung.classes, "coarse"), lung.body, lung.spacing_kji, (a, b), "coarse"))
+    abdomen = load_real("abdomen30_ts")
+    from GANSynthesisLib.io import read_volume
+    from .wholebody_data import DATA_DIR, _axial, threshold_classes
+
+    labels, _ = _axial(read_volume(DATA_DIR / REAL_SPLITS["abdomen30_ts"][1]))
+    ts = to_classes(labels, NUMBERINGS["totalsegmentator-total"])  # the user's labels as given (aorta included)
+    thresholds = threshold_classes(abdomen.hu, abdomen.spacing_kji)
+    given = np.where(np.isin(thresholds, [C["lung"], C["bone"]]), thresholds,
+                     np.where(thresholds > 0, C["body"], 0)).astype(np.uint8)
+    given = np.where(ts > 0, ts, given).astype(np.uint8)
+    a, b = REAL_SPLITS["abdomen30_ts"][3]
+    cases.append(("abdomen (real CT, TotalSegmentator labels)", f"ts_abdomen_ct_30 slices {a}–{b - 1} (3 mm), input: "
+                  "TotalSegmentator's 42 labels + body, lung, bone from thresholds", abdomen.hu, given, abdomen.body,
+                  abdomen.spacing_kji, (a, b), "totalsegmentator"))
+    for seed in HELD_OUT_PHANTOM_SEEDS:
+        p = generate_wholebody_phantom(seed)
+        hu = p.ct.array
+        cases.append((f"phantom {seed}", f"held-out phantom seed {seed}, TotalSegmentator-like input", hu,
+                      variant(p.classes.array, "totalsegmentator"), p.body.array > 0, (3.0, 1.5, 1.5),
+                      (0, hu.shape[0]), "totalsegmentator"))
+    return cases
+
+
+def evaluate(bundle_path: Path, out_dir: Path, with_mmwhs: bool = True) -> dict:
+    bundle = load_bundle(bundle_path)
+    mmwhs = find_model("mmwhs-ct-phantom", "synthesize") if with_mmwhs else None
+    baseline = LabelMeanBaseline()
+    results, pictures = {}, []
+    for name, description, hu, classes, body, spacing, (a, b), base_variant in evaluation_cases():
+        model_values = np.where(classes > 0, MODEL_VALUE_BASE + classes.astype(np.int32), 0).astype(np.uint16)
+        synthetic, warnings = synthesize_wholebody(axial_volume(model_values, spacing), bundle, None,
+                                                   InferenceOptions(device="cpu"))
+        outputs = {"model": synthetic.array, "per-label mean HU": baseline(classes)}
+        if mmwhs is not None:
+            outputs["mmwhs-ct-phantom (current default)"] = run_mmwhs(mmwhs, classes, spacing)
+        sl = slice(a, b)
+        real_means = structure_means(hu[sl], classes[sl], body[sl])
+        results[name] = {"description": description, "warnings": warnings, "real_mean_hu": real_means,
+                         "real_roughness": roughness(hu[sl], body[sl], spacing),
+                         "methods": {method: metrics(image[sl], hu[sl], body[sl], classes[sl], spacing)
+                                     for method, image in outputs.items()}}
+        pictures.append((name, hu, outputs, classes, spacing, (a, b)))
+        print(name, json.dumps({m: {k: v for k, v in r.items() if k != "mean_hu"}
+                                for m, r in results[name]["methods"].items()}), flush=True)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "metrics.json").write_text(json.dumps(results, indent=2))
+    figure(pictures, out_dir / "held_out.png")
+    return results
+
+
+def figure(pictures, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    shown = [p for p in pictures if not p[0].startswith("phantom")] + [p for p in pictures if p[0].startswith("phantom")][:1]
+    columns = ["real CT", "model", "per-label mean HU"]
+    fig, axes = plt.subplots(len(shown) * 3, len(columns), figsize=(3.3 * len(columns), 3.0 * 3 * len(shown)))
+    for row, (name, hu, outputs, classes, spacing, (a, b)) in enumerate(shown):
+        images = [hu, outputs["model"], outputs["per-label mean HU"]]
+        k = (a + b) // 2
+        j, i = hu.shape[1] // 2, hu.shape[2] // 2
+        for col, image in enumerate(images):
+            views = [(image[k], spacing[1] / spacing[2], "axial"),
+                     (image[:, j, :][::-1], spacing[0] / spacing[2], "coronal"),
+                     (image[:, :, i][::-1], spacing[0] / spacing[1], "sagittal")]
+            for v, (picture, aspect, plane) in enumerate(views):
+                ax = axes[row * 3 + v, col]
+                ax.imshow(picture, cmap="gray", vmin=-1000, vmax=1000, aspect=aspect, interpolation="nearest")
+                if plane != "axial":
+                    for edge in (a, b - 1):
+                        ax.axhline(hu.shape[0] - 1 - edge, color="y", lw=0.6)
+                ax.set_xticks([]), ax.set_yticks([])
+                ax.set_title(f"{name[:28]}\n{columns[col]}, {plane}" if v == 0 else f"{columns[col]}, {plane}",
+                             fontsize=7)
+    fig.suptitle("Held-out slices (between the yellow lines in coronal/sagittal views); window [-1000, 1000] HU",
+                 fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+
+
+def metrics_markdown(results: dict) -> str:
+    lines = ["| held-out data | method | body MAE (HU) ↓ | body HU histogram EMD (HU) ↓ | through-plane roughness "
+             "(× real) → 1 |", "| --- | --- | --- | --- | --- |"]
+    for name, r in results.items():
+        for method, m in r["methods"].items():
+            label = "**this model**" if method == "model" else method
+            lines.append(f"| {name} | {label} | {m['body_mae']:.0f} | {m['body_hist_emd']:.0f} | "
+                         f"{m['roughness_ratio']:.2f} |")
+    lines += ["", "Mean HU per structure (real → this model / per-label mean / MM-WHS model):", ""]
+    for name, r in results.items():
+        parts = []
+        for structure, real in r["real_mean_hu"].items():
+            values = [r["methods"][m]["mean_hu"].get(structure, float("nan")) for m in r["methods"]]
+            parts.append(f"{structure} {real:.0f} → " + " / ".join(f"{v:.0f}" for v in values))
+        lines.append(f"- {name}: " + "; ".join(parts))
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--bundle", type=Path, required=True)
+    parser.add_argument("--out", type=Path, default=None, help="default: the bundle folder's evaluation/")
+    parser.add_argument("--no-mmwhs", action="store_true")
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args(argv)
+    import torch
+
+    torch.set_num_threads(args.threads)
+    out = args.out or Path("runs") / "wholebody-evaluation"
+    results = evaluate(args.bundle, out, not args.no_mmwhs)
+    (out / "metrics.md").write_text(metrics_markdown(results) + "\n")
+    print(metrics_markdown(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
