@@ -83,21 +83,27 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
                      "oesophagus", "urinary bladder", "bladder", "gallbladder", "intestine"),
 }
 
-# Name patterns (normalised) → class, for TotalSegmentator and similar names not listed one by one.
+# Name patterns (normalised, searched anywhere, first match wins) → class: TotalSegmentator names not listed one by
+# one and the terminology names SlicerTotalSegmentator can give segments ("Third rib", "T12 vertebra", "Upper lobe
+# of lung", "Brachiocephalic artery", "Deep muscle of back", "Subcutaneous fatty tissue", …).
 _PATTERNS: tuple[tuple[str, str], ...] = (
-    (r"^(rib|vertebrae|vertebra|costal cartilage)s?\b", "bone"),
-    (r"^(sternum|sacrum|skull|humerus|scapula|clavicula|clavicle|femur|hip|pelvis|mandible|patella|tibia|fibula|"
-     r"radius|ulna|carpal|tarsal|metacarpal|metatarsal|phalanges|rib cage|costal cartilages|costal_cartilages)\b",
-     "bone"),
-    (r"^lung\b.*\b(lobe|upper|lower|middle)\b", "lung"),
-    (r"\blobe\b", "lung"),
-    (r"^(heart atrium|heart ventricle|atrium|ventricle)\b", "cardiac blood pool"),
-    (r"\b(artery|arteries|trunk|aorta)\b", "artery"),
-    (r"\b(vein|veins|vena|venae)\b", "vein"),
-    (r"^(gluteus|autochthon|iliopsoas|psoas|muscle)\b", "soft tissue"),
-    (r"^(kidney|adrenal gland|liver|spleen|pancreas|thyroid|prostate|brain)\b", "solid organ"),
-    (r"^(small bowel|colon|duodenum|stomach|esophagus|urinary bladder|gallbladder)\b", "hollow organ"),
-    (r"^(spinal cord)\b", "spinal canal"),
+    (r"\b(fat|fatty|adipose)\b", "fat"),
+    (r"\b(trachea|bronchus|bronchi|bronchia|airway|airways)\b", "airway"),
+    (r"\blobes?\b", "lung"),
+    (r"\bmyocardium\b", "myocardium"),
+    (r"\b(atrium|atrial|ventricle|ventricular)\b", "cardiac blood pool"),
+    (r"\b(artery|arteries|arterial|trunk|aorta|aortic)\b", "artery"),
+    (r"\b(vein|veins|vena|venae|venous)\b", "vein"),
+    (r"\b(ribs?|vertebrae?|vertebral|sternum|sacrum|coccyx|skull|humerus|scapulae?|clavicula|clavicle|femur|hip|"
+     r"pelvis|mandible|patella|tibia|fibula|radius|ulna|carpal|carpus|tarsal|metacarpal|metatarsal|phalanx|phalanges|"
+     r"bones?|costal cartilages?|cartilage)\b", "bone"),
+    (r"\bspinal (cord|canal)\b", "spinal canal"),
+    (r"\b(muscles?|gluteus|autochthon|iliopsoas|psoas)\b", "soft tissue"),
+    (r"\b(kidney|kidneys|renal|adrenal|liver|hepatic|spleen|splenic|pancreas|thyroid|prostate|brain)\b",
+     "solid organ"),
+    (r"\b(bowel|intestine|colon|duodenum|stomach|esophagus|oesophagus|bladder|gallbladder|rectum)\b", "hollow organ"),
+    (r"\bheart\b", "heart"),
+    (r"\blungs?\b", "lung"),
 )
 
 # TotalSegmentator names whose class the patterns would get wrong or miss.

@@ -25,6 +25,13 @@ from GANSynthesisLib.totalsegmentator_classes import CLASS_MAPS
     ("skeletal_muscle", "soft tissue"), ("heart_myocardium", "myocardium"), ("heart_atrium_left", "cardiac blood pool"),
     ("heart_ventricle_right", "cardiac blood pool"), ("left ventricle", "cardiac blood pool"),
     ("myocardium", "myocardium"), ("ascending aorta", "artery"), ("Vessels", "artery"), ("contrast", "artery"),
+    # terminology names SlicerTotalSegmentator can give its segments
+    ("Third rib left", "bone"), ("T12 vertebra", "bone"), ("Upper lobe of lung left", "lung"),
+    ("Middle lobe of right lung", "lung"), ("Brachiocephalic artery", "artery"), ("Common carotid artery left", "artery"),
+    ("Deep muscle of back", "soft tissue"), ("Subcutaneous fatty tissue", "fat"), ("Left ventricle of heart",
+    "cardiac blood pool"), ("Superior vena cava", "vein"), ("Small Intestine", "hollow organ"), ("Kidney left",
+    "solid organ"), ("Trachea and bronchus", "airway"), ("Spinal cord", "spinal canal"), ("Heart", "heart"),
+    ("Pulmonary artery", "artery"), ("Entire atrial appendage left", "cardiac blood pool"), ("Clavicle", "bone"),
 ])
 def test_names_group_into_classes(name, cls):
     assert class_of_name(name) == cls
