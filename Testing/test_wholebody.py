@@ -118,3 +118,10 @@ def test_segmentation_node_of_totalsegmentator_segments_fills_the_table(wholebod
     assert values == {0} | {MODEL_VALUE_BASE + CLASS_INDEX[c] for c in ("lung", "heart", "artery", "bone")}
     classes, numbering = label_classes(exported)
     assert numbering == "wholebody" and classes[0, 14, 24] == CLASS_INDEX["artery"]
+
+
+def test_library_synthesize_takes_the_whole_body_path(wholebody_bundle):
+    from GANSynthesisLib.synthesis import synthesize
+
+    out = synthesize(ts_labelmap(), wholebody_bundle, options=InferenceOptions(device="cpu"))
+    assert out.array.shape == (6, 40, 48) and np.isfinite(out.array).all()
