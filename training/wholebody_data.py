@@ -119,12 +119,12 @@ def load_real(name: str, data_dir: Path = DATA_DIR) -> LabelledCT:
         labels, _ = _axial(read_volume(data_dir / label_file))
         ts = to_classes(labels, NUMBERINGS["totalsegmentator-total"])
         classes = np.where(ts > 0, ts, classes).astype(np.uint8)
-    # The model's 'artery' and 'vein' classes mean contrast-filled vessels (the CT angiograms it is made for); in a
-    # scan without contrast their voxels are soft tissue as far as the image goes.
-    for vessel in ("artery", "vein"):
-        inside = classes == C[vessel]
-        if inside.any() and float(hu[inside].mean()) < 120:
-            classes[inside] = C["soft tissue"]
+    # The model's 'artery' class means contrast-filled arteries (the CT angiograms it is made for); in a scan without
+    # contrast their voxels are soft tissue as far as the image goes. Veins keep their class (their enhancement
+    # depends on the phase; the phantoms have none, so the real scans are where the class is learned).
+    inside = classes == C["artery"]
+    if inside.any() and float(hu[inside].mean()) < 120:
+        classes[inside] = C["soft tissue"]
     return LabelledCT(name, hu, classes, spacing, train, held_out, body)
 
 
