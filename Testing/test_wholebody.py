@@ -125,3 +125,19 @@ def test_library_synthesize_takes_the_whole_body_path(wholebody_bundle):
 
     out = synthesize(ts_labelmap(), wholebody_bundle, options=InferenceOptions(device="cpu"))
     assert out.array.shape == (6, 40, 48) and np.isfinite(out.array).all()
+
+
+def test_warnings_reach_the_output_node(wholebody_bundle):
+    pytest.importorskip("slicer")
+    from mrml_scene import add_segmentation, add_volume_node, new_scene
+    from GANSynthesisLib import api
+
+    scene = new_scene()
+    volume = ts_labelmap()
+    reference = add_volume_node(scene, volume.with_array(np.zeros(volume.array.shape, np.float32)), "CT")
+    segmentation = add_segmentation(scene, volume, {10: "lung_upper_lobe_left", 12: "lung_upper_lobe_right",
+                                                    51: "heart", 52: "aorta", 32: "vertebrae_T12", 94: "rib_left_3"},
+                                     reference, "TotalSegmentator")
+    node = api.synthesize_ct(segmentation, reference, model=wholebody_bundle, device="cpu")
+    warnings = node.GetAttribute("GANSynthesis.Warnings")
+    assert "no body outline given" in warnings and "no lung" not in warnings

@@ -28,7 +28,7 @@ from GANSynthesisLib.phantom_wholebody import generate_wholebody_phantom
 from .augment import Augmentation
 from .pix2pix import Pix2PixConfig, Pix2PixTrainer
 from .trainer import add_config_arguments, config_from_arguments
-from .wholebody_data import REAL_SPLITS, VARIANTS, load_real, packed, to_model_grid, variant
+from .wholebody_data import CARDIAC_VARIANTS, REAL_SPLITS, VARIANTS, load_real, packed, to_model_grid, variant
 
 WINDOW = (-1024.0, 2000.0)
 
@@ -96,7 +96,7 @@ def build_bank(phantoms: int, spacing: float, canvas: int, crop: int, seed: int,
     for name in REAL_SPLITS:
         case = load_real(name)
         start, stop = case.train
-        for v in names:
+        for v in [v for v in names if v not in CARDIAC_VARIANTS]:
             h, c = to_model_grid(case.hu, packed(variant(case.classes, v)), case.spacing_kji, spacing, canvas)
             for _ in range(real_repeats):
                 codes.append(c[start:stop])
@@ -110,7 +110,7 @@ def build_bank(phantoms: int, spacing: float, canvas: int, crop: int, seed: int,
 def manifest_for(args: argparse.Namespace, config: Pix2PixConfig, summary: dict, seconds: float) -> dict:
     real = ", ".join(f"{name} slices {a}–{b - 1}" for name, (a, b) in summary["real_slices"].items())
     return {
-        "name": args.name, "version": "1.0.0", "task": "synthesize", "default": False,
+        "name": args.name, "version": "1.0.0", "task": "synthesize", "default": True,
         "title": "Whole-body CT from TotalSegmentator-style labels (2.5-D, phantoms + real CT)",
         "description": "pix2pix (U-Net generator, conditional PatchGAN) that turns a whole-body segmentation "
                        "(TotalSegmentator names or numbers, MM-WHS names, or coarse classes such as body, lung, bone, "
@@ -126,7 +126,7 @@ def manifest_for(args: argparse.Namespace, config: Pix2PixConfig, summary: dict,
         "training": {
             "data": (f"{args.phantoms} whole-body procedural thorax phantoms (GANSynthesisLib.phantom_wholebody, "
                      f"seeds 0–{args.phantoms - 1}, 2 label variants each) and real CT slices from ../shared/data: "
-                     f"{real}; label variants full, TotalSegmentator-like, no body, coarse. Real CT sources: "
+                     f"{real}; label variants full, TotalSegmentator-like, no body, coarse, heart only (phantoms). Real CT sources: "
                      "TotalSegmentator 2.18.0 test files (Apache-2.0; labels are TotalSegmentator's automatic output), "
                      "pyradiomics 3.1.0 lung1 (BSD-3-Clause); threshold label maps drawn here."),
             "steps": config.steps, "batch_size": config.batch_size, "crop": args.crop,

@@ -146,7 +146,11 @@ VARIANTS: dict[str, dict[str, str | None]] = {
     # the acceptance's kind of input: heart, great vessels, lung, bone, body
     "coarse": {"fat": "body", "soft tissue": "body", "myocardium": "heart", "cardiac blood pool": "heart",
                "solid organ": "body", "hollow organ": "body", "vein": "body", "spinal canal": "body"},
+    # an MM-WHS-style map: the heart's structures and great vessels, nothing else
+    "heart only": {name: None for name in ("body", "fat", "soft tissue", "lung", "airway", "bone", "spinal canal",
+                                           "vein", "solid organ", "hollow organ")},
 }
+CARDIAC_VARIANTS = ("heart only",)  # only for data with cardiac labels (the phantoms)
 
 
 def variant(classes: np.ndarray, name: str) -> np.ndarray:
