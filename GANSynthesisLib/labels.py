@@ -48,7 +48,9 @@ def canonical_label_name(name: str, model_labels: Iterable[str]) -> str | None:
     for label_key, label in by_normalised.items():
         if wanted in (normalise_name(s) for s in SYNONYMS.get(label_key, ())):
             return label
-    return None
+    from .label_sets import canonical_class_name  # whole-body models: TotalSegmentator names, grouping
+
+    return canonical_class_name(name, by_normalised.values())
 
 
 def parse_label_mapping(text: str) -> dict[str, int]:

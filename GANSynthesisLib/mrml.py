@@ -14,6 +14,7 @@ from typing import Any, Iterator, Mapping
 import numpy as np
 
 from .errors import GANSynthesisError
+from .label_sets import PRIORITY, is_wholebody
 from .labels import canonical_label_name
 from .volume import Volume
 
@@ -164,7 +165,7 @@ def match_segments(segmentation_node, model_labels: Mapping[str, int],
         matches.append(SegmentMatch(segment_id, name, label))
     used = [m.model_label for m in matches if m.model_label]
     duplicates = {label for label in used if used.count(label) > 1}
-    if duplicates:
+    if duplicates and not is_wholebody(model_labels):  # a whole-body model groups many segments into one class
         raise GANSynthesisError(f"Several segments match the model label(s) {', '.join(sorted(duplicates))}; map them "
                                 "explicitly so each model label gets one segment.")
     return matches
@@ -189,6 +190,8 @@ def labelmap_from_segmentation(segmentation_node, model_labels: Mapping[str, int
                                     "load it or choose no reference volume.")
     matches = match_segments(segmentation_node, model_labels, explicit)
     used = [m for m in matches if m.model_label]
+    if is_wholebody(model_labels):  # overlaps: later segments win, so fine classes go last
+        used.sort(key=lambda m: PRIORITY.index(m.model_label))
     if not used:
         names = ", ".join(repr(m.segment_name) for m in matches) or "none"
         raise GANSynthesisError(f"No segment matches the model's labels ({', '.join(model_labels)}); segments: {names}. "

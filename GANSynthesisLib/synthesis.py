@@ -171,5 +171,9 @@ def synthesize(labelmap: Volume, bundle: ModelBundle, mapping: Mapping[int, int]
     """A synthetic CT (HU, float32) on the label map's grid."""
     if bundle.task != "synthesize":
         raise GANSynthesisError(f"Model {bundle.name} is a {bundle.task} model, not a synthesize model.")
+    if bundle.manifest["input"].get("label_set"):  # whole-body label set (2.5-D): see wholebody.py
+        from .wholebody import synthesize_wholebody
+
+        return synthesize_wholebody(labelmap, bundle, mapping, options)[0]
     prepared = prepare_labelmap(labelmap, bundle, mapping)
     return run_translator(translator_for(bundle), prepared, options)

@@ -62,8 +62,11 @@ def get_task(name: str) -> TaskSpec:
 
 def _run_synthesize(volume: Volume, bundle: ModelBundle, inputs: dict[str, Any], options: InferenceOptions) -> TaskResult:
     from .synthesis import synthesize
+    from .wholebody import MMWHS_MODEL_WARNING, is_wholebody_bundle, synthesize_wholebody
 
-    return TaskResult(synthesize(volume, bundle, inputs.get("label_mapping"), options))
+    if is_wholebody_bundle(bundle):  # whole-body label set (2.5-D): its own label handling and warnings
+        return TaskResult(*synthesize_wholebody(volume, bundle, inputs.get("label_mapping"), options))
+    return TaskResult(synthesize(volume, bundle, inputs.get("label_mapping"), options), [MMWHS_MODEL_WARNING])
 
 
 def _run_translate(volume: Volume, bundle: ModelBundle, inputs: dict[str, Any], options: InferenceOptions) -> TaskResult:

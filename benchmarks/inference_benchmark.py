@@ -99,6 +99,15 @@ def main() -> None:
     args = parser.parse_args()
 
     bundle = find_model(args.model, "synthesize")
+    if bundle.manifest["input"].get("label_set") and args.network == "bundle":
+        # a whole-body (2.5-D) model has its own label path: benchmarks/wholebody_benchmark.py times it end to end
+        import subprocess
+
+        script = str(Path(__file__).with_name("wholebody_benchmark.py"))
+        for name in args.devices:
+            subprocess.run([sys.executable, script, "--model", str(bundle.path), "--device", name, "--size",
+                            *map(str, args.size), "--spacing", *map(str, args.spacing)], check=True)
+        return
     translator = translator_under_test(bundle, args.network, tuple(args.spacing))
     labels = big_label_map(tuple(args.size), tuple(args.spacing))
     depth = labels.array.shape[0]
