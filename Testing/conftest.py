@@ -44,6 +44,22 @@ def tiny_bundle_dir(tmp_path_factory) -> Path:
     return folder
 
 
+@pytest.fixture(scope="session")
+def tiny_wholebody_bundle_dir(tmp_path_factory) -> Path:
+    """A real whole-body (2.5-D, TotalSegmentator-named classes) bundle holding a small random U-Net."""
+    from GANSynthesisLib.label_sets import INPUT_CHANNELS, LABEL_SET, wholebody_labels
+
+    torch.manual_seed(0)
+    generator = UNetGenerator(INPUT_CHANNELS, 1, base_width=8, depth=3, max_width=16)
+    folder = tmp_path_factory.mktemp("bundles") / "tiny-wholebody"
+    manifest = tiny_manifest("tiny-wholebody")
+    manifest["input"] = {"kind": "labelmap", "label_set": LABEL_SET, "labels": wholebody_labels(), "context_slices": 1}
+    manifest["grid"]["in_plane_spacing_mm"] = [1.5, 1.5]
+    manifest["architecture"] = {"generator": {"type": "UNetGenerator", **generator.config}}
+    save_bundle(folder, manifest, {"generator": generator.state_dict()}, dtype=torch.float32)
+    return folder
+
+
 def oblique_direction(yaw_deg: float = 20.0, roll_deg: float = 10.0) -> np.ndarray:
     """A proper rotation (det +1) away from the axes: yaw about z then roll about x."""
     a, b = np.deg2rad(yaw_deg), np.deg2rad(roll_deg)

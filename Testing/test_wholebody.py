@@ -1,35 +1,21 @@
 """Whole-body synthesis path: TotalSegmentator label maps, --labels, warnings, 2.5-D context, MRML segment matching."""
 
-from pathlib import Path
-
 import numpy as np
 import pytest
-import torch
 
-from conftest import tiny_manifest
-from GANSynthesisLib.bundle import load_bundle, save_bundle
+from GANSynthesisLib.bundle import load_bundle
 from GANSynthesisLib.errors import GANSynthesisError
 from GANSynthesisLib.inference import InferenceOptions
-from GANSynthesisLib.label_sets import (CLASS_INDEX, INPUT_CHANNELS, LABEL_SET, MODEL_VALUE_BASE, wholebody_labels)
+from GANSynthesisLib.label_sets import CLASS_INDEX, MODEL_VALUE_BASE, wholebody_labels
 from GANSynthesisLib.labels import parse_label_mapping, resolve_label_mapping
-from GANSynthesisLib.networks import UNetGenerator
 from GANSynthesisLib.tasks import get_task
 from GANSynthesisLib.volume import Volume
 from GANSynthesisLib.wholebody import label_classes
 
 
 @pytest.fixture(scope="module")
-def wholebody_bundle(tmp_path_factory):
-    torch.manual_seed(0)
-    generator = UNetGenerator(INPUT_CHANNELS, 1, base_width=8, depth=3, max_width=16)
-    folder = tmp_path_factory.mktemp("bundles") / "tiny-wholebody"
-    manifest = tiny_manifest("tiny-wholebody")
-    manifest["input"] = {"kind": "labelmap", "label_set": LABEL_SET, "labels": wholebody_labels(),
-                         "context_slices": 1}
-    manifest["grid"]["in_plane_spacing_mm"] = [1.5, 1.5]
-    manifest["architecture"] = {"generator": {"type": "UNetGenerator", **generator.config}}
-    save_bundle(folder, manifest, {"generator": generator.state_dict()}, dtype=torch.float32)
-    return load_bundle(folder)
+def wholebody_bundle(tiny_wholebody_bundle_dir):
+    return load_bundle(tiny_wholebody_bundle_dir)
 
 
 def ts_labelmap(with_body: bool = False) -> Volume:
@@ -99,7 +85,7 @@ def test_mmwhs_model_warns_that_it_invents_the_body(tiny_bundle_dir):
 
 
 def test_segmentation_node_of_totalsegmentator_segments_fills_the_table(wholebody_bundle):
-    slicer = pytest.importorskip("slicer")
+    pytest.importorskip("slicer")
     from mrml_scene import add_segmentation, add_volume_node, new_scene
     from GANSynthesisLib.mrml import labelmap_from_segmentation, match_segments
 

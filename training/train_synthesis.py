@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         return run_translator(translator, case.source, InferenceOptions(device="cpu")).array
 
     manifest = {
-        "name": args.name, "version": "1.0.0", "task": "synthesize", "default": False,
+        "name": args.name, "version": "1.0.0", "task": "synthesize", "default": True,
         "title": "Cardiac CT from MM-WHS labels (phantom-trained demo)",
         "description": "pix2pix (U-Net generator, conditional PatchGAN) that turns a label map of the 7 MM-WHS "
                        "cardiac structures into a contrast-enhanced CT volume, slice by slice (axial).",
