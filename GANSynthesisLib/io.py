@@ -80,11 +80,29 @@ def read_volume(path: str | os.PathLike) -> Volume:
                 image = image[:, :, :, 0]
             volume = volume_from_sitk(image)
     except RuntimeError as error:
-        raise GANSynthesisError(f"Could not read {path} as an image: {str(error).strip().splitlines()[-1]}") from error
+        raise GANSynthesisError(f"Could not read {path} as an image: {_reader_problem(error)}") from error
     check_geometry(volume, f"image {path}")
     if np.issubdtype(volume.array.dtype, np.floating) and not np.isfinite(volume.array).all():
         raise GANSynthesisError(f"{path} holds non-finite voxel values (NaN or infinity); fix or mask them first.")
     return volume
+
+
+_READER_PROBLEMS = {  # what ITK's messages mean for the user
+    "determinant is 0": "its direction matrix is singular (determinant 0: two index axes point the same way or one "
+                        "is zero), so its voxels have no position in space. Fix the orientation in the header.",
+    "change spacing": "its voxel spacing is zero or negative; every spacing must be a positive number. Fix the "
+                      "spacing in the header.",
+}
+
+
+def _reader_problem(error: RuntimeError) -> str:
+    """The useful part of a SimpleITK reader error."""
+    text = str(error).strip()
+    known = next((meaning for phrase, meaning in _READER_PROBLEMS.items() if phrase in text), None)
+    if known:
+        return known
+    lines = [line for line in text.splitlines() if "ITK ERROR" in line] or text.splitlines()[-1:]
+    return lines[0].split("): ", 1)[-1] if lines else "unknown format"
 
 
 def _read_dicom_series(folder: Path) -> sitk.Image:

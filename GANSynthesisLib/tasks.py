@@ -61,9 +61,13 @@ def get_task(name: str) -> TaskSpec:
 
 
 def _run_synthesize(volume: Volume, bundle: ModelBundle, inputs: dict[str, Any], options: InferenceOptions) -> TaskResult:
-    from .synthesis import synthesize
+    from .synthesis import present_values, synthesize
 
-    return TaskResult(synthesize(volume, bundle, inputs.get("label_mapping"), options))
+    mapping = inputs.get("label_mapping")
+    synthetic = synthesize(volume, bundle, mapping, options)  # refuses a volume that is no label map
+    absent = sorted(set(mapping) - set(present_values(volume.array))) if mapping else []
+    warnings = [f"no voxel has the mapped label value(s) {', '.join(map(str, absent))}; check --labels"] if absent else []
+    return TaskResult(synthetic, warnings)
 
 
 def _run_translate(volume: Volume, bundle: ModelBundle, inputs: dict[str, Any], options: InferenceOptions) -> TaskResult:
