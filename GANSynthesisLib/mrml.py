@@ -58,6 +58,8 @@ def volume_from_node(node, role: str = "input volume") -> Volume:
     _check_untransformed(node, role)
     if node.GetImageData() is None:
         raise GANSynthesisError(f"The {role} {node.GetName()!r} has no image data; load or create the volume first.")
+    if node.GetImageData().GetPointData().GetScalars() is None:
+        raise GANSynthesisError(f"The {role} {node.GetName()!r} has no voxels; load or create the volume first.")
     import vtk
 
     ijk_to_ras = vtk.vtkMatrix4x4()
