@@ -133,10 +133,10 @@ def load_bundle(path: str | Path) -> ModelBundle:
         if not file.is_file():
             raise GANSynthesisError(f"Weight file {file} of model {manifest['name']} is missing; reinstall or "
                                     "re-export the model.")
-        shapes[part] = safetensors_shapes(file)
         if _cached_sha256(file) != entry["sha256"].lower():
             raise GANSynthesisError(f"Weight file {file} does not match its SHA-256 in {MANIFEST_NAME}: the file is "
                                     "corrupt or was modified. Reinstall the model bundle.")
+        shapes[part] = safetensors_shapes(file)
     bundle = ModelBundle(path=path, manifest=manifest)
     if importlib.util.find_spec("torch") is not None:  # the Slicer panel lists models before torch is installed
         from .architectures import check_weights_fit

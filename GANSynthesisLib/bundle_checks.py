@@ -78,12 +78,12 @@ def safetensors_shapes(path: Path) -> dict[str, tuple[int, ...]]:
         with open(path, "rb") as stream:
             start = stream.read(8)
             size = path.stat().st_size
-            if any(start.startswith(magic) for magic in _PICKLE_OR_ZIP):
-                raise GANSynthesisError(
-                    f"{path} is a pickle or torch.save archive, not safetensors; GANSynthesis never unpickles weights "
-                    "because loading a pickle can run arbitrary code. Convert it with training/export.py.")
             header_size = struct.unpack("<Q", start)[0] if len(start) == 8 else 0
             if not 2 <= header_size <= size - 8:
+                if any(start.startswith(magic) for magic in _PICKLE_OR_ZIP):
+                    raise GANSynthesisError(
+                        f"{path} is a pickle or torch.save archive, not safetensors; GANSynthesis never unpickles "
+                        "weights because loading a pickle can run arbitrary code. Convert it with training/export.py.")
                 raise ValueError("no safetensors header")
             header = json.loads(stream.read(header_size))
     except GANSynthesisError:

@@ -248,11 +248,14 @@ def merge_summary(rows: list[dict], path: Path) -> None:
 
 
 def batch_cases(folder: Path) -> list[tuple[str, Path]]:
-    """(case name, path) for each image file and each sub-folder (a DICOM series) of ``folder``."""
+    """(case name, path) for each image file and each sub-folder (a DICOM series) of ``folder``, hidden ones
+    excepted; cases of one name in two formats are told apart by their format (case_nii_gz, case_nrrd)."""
     if not folder.is_dir():
         raise GANSynthesisError(f"Input folder not found: {folder}.")
     cases = []
     for path in sorted(folder.iterdir()):
+        if path.name.startswith("."):  # hidden: another run's temporary or lock file, or not a case
+            continue
         suffix = image_file_suffix(path.name)
         if suffix:
             cases.append((path.name[: -len(suffix)], path))
