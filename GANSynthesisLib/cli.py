@@ -277,8 +277,11 @@ def cmd_batch(args: argparse.Namespace) -> int:
     task, bundle = get_task(args.task), find_model(args.model, args.task)
     inputs = threshold_inputs(args, bundle)
     cases = batch_cases(Path(args.input_dir))
-    output_dir = check_output_folder(args.output_dir, [args.input_dir])
     suffix = args.suffix or f"_synthetic_{bundle.manifest['output']['modality'].lower().replace(' ', '_')}.nii.gz"
+    if not image_file_suffix(suffix) or Path(f"case{suffix}").name != f"case{suffix}":
+        raise GANSynthesisError(f"--suffix {suffix!r} must end in one of {', '.join(IMAGE_FILE_SUFFIXES)} and name no "
+                                "folder, e.g. _synthetic_ct.nii.gz.")
+    output_dir = check_output_folder(args.output_dir, [args.input_dir])
     failed, summaries = 0, []
     for number, (name, path) in enumerate(cases, start=1):
         output = output_dir / f"{name}{suffix}"

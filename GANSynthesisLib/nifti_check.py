@@ -34,7 +34,9 @@ def _header_layout(header: bytes) -> tuple[str, int, int, list[int], int]:
 
 def check_nifti_values(path: Path) -> None:
     """Refuse a NIfTI file (.nii or .nii.gz) whose voxel data ends early or holds NaN or infinity."""
-    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    with open(path, "rb") as stream:
+        compressed = stream.read(2) == b"\x1f\x8b"  # by content: a plain .nii named .nii.gz is read as it is
+    opener = gzip.open if compressed else open
     try:
         with opener(path, "rb") as stream:
             header = stream.read(540)

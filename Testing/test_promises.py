@@ -153,6 +153,8 @@ TABLE = [
     # 7. tracebacks turned into error lines
     ("huge-spacing", ["synthesize", "-i", "{huge_spacing}", "-o", "{out}/x.nii.gz"], 2, "spacing", ["{out}/x.nii.gz"]),
     ("tiny-spacing", ["translate", "-i", "{tiny_spacing}", "-o", "{out}/x.nii.gz"], 2, "spacing", ["{out}/x.nii.gz"]),
+    ("batch-suffix-not-an-image", ["batch", "synthesize", "--input-dir", "{cases}", "--output-dir", "{out}/b",
+                                   "--suffix", ".txt"], 2, "--suffix", []),
     ("batch-output-dir-is-file", ["batch", "synthesize", "--input-dir", "{cases}", "--output-dir", "{labels}"], 2,
      "is a file", []),
     ("phantom-size-0", ["phantom", "-o", "{out}/ph", "--size", "0", "16", "4"], 2, "at least 1", ["{out}/ph"]),
