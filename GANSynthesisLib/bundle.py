@@ -10,7 +10,7 @@ import importlib.util
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from .bundle_checks import check_manifest, safetensors_shapes
 from .errors import GANSynthesisError
@@ -69,22 +69,30 @@ class ModelBundle:
         entries = self.manifest["weights"]
         if part not in entries:
             raise GANSynthesisError(f"Model {self.name} has no {part!r} weights; it has {', '.join(entries)}.")
-        entry = entries[part]
-        path = self.path / entry["file"]
-        refuse_pickle(path)
-        if path.suffix != ".safetensors":
-            raise GANSynthesisError(f"Weight file {path.name} of model {self.name} is not a .safetensors file.")
-        if not path.is_file():
-            raise GANSynthesisError(f"Weight file {path} of model {self.name} is missing; reinstall or re-export the model.")
-        actual = sha256_of(path)
-        if actual != entry["sha256"]:
-            raise GANSynthesisError(
-                f"Weight file {path} does not match its SHA-256 in {MANIFEST_NAME} (expected {entry['sha256'][:12]}…, "
-                f"found {actual[:12]}…): the file is corrupt or was modified. Reinstall the model bundle."
-            )
+        path = checked_weight_file(self.path, self.name, entries[part], sha256_of)  # hashed afresh just before use
         from safetensors.torch import load_file
 
         return load_file(str(path))
+
+
+def checked_weight_file(folder: Path, model_name: str, entry: Mapping[str, str],
+                        digest: Callable[[Path], str]) -> Path:
+    """The weight file of a manifest ``entry``: refused unless it is a present .safetensors file whose SHA-256
+    (computed by ``digest``) is the one the entry states."""
+    path = folder / entry["file"]
+    refuse_pickle(path)
+    if path.suffix != ".safetensors":
+        raise GANSynthesisError(f"Weight file {path.name} of model {model_name} is not a .safetensors file.")
+    if not path.is_file():
+        raise GANSynthesisError(f"Weight file {path} of model {model_name} is missing; reinstall or re-export the "
+                                "model.")
+    actual = digest(path)
+    if actual != entry["sha256"].lower():
+        raise GANSynthesisError(
+            f"Weight file {path} does not match its SHA-256 in {MANIFEST_NAME} (expected {entry['sha256'][:12]}…, "
+            f"found {actual[:12]}…): the file is corrupt or was modified. Reinstall the model bundle."
+        )
+    return path
 
 
 def _cached_sha256(path: Path) -> str:
@@ -126,16 +134,7 @@ def load_bundle(path: str | Path) -> ModelBundle:
     check_manifest(manifest, manifest_path, REQUIRED_KEYS)
     shapes = {}
     for part, entry in manifest["weights"].items():
-        file = path / entry["file"]
-        refuse_pickle(file)
-        if file.suffix != ".safetensors":
-            raise GANSynthesisError(f"Weight file {file.name} of model {manifest['name']} is not a .safetensors file.")
-        if not file.is_file():
-            raise GANSynthesisError(f"Weight file {file} of model {manifest['name']} is missing; reinstall or "
-                                    "re-export the model.")
-        if _cached_sha256(file) != entry["sha256"].lower():
-            raise GANSynthesisError(f"Weight file {file} does not match its SHA-256 in {MANIFEST_NAME}: the file is "
-                                    "corrupt or was modified. Reinstall the model bundle.")
+        file = checked_weight_file(path, manifest["name"], entry, _cached_sha256)
         shapes[part] = safetensors_shapes(file)
     bundle = ModelBundle(path=path, manifest=manifest)
     if importlib.util.find_spec("torch") is not None:  # the Slicer panel lists models before torch is installed

@@ -6,8 +6,8 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import os
 import math
+import os
 import sys
 import time
 from collections import Counter
