@@ -90,6 +90,7 @@ def read_volume(path: str | os.PathLike) -> Volume:
 _READER_PROBLEMS = {  # what ITK's messages mean for the user
     "determinant is 0": "its direction matrix is singular (determinant 0: two index axes point the same way or one "
                         "is zero), so its voxels have no position in space. Fix the orientation in the header.",
+    "bytes but received": "its voxel data ends early (the file is truncated or damaged); copy or export it again.",
     "change spacing": "its voxel spacing is zero or negative; every spacing must be a positive number. Fix the "
                       "spacing in the header.",
 }

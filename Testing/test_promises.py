@@ -87,6 +87,9 @@ def inputs(tmp_path_factory) -> dict[str, Path]:
     write_image(CT_VALUES, raw)
     paths["truncated_raw"] = folder / "truncated_raw.nii"
     paths["truncated_raw"].write_bytes(raw.read_bytes()[:-100])
+    nrrd = write_image(CT_VALUES, folder / "ct.nrrd")
+    paths["truncated_nrrd"] = folder / "truncated.nrrd"
+    paths["truncated_nrrd"].write_bytes(nrrd.read_bytes()[: nrrd.stat().st_size // 2])
     paths["link_to_labels"] = folder / "link.nii.gz"
     paths["link_to_labels"].symlink_to(paths["labels"])
     cases = folder / "cases"
@@ -132,6 +135,8 @@ TABLE = [
     ("truncated-nii-gz", ["translate", "-i", "{truncated}", "-o", "{out}/x.nii.gz"], 2, "ends early",
      ["{out}/x.nii.gz"]),
     ("truncated-nii", ["translate", "-i", "{truncated_raw}", "-o", "{out}/x.nii.gz"], 2, "truncated",
+     ["{out}/x.nii.gz"]),
+    ("truncated-nrrd", ["translate", "-i", "{truncated_nrrd}", "-o", "{out}/x.nii.gz"], 2, "ends early",
      ["{out}/x.nii.gz"]),
     ("nan-in-nii", ["translate", "-i", "{nan_nifti}", "-o", "{out}/x.nii.gz"], 2, "non-finite", ["{out}/x.nii.gz"]),
     ("nan-in-nii-gz", ["translate", "-i", "{nan_nifti_gz}", "-o", "{out}/x.nii.gz"], 2, "non-finite",
