@@ -21,7 +21,7 @@ from .bundle import ModelBundle
 from .errors import GANSynthesisError
 from .inference import InferenceOptions
 from .io import write_volume
-from .mrml import (SegmentMatch, labelmap_from_segmentation, publish_segmentation, publish_table, publish_volume,
+from .mrml import (SegmentMatch, check_output_node, labelmap_from_segmentation, publish_segmentation, publish_table, publish_volume,
                    show_overlay, style_heatmap, undone_on_error, volume_from_node)
 from .provenance import PREFIX, file_description, output_modality, synthetic_metadata
 from .registry import find_model
@@ -53,6 +53,7 @@ def prepare(task_name: str, input_node, model: str | ModelBundle | None = None, 
     bundle = model if isinstance(model, ModelBundle) else find_model(model, task_name)
     if input_node is None:
         raise GANSynthesisError("No input was given; select a segmentation or volume.")
+    check_output_node(output_node, input_node)
     matches: list[SegmentMatch] = []
     if task.input_kind == "labelmap" and input_node.IsA("vtkMRMLSegmentationNode"):
         volume, matches = labelmap_from_segmentation(input_node, bundle.manifest["input"]["labels"],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import torch
 from torch import nn
 
 from .bundle import ModelBundle
@@ -28,7 +29,27 @@ def build_network(spec: dict) -> nn.Module:
     kind = spec.pop("type", None)
     if kind not in ARCHITECTURES:
         raise GANSynthesisError(f"Unknown architecture {kind!r}; this version knows {', '.join(ARCHITECTURES)}.")
-    return ARCHITECTURES[kind](**spec)
+    try:
+        return ARCHITECTURES[kind](**spec)
+    except (TypeError, ValueError, RuntimeError) as error:
+        raise GANSynthesisError(f"Cannot build a {kind} from the arguments {spec}: {error}.") from error
+
+
+def check_weights_fit(bundle: ModelBundle, shapes: dict[str, dict[str, tuple[int, ...]]]) -> None:
+    """Refuse a bundle whose networks cannot be built from their manifest arguments or whose weights (tensor name
+    → shape, per part) do not fit them; builds on the meta device, so nothing is allocated."""
+    for part, tensors in shapes.items():
+        if part not in bundle.manifest["architecture"]:
+            raise GANSynthesisError(f"Model {bundle.name} has {part!r} weights but no architecture for them; fix "
+                                    "model.json or re-export the bundle.")
+        with torch.device("meta"):
+            expected = {name: tuple(t.shape) for name, t in build_network(bundle.manifest["architecture"][part])
+                        .state_dict().items()}
+        if expected != tensors:
+            wrong = sorted(set(expected) ^ set(tensors)) or sorted(n for n in expected if expected[n] != tensors[n])
+            raise GANSynthesisError(f"The {part!r} weights of model {bundle.name} do not fit its architecture "
+                                    f"({len(wrong)} tensors missing, extra or of another shape, e.g. {wrong[0]}); "
+                                    "the weights belong to another network. Re-export the bundle.")
 
 
 def network_spec(network: nn.Module) -> dict:

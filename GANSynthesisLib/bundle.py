@@ -6,11 +6,13 @@ Weights are only ever read from safetensors files; pickle-based checkpoints are 
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
+from .bundle_checks import check_manifest, safetensors_shapes
 from .errors import GANSynthesisError
 
 if TYPE_CHECKING:  # torch/safetensors load with weights; the Slicer panel lists models before they are installed
@@ -67,26 +69,60 @@ class ModelBundle:
         entries = self.manifest["weights"]
         if part not in entries:
             raise GANSynthesisError(f"Model {self.name} has no {part!r} weights; it has {', '.join(entries)}.")
-        entry = entries[part]
-        path = self.path / entry["file"]
-        refuse_pickle(path)
-        if path.suffix != ".safetensors":
-            raise GANSynthesisError(f"Weight file {path.name} of model {self.name} is not a .safetensors file.")
-        if not path.is_file():
-            raise GANSynthesisError(f"Weight file {path} of model {self.name} is missing; reinstall or re-export the model.")
-        actual = sha256_of(path)
-        if actual != entry["sha256"]:
-            raise GANSynthesisError(
-                f"Weight file {path} does not match its SHA-256 in {MANIFEST_NAME} (expected {entry['sha256'][:12]}…, "
-                f"found {actual[:12]}…): the file is corrupt or was modified. Reinstall the model bundle."
-            )
+        path = checked_weight_file(self.path, self.name, entries[part], sha256_of)  # hashed afresh just before use
         from safetensors.torch import load_file
 
         return load_file(str(path))
 
 
+def checked_weight_file(folder: Path, model_name: str, entry: Mapping[str, str],
+                        digest: Callable[[Path], str]) -> Path:
+    """The weight file of a manifest ``entry``: refused unless it is a present .safetensors file whose SHA-256
+    (computed by ``digest``) is the one the entry states."""
+    path = folder / entry["file"]
+    refuse_pickle(path)
+    if path.suffix != ".safetensors":
+        raise GANSynthesisError(f"Weight file {path.name} of model {model_name} is not a .safetensors file.")
+    if not path.is_file():
+        raise GANSynthesisError(f"Weight file {path} of model {model_name} is missing; reinstall or re-export the "
+                                "model.")
+    actual = digest(path)
+    if actual != entry["sha256"].lower():
+        raise GANSynthesisError(
+            f"Weight file {path} does not match its SHA-256 in {MANIFEST_NAME} (expected {entry['sha256'][:12]}…, "
+            f"found {actual[:12]}…): the file is corrupt or was modified. Reinstall the model bundle."
+        )
+    return path
+
+
+def _cached_sha256(path: Path) -> str:
+    """SHA-256 of a file, remembered for as long as its size and modification time stay the same."""
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    if key not in _DIGESTS:
+        _DIGESTS[key] = sha256_of(path)
+    return _DIGESTS[key]
+
+
+_DIGESTS: dict[tuple[str, int, int], str] = {}
+
+
+def _read_manifest(manifest_path: Path) -> Any:
+    try:
+        return json.loads(manifest_path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as error:
+        raise GANSynthesisError(f"{manifest_path} is not UTF-8 text; save it as UTF-8.") from error
+    except json.JSONDecodeError as error:
+        raise GANSynthesisError(f"{manifest_path} is not valid JSON: {error}") from error
+    except OSError as error:
+        raise GANSynthesisError(f"Cannot read {manifest_path}: {error.strerror}.") from error
+
+
 def load_bundle(path: str | Path) -> ModelBundle:
-    """Read and validate a bundle folder (or its model.json)."""
+    """Read a bundle folder (or its model.json) checked as a whole: the manifest's entries and their types, every
+    weight file present, a complete safetensors file (never a pickle) with the SHA-256 the manifest states, and,
+    where torch is installed, the architecture buildable and matching the weights. Any problem raises a
+    GANSynthesisError that says what is wrong and how to fix it."""
     path = Path(path)
     refuse_pickle(path)
     if path.is_file() and path.name == MANIFEST_NAME:
@@ -94,18 +130,18 @@ def load_bundle(path: str | Path) -> ModelBundle:
     manifest_path = path / MANIFEST_NAME
     if not manifest_path.is_file():
         raise GANSynthesisError(f"{path} is not a model bundle: it has no {MANIFEST_NAME}.")
-    try:
-        manifest = json.loads(manifest_path.read_text())
-    except json.JSONDecodeError as error:
-        raise GANSynthesisError(f"{manifest_path} is not valid JSON: {error}") from error
-    missing = [key for key in REQUIRED_KEYS if key not in manifest]
-    if missing:
-        raise GANSynthesisError(f"{manifest_path} lacks required entries: {', '.join(missing)}.")
+    manifest = _read_manifest(manifest_path)
+    check_manifest(manifest, manifest_path, REQUIRED_KEYS)
+    shapes = {}
     for part, entry in manifest["weights"].items():
-        refuse_pickle(Path(entry.get("file", "")))
-        if "sha256" not in entry:
-            raise GANSynthesisError(f"{manifest_path}: weights {part!r} has no sha256; every weight file needs one.")
-    return ModelBundle(path=path, manifest=manifest)
+        file = checked_weight_file(path, manifest["name"], entry, _cached_sha256)
+        shapes[part] = safetensors_shapes(file)
+    bundle = ModelBundle(path=path, manifest=manifest)
+    if importlib.util.find_spec("torch") is not None:  # the Slicer panel lists models before torch is installed
+        from .architectures import check_weights_fit
+
+        check_weights_fit(bundle, shapes)
+    return bundle
 
 
 def save_bundle(folder: str | Path, manifest: Mapping[str, Any], state_dicts: Mapping[str, Mapping[str, torch.Tensor]],

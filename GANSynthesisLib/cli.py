@@ -6,24 +6,51 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import math
 import os
 import sys
 import time
+from collections import Counter
 from pathlib import Path
+from typing import Callable
 
 from .bundle import ModelBundle
 from .cards import held_out_lines
 from .devices import DEVICE_CHOICES
 from .errors import GANSynthesisError
 from .inference import InferenceOptions
-from .io import IMAGE_FILE_SUFFIXES, check_writable_path, image_file_suffix, read_volume, write_volume
+from .interrupts import interrupt_exit_status, termination_as_interrupt
+from .io import IMAGE_FILE_SUFFIXES, check_writable_path, image_file_suffix, read_volume, write_image_file
 from .labels import parse_label_mapping, resolve_label_mapping
+from .outputs import OutputSet, check_output_folder, written_paths
 from .phantom import SUPERSAMPLE_CHOICES
 from .progress import TerminalProgress
 from .provenance import PHANTOM_KEY, file_description, synthetic_metadata
-from .registry import find_model, list_models
+from .registry import find_model, survey_models
 from .tasks import TASKS, TaskResult, get_task
 from .thresholds import anomaly_threshold_inputs, resolve_threshold, threshold_text
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """An argparse type: a finite number above 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number")
+    return value
 
 
 def _add_run_options(parser: argparse.ArgumentParser) -> None:
@@ -31,7 +58,8 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", "-o", required=True, help="output file (.nii.gz, .nii, .nrrd, .mha)")
     parser.add_argument("--model", "-m", help="model name or bundle folder (default: the task's default model)")
     parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="compute device (default auto)")
-    parser.add_argument("--batch-size", type=int, default=None, help="slices per batch (default 8 on CPU, 64 on GPU)")
+    parser.add_argument("--batch-size", type=positive_int, default=None,
+                        help="slices per batch (default 8 on CPU, 64 on GPU)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
 
@@ -71,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("--suffix", default=None, help="output name = case name + suffix (default _synthetic_ct.nii.gz)")
     batch.add_argument("--model", "-m")
     batch.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
-    batch.add_argument("--batch-size", type=int, default=None)
+    batch.add_argument("--batch-size", type=positive_int, default=None)
     batch.add_argument("--overwrite", action="store_true", help="redo cases whose output exists")
     _add_threshold_options(batch, "anomaly only: ")
 
@@ -82,8 +110,8 @@ def build_parser() -> argparse.ArgumentParser:
     phantom = commands.add_parser("phantom", help="write a procedural thorax phantom (CT, labels, body mask)")
     phantom.add_argument("--output", "-o", required=True, help="output folder")
     phantom.add_argument("--seed", type=int, default=0)
-    phantom.add_argument("--size", type=int, nargs=3, default=(128, 128, 48), metavar=("X", "Y", "Z"))
-    phantom.add_argument("--spacing", type=float, nargs=3, default=(3.0, 3.0, 3.0), metavar=("X", "Y", "Z"))
+    phantom.add_argument("--size", type=positive_int, nargs=3, default=(128, 128, 48), metavar=("X", "Y", "Z"))
+    phantom.add_argument("--spacing", type=positive_float, nargs=3, default=(3.0, 3.0, 3.0), metavar=("X", "Y", "Z"))
     phantom.add_argument("--supersample", type=int, choices=SUPERSAMPLE_CHOICES, default=1, metavar="N",
                          help="each voxel averages N³ samples (1, 3 or 5): the partial volume of real scans at tissue "
                               "edges; labels and body mask stay those of the voxel centres (the bundled models were "
@@ -107,21 +135,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def run_task(task_name: str, args: argparse.Namespace, bundle: ModelBundle, inputs: dict) -> tuple[TaskResult, dict]:
-    """Read the input, run the task with the chosen model, write the output with provenance; returns the
-    result and the provenance written with it."""
+ExtraOutput = Callable[[TaskResult, dict, Path], str]  # writes one more output of a run; returns its 'wrote' note
+
+
+def run_task(task_name: str, args: argparse.Namespace, bundle: ModelBundle, inputs: dict,
+             extra_outputs: dict[Path, ExtraOutput] | None = None) -> tuple[TaskResult, dict]:
+    """Read the input, run the task with the chosen model and write the output with provenance, plus
+    ``extra_outputs``; every output is checked and locked before the input is read, and all of them appear
+    together or none does. Returns the result and the provenance written with it."""
     task = get_task(task_name)
-    output = check_writable_path(args.output, args.overwrite)
-    volume = read_volume(args.input)
-    progress = None if args.quiet else TerminalProgress(f"{task_name} ({bundle.name})")
-    options = InferenceOptions(device=args.device, batch_size=args.batch_size, progress=progress)
-    result = task.run(volume, bundle, inputs, options)
+    output = check_writable_path(args.output, args.overwrite, [args.input])
+    extra_outputs = extra_outputs or {}
+    with OutputSet([output, *extra_outputs], args.overwrite, [args.input]) as outputs:
+        volume = read_volume(args.input)
+        progress = None if args.quiet else TerminalProgress(f"{task_name} ({bundle.name})")
+        options = InferenceOptions(device=args.device, batch_size=args.batch_size, progress=progress)
+        result = task.run(volume, bundle, inputs, options)
+        metadata = synthetic_metadata(bundle, str(args.input), result.warnings)
+        write_image_file(result.volume, outputs.staged(output), metadata, file_description(metadata))
+        notes = [write(result, metadata, outputs.staged(path)) for path, write in extra_outputs.items()]
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
-    metadata = synthetic_metadata(bundle, str(args.input), result.warnings)
-    write_volume(result.volume, output, metadata, file_description(metadata), overwrite=args.overwrite)
     print(f"wrote {output} ({' × '.join(map(str, result.volume.size))} voxels, synthetic "
           f"{bundle.manifest['output']['modality']} by {bundle.name})")
+    for path, note in zip(extra_outputs, notes):
+        print(f"wrote {path} ({note})")
     return result, metadata
 
 
@@ -140,13 +178,11 @@ def cmd_translate(args: argparse.Namespace) -> int:
 
 
 def write_csv(rows: list[dict], path: Path) -> None:
-    """Rows as CSV (header from the first row's keys), written to a temporary file first."""
-    partial = path.with_name(path.name + ".partial")
-    with open(partial, "w", newline="") as stream:
+    """Rows as CSV (header from the first row's keys) to exactly ``path`` (a staged output)."""
+    with open(path, "w", newline="") as stream:
         writer = csv.DictWriter(stream, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-    os.replace(partial, path)
 
 
 def threshold_inputs(args: argparse.Namespace, bundle: ModelBundle) -> dict[str, float]:
@@ -160,24 +196,27 @@ def threshold_inputs(args: argparse.Namespace, bundle: ModelBundle) -> dict[str,
     return inputs
 
 
+def _write_segmentation(result: TaskResult, metadata: dict, path: Path) -> str:
+    write_image_file(result.segmentation, path, metadata | {"GANSynthesis.Segment": "suspected anomaly"})
+    return f"suspected anomaly: {result.summary['suspected_ml']:.2f} ml at {threshold_text(result.summary)}"
+
+
+def _write_scores(result: TaskResult, metadata: dict, path: Path) -> str:
+    write_csv(result.slice_table, path)
+    return f"{len(result.slice_table)} slices"
+
+
 def cmd_anomaly(args: argparse.Namespace) -> int:
     bundle = find_model(args.model, "anomaly")
-    segmentation = check_writable_path(args.segmentation, args.overwrite) if args.segmentation else None
-    scores = Path(args.scores) if args.scores else None
-    if scores is not None:
+    extra_outputs = {}
+    if args.segmentation:
+        extra_outputs[check_writable_path(args.segmentation, args.overwrite, [args.input])] = _write_segmentation
+    if args.scores:
+        scores = Path(args.scores)
         if scores.suffix.lower() != ".csv":
             raise GANSynthesisError(f"The scores file must end in .csv; got {scores.name}.")
-        if scores.exists() and not args.overwrite:
-            raise GANSynthesisError(f"{scores} exists; choose another name or pass --overwrite.")
-    result, metadata = run_task("anomaly", args, bundle, threshold_inputs(args, bundle))
-    if segmentation is not None:
-        write_volume(result.segmentation, segmentation, metadata | {"GANSynthesis.Segment": "suspected anomaly"},
-                     overwrite=args.overwrite)
-        print(f"wrote {segmentation} (suspected anomaly: {result.summary['suspected_ml']:.2f} ml at "
-              f"{threshold_text(result.summary)})")
-    if scores is not None:
-        write_csv(result.slice_table, scores)
-        print(f"wrote {scores} ({len(result.slice_table)} slices)")
+        extra_outputs[scores] = _write_scores
+    result, _ = run_task("anomaly", args, bundle, threshold_inputs(args, bundle), extra_outputs)
     top = highest_slice(result)
     print(f"volume anomaly score {result.summary['volume_score']:.4g} (highest at slice {top['slice']}, "
           f"z = {top['position_mm']:.1f} mm)")
@@ -200,19 +239,23 @@ def case_summary(name: str, result, output: Path) -> dict:
 def merge_summary(rows: list[dict], path: Path) -> None:
     """Add or replace these cases' rows in the summary CSV; rows of cases not run this time are kept."""
     cases = {row["case"] for row in rows}
-    kept = []
-    if path.exists():
-        with open(path, newline="") as stream:
-            kept = [row for row in csv.DictReader(stream) if row["case"] not in cases]
-    write_csv(sorted(kept + rows, key=lambda row: row["case"]), path)
+    with OutputSet([path], overwrite=True) as outputs:
+        kept = []
+        if path.exists():
+            with open(path, newline="") as stream:
+                kept = [row for row in csv.DictReader(stream) if row["case"] not in cases]
+        write_csv(sorted(kept + rows, key=lambda row: row["case"]), outputs.staged(path))
 
 
 def batch_cases(folder: Path) -> list[tuple[str, Path]]:
-    """(case name, path) for each image file and each sub-folder (a DICOM series) of ``folder``."""
+    """(case name, path) for each image file and each sub-folder (a DICOM series) of ``folder``, hidden ones
+    excepted; cases of one name in two formats are told apart by their format (case_nii_gz, case_nrrd)."""
     if not folder.is_dir():
         raise GANSynthesisError(f"Input folder not found: {folder}.")
     cases = []
     for path in sorted(folder.iterdir()):
+        if path.name.startswith("."):  # hidden: another run's temporary or lock file, or not a case
+            continue
         suffix = image_file_suffix(path.name)
         if suffix:
             cases.append((path.name[: -len(suffix)], path))
@@ -220,6 +263,13 @@ def batch_cases(folder: Path) -> list[tuple[str, Path]]:
             cases.append((path.name, path))
     if not cases:
         raise GANSynthesisError(f"No images ({', '.join(IMAGE_FILE_SUFFIXES)}) or DICOM folders in {folder}.")
+    shared = Counter(name for name, _ in cases)  # case.nii.gz beside case.nrrd: each named after its format too
+    cases = [(f"{name}_{path.name[len(name):].lstrip('.').replace('.', '_')}" if shared[name] > 1 and path.is_file()
+              else name, path) for name, path in cases]
+    clashes = sorted(name for name, count in Counter(name for name, _ in cases).items() if count > 1)
+    if clashes:
+        raise GANSynthesisError(f"Several cases in {folder} would share the output name(s) {', '.join(clashes)}; "
+                                "rename them so each case has its own name.")
     return cases
 
 
@@ -227,9 +277,11 @@ def cmd_batch(args: argparse.Namespace) -> int:
     task, bundle = get_task(args.task), find_model(args.model, args.task)
     inputs = threshold_inputs(args, bundle)
     cases = batch_cases(Path(args.input_dir))
-    output_dir = Path(args.output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
     suffix = args.suffix or f"_synthetic_{bundle.manifest['output']['modality'].lower().replace(' ', '_')}.nii.gz"
+    if not image_file_suffix(suffix) or Path(f"case{suffix}").name != f"case{suffix}":
+        raise GANSynthesisError(f"--suffix {suffix!r} must end in one of {', '.join(IMAGE_FILE_SUFFIXES)} and name no "
+                                "folder, e.g. _synthetic_ct.nii.gz.")
+    output_dir = check_output_folder(args.output_dir, [args.input_dir])
     failed, summaries = 0, []
     for number, (name, path) in enumerate(cases, start=1):
         output = output_dir / f"{name}{suffix}"
@@ -239,12 +291,14 @@ def cmd_batch(args: argparse.Namespace) -> int:
             continue
         started = time.perf_counter()
         try:
-            result = task.run(read_volume(path), bundle, inputs, InferenceOptions(args.device, args.batch_size))
-            metadata = synthetic_metadata(bundle, str(path), result.warnings)
-            write_volume(result.volume, output, metadata, file_description(metadata), overwrite=True)
-        except GANSynthesisError as error:
+            with OutputSet([output], overwrite=True, inputs=[path]) as outputs:
+                result = task.run(read_volume(path), bundle, inputs, InferenceOptions(args.device, args.batch_size))
+                metadata = synthetic_metadata(bundle, str(path), result.warnings)
+                write_image_file(result.volume, outputs.staged(output), metadata, file_description(metadata))
+        except Exception as error:  # noqa: BLE001 - one case's failure, whatever it is, must not stop the others
             failed += 1
-            print(f"{prefix} failed: {error}", file=sys.stderr, flush=True)
+            reason = error if isinstance(error, GANSynthesisError) else f"unexpected {type(error).__name__}: {error}"
+            print(f"{prefix} failed: {reason}", file=sys.stderr, flush=True)
             continue
         note = f" (warning: {'; '.join(result.warnings)})" if result.warnings else ""
         if result.summary:
@@ -261,13 +315,20 @@ def cmd_batch(args: argparse.Namespace) -> int:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    bundles = list_models(args.task)
+    if args.task is not None:
+        get_task(args.task)
+    entries = [e for e in survey_models() if e.bundle is None or args.task in (None, e.bundle.task)]
     if args.json:
-        print(json.dumps([b.manifest | {"path": str(b.path)} for b in bundles], indent=2))
+        print(json.dumps([(e.bundle.manifest | {"path": str(e.path), "state": "ok"}) if e.bundle else
+                          {"path": str(e.path), "state": "broken", "problem": e.problem} for e in entries], indent=2))
         return 0
-    if not bundles:
+    if not entries:
         print("no models installed")
-    for bundle in bundles:
+    for entry in entries:
+        if entry.bundle is None:
+            print(f"{entry.path.name}  [broken: not usable]\n  problem: {entry.problem}\n  path: {entry.path}")
+            continue
+        bundle = entry.bundle
         m = bundle.manifest
         print(f"{bundle.name}  [{bundle.task}]  v{m['version']}{'  (default)' if m.get('default') else ''}")
         print(f"  {bundle.title}")
@@ -280,7 +341,7 @@ def cmd_models(args: argparse.Namespace) -> int:
             print(f"  held-out data: {m['metrics'].get('data', '')}")
         for line in held_out_lines(m):
             print(f"  {line}")
-        print(f"  trained on: {m['training']['data']}")
+        print(f"  trained on: {m.get('training', {}).get('data', 'not stated')}")
         print(f"  intended use: {m['intended_use']}   path: {bundle.path}")
     return 0
 
@@ -289,23 +350,19 @@ def cmd_phantom(args: argparse.Namespace) -> int:
     from .lesions import lesions_in
     from .phantom import generate_phantom
 
-    folder = Path(args.output)
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = check_output_folder(args.output)
     names = ("ct", "labels", "body") + (("ct_lesions", "mr_lesions", "lesion_mask") if args.lesions else ())
     paths = {name: folder / f"{name}.{args.format}" for name in names}
-    for path in paths.values():
-        check_writable_path(path, args.overwrite)
-    phantom = generate_phantom(args.seed, tuple(args.size), tuple(args.spacing), args.supersample)
     note = {PHANTOM_KEY: f"seed {args.seed}"}
-    described = dict(metadata=note, description=file_description(note), overwrite=args.overwrite)
-    write_volume(phantom.ct, paths["ct"], **described)
-    write_volume(phantom.labels, paths["labels"], **described)
-    write_volume(phantom.body, paths["body"], **described)
-    if args.lesions:
-        cases = lesions_in(phantom, ("ct", "mr"))
-        for modality, case in cases.items():
-            write_volume(case.image, paths[f"{modality}_lesions"], **described)
-        write_volume(cases["ct"].mask, paths["lesion_mask"], **described)
+    with OutputSet(paths.values(), args.overwrite) as outputs:
+        phantom = generate_phantom(args.seed, tuple(args.size), tuple(args.spacing), args.supersample)
+        volumes = {"ct": phantom.ct, "labels": phantom.labels, "body": phantom.body}
+        if args.lesions:
+            cases = lesions_in(phantom, ("ct", "mr"))
+            volumes |= {f"{modality}_lesions": case.image for modality, case in cases.items()}
+            volumes["lesion_mask"] = cases["ct"].mask
+        for name, volume in volumes.items():
+            write_image_file(volume, outputs.staged(paths[name]), note, file_description(note))
     print("wrote " + ", ".join(str(p) for p in paths.values()))
     return 0
 
@@ -316,8 +373,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     synthetic, reference = read_volume(args.synthetic), read_volume(args.reference)
     mask = read_volume(args.mask) if args.mask else None
     metrics, _ = evaluate_volumes(synthetic, reference, mask)
-    if args.json:
-        print(json.dumps(metrics))
+    undefined = [name for name, value in metrics.items() if math.isnan(value)]
+    if undefined:
+        raise GANSynthesisError(f"The metric(s) {', '.join(undefined)} are undefined (NaN) for these volumes, e.g. "
+                                "a constant image or non-finite voxels in the mask; nothing to report.")
+    if args.json:  # strict JSON: an infinite PSNR (identical images) becomes null
+        print(json.dumps({name: None if math.isinf(value) else value for name, value in metrics.items()},
+                         allow_nan=False))
     else:
         print(f"MAE {metrics['mae']:.1f} HU   PSNR {metrics['psnr']:.2f} dB   SSIM {metrics['ssim']:.4f}   "
               f"({metrics['mask_voxels']} voxels in the mask)")
@@ -342,8 +404,10 @@ COMMANDS = {"demo": cmd_demo, "synthesize": cmd_synthesize, "translate": cmd_tra
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    already_written = len(written_paths())
     try:
-        status = COMMANDS[args.command](args)
+        with termination_as_interrupt():
+            status = COMMANDS[args.command](args)
         sys.stdout.flush()  # a closed pipe shows here, not at exit
         return status
     except BrokenPipeError:  # the reader stopped early (`| head`); what it read is complete
@@ -352,6 +416,8 @@ def main(argv: list[str] | None = None) -> int:
     except GANSynthesisError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("error: interrupted; nothing was written", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as interrupt:
+        written = written_paths()[already_written:]
+        done = f"only these were written: {', '.join(map(str, written))}" if written else "nothing was written"
+        print(f"error: interrupted{f' by {interrupt}' if str(interrupt) else ''}; {done}", file=sys.stderr)
+        return interrupt_exit_status(interrupt)

@@ -55,9 +55,20 @@ class SliceTranslator(Protocol):
         model with several output maps."""
 
 
+MAX_MODEL_GRID = 16384  # pixels along one side of a slice at the model's spacing; beyond it the spacing is absurd
+MIN_MODEL_GRID = 1e-3  # a slice narrower than this share of one model pixel has an absurd spacing
+
+
 def model_grid_size(size: int, spacing: float, model_spacing: float) -> int:
-    """Pixels covering the same extent at (about) the model's spacing."""
-    return max(1, int(round(size * spacing / model_spacing)))
+    """Pixels covering the same extent at (about) the model's spacing; refused when the spacing makes that absurdly
+    many or a slice far narrower than one pixel."""
+    pixels = size * spacing / model_spacing
+    if not MIN_MODEL_GRID <= pixels <= MAX_MODEL_GRID:
+        raise GANSynthesisError(
+            f"A slice {size} voxels of {spacing:g} mm is {size * spacing:g} mm wide, {pixels:.3g} pixels at the "
+            f"model's {model_spacing:g} mm spacing (usable: {MIN_MODEL_GRID:g} to {MAX_MODEL_GRID}); the voxel "
+            "spacing in the image header is wrong. Fix it (spacing is in millimetres).")
+    return max(1, int(round(pixels)))
 
 
 def pad_to_multiple(x: torch.Tensor, multiple: int, values: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int, int, int]]:

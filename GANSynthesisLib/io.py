@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Mapping
+from typing import Iterable, Mapping
 
 import numpy as np
 import SimpleITK as sitk
 
 from .errors import GANSynthesisError
-from .volume import Volume
+from .nifti_check import check_nifti_values
+from .outputs import OutputSet, check_output_path
+from .volume import Volume, check_geometry
 
 IMAGE_FILE_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".mha")  # single-file formats, read and written
 NIFTI_DESCRIPTION_KEY = "ITK_FileNotes"  # SimpleITK writes this key into the NIfTI 'descrip' field (80 chars)
@@ -61,20 +63,47 @@ def _check_image_dimension(path: Path) -> None:
 
 
 def read_volume(path: str | os.PathLike) -> Volume:
-    """Read a volume from an image file or a folder holding one DICOM series."""
+    """Read a volume from an image file or a folder holding one DICOM series; refused when the file ends early or
+    holds NaN or infinity."""
     path = Path(path)
     if not path.exists():
         raise GANSynthesisError(f"Input not found: {path}. Check the path and try again.")
     try:
         if path.is_dir():
-            return volume_from_sitk(_read_dicom_series(path))
-        _check_image_dimension(path)
-        image = sitk.ReadImage(str(path))
-        if image.GetDimension() == 4:  # a 4-D file with one time point
-            image = image[:, :, :, 0]
-        return volume_from_sitk(image)
+            volume = volume_from_sitk(_read_dicom_series(path))
+        else:
+            if image_file_suffix(path.name) in (".nii.gz", ".nii"):
+                check_nifti_values(path)
+            _check_image_dimension(path)
+            image = sitk.ReadImage(str(path))
+            if image.GetDimension() == 4:  # a 4-D file with one time point
+                image = image[:, :, :, 0]
+            volume = volume_from_sitk(image)
     except RuntimeError as error:
-        raise GANSynthesisError(f"Could not read {path} as an image: {str(error).strip().splitlines()[-1]}") from error
+        raise GANSynthesisError(f"Could not read {path} as an image: {_reader_problem(error)}") from error
+    check_geometry(volume, f"image {path}")
+    if np.issubdtype(volume.array.dtype, np.floating) and not np.isfinite(volume.array).all():
+        raise GANSynthesisError(f"{path} holds non-finite voxel values (NaN or infinity); fix or mask them first.")
+    return volume
+
+
+_READER_PROBLEMS = {  # what ITK's messages mean for the user
+    "determinant is 0": "its direction matrix is singular (determinant 0: two index axes point the same way or one "
+                        "is zero), so its voxels have no position in space. Fix the orientation in the header.",
+    "bytes but received": "its voxel data ends early (the file is truncated or damaged); copy or export it again.",
+    "change spacing": "its voxel spacing is zero or negative; every spacing must be a positive number. Fix the "
+                      "spacing in the header.",
+}
+
+
+def _reader_problem(error: RuntimeError) -> str:
+    """The useful part of a SimpleITK reader error."""
+    text = str(error).strip()
+    known = next((meaning for phrase, meaning in _READER_PROBLEMS.items() if phrase in text), None)
+    if known:
+        return known
+    lines = [line for line in text.splitlines() if "ITK ERROR" in line] or text.splitlines()[-1:]
+    return lines[0].split("): ", 1)[-1] if lines else "unknown format"
 
 
 def _read_dicom_series(folder: Path) -> sitk.Image:
@@ -95,38 +124,38 @@ def image_file_suffix(name: str) -> str | None:
     return next((suffix for suffix in IMAGE_FILE_SUFFIXES if name.lower().endswith(suffix)), None)
 
 
-def check_writable_path(path: str | os.PathLike, overwrite: bool = False) -> Path:
-    """The output path, refused when its format is unknown or it exists and overwrite is off."""
+def check_writable_path(path: str | os.PathLike, overwrite: bool = False,
+                        inputs: Iterable[str | os.PathLike] = ()) -> Path:
+    """The output path, refused when its format is unknown, it is an input, or it exists and overwrite is off."""
     path = Path(path)
     if not image_file_suffix(path.name):
         raise GANSynthesisError(f"Unknown output format for {path}; use one of {', '.join(IMAGE_FILE_SUFFIXES)}.")
-    if path.exists() and not overwrite:
-        raise GANSynthesisError(f"Output {path} already exists; choose another name or pass --overwrite.")
-    if not path.parent.exists():
-        raise GANSynthesisError(f"Output folder {path.parent} does not exist; create it first.")
-    return path
+    return check_output_path(path, overwrite, inputs)
 
 
-def write_volume(volume: Volume, path: str | os.PathLike, metadata: Mapping[str, str] | None = None,
-                 description: str | None = None, overwrite: bool = False) -> Path:
-    """Write a volume; ``metadata`` becomes NRRD/MetaImage header keys, ``description`` the NIfTI 'descrip'.
-
-    The file appears only once completely written (written to a temporary name, then renamed).
-    """
-    path = check_writable_path(path, overwrite)
+def write_image_file(volume: Volume, path: str | os.PathLike, metadata: Mapping[str, str] | None = None,
+                     description: str | None = None) -> None:
+    """Write a volume to exactly ``path`` (a staged file of an :class:`OutputSet`); ``metadata`` becomes
+    NRRD/MetaImage header keys, ``description`` the NIfTI 'descrip'."""
     image = volume_to_sitk(volume)
     for key, value in (metadata or {}).items():
         image.SetMetaData(key, str(value))
     if description:
         image.SetMetaData(NIFTI_DESCRIPTION_KEY, description[:79])
-    suffix = image_file_suffix(path.name)
-    partial = path.with_name(path.name[: -len(suffix)] + ".partial" + suffix)
     try:
-        sitk.WriteImage(image, str(partial), useCompression=True)
-        os.replace(partial, path)
-    finally:
-        if partial.exists():
-            partial.unlink()
+        sitk.WriteImage(image, str(path), useCompression=True)
+    except RuntimeError as error:
+        raise GANSynthesisError(f"Could not write {path}: {str(error).strip().splitlines()[-1]}") from error
+
+
+def write_volume(volume: Volume, path: str | os.PathLike, metadata: Mapping[str, str] | None = None,
+                 description: str | None = None, overwrite: bool = False,
+                 inputs: Iterable[str | os.PathLike] = ()) -> Path:
+    """Write a volume as one output (see :class:`OutputSet`): it appears only once completely written, never
+    replaces one of ``inputs``, and another run writing the same path at the same time is refused."""
+    path = check_writable_path(path, overwrite, inputs)
+    with OutputSet([path], overwrite, inputs) as outputs:
+        write_image_file(volume, outputs.staged(path), metadata, description)
     return path
 
 

@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from scipy import ndimage
 
@@ -72,7 +74,8 @@ def masked_ssim(reference: np.ndarray, synthetic: np.ndarray, mask: np.ndarray |
     else:
         maps = ssim_map(ref, syn, high - low)
         inner = tuple(slice(pad, -pad) for _ in ref.shape)
-    return float(maps[inner][mask[inner]].mean(dtype=np.float64))
+    scored = maps[inner][mask[inner]]
+    return float(scored.mean(dtype=np.float64)) if scored.size else math.nan  # no mask voxel away from the border
 
 
 def image_metrics(reference: np.ndarray, synthetic: np.ndarray, mask: np.ndarray | None = None) -> dict[str, float]:

@@ -16,7 +16,7 @@ import numpy as np
 from .errors import GANSynthesisError
 from .label_sets import PRIORITY, is_wholebody
 from .labels import canonical_label_name
-from .volume import Volume
+from .volume import Volume, check_geometry
 
 LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0])
 DISPLAY_PRESETS = {  # output_display → (colour node ID, window, level)
@@ -59,6 +59,8 @@ def volume_from_node(node, role: str = "input volume") -> Volume:
     _check_untransformed(node, role)
     if node.GetImageData() is None:
         raise GANSynthesisError(f"The {role} {node.GetName()!r} has no image data; load or create the volume first.")
+    if node.GetImageData().GetPointData().GetScalars() is None:
+        raise GANSynthesisError(f"The {role} {node.GetName()!r} has no voxels; load or create the volume first.")
     import vtk
 
     ijk_to_ras = vtk.vtkMatrix4x4()
@@ -66,7 +68,12 @@ def volume_from_node(node, role: str = "input volume") -> Volume:
     matrix = LPS_TO_RAS @ _matrix_to_numpy(ijk_to_ras)[:3]  # LPS_TO_RAS is its own inverse
     spacing = np.array(node.GetSpacing())
     array = _slicer().util.arrayFromVolume(node).copy()
-    return Volume(array, tuple(spacing), tuple(matrix[:, 3]), matrix[:, :3] / spacing)
+    if array.ndim != 3 or array.size == 0:
+        what = "no voxels" if array.size == 0 else f"{array.shape[-1]} components per voxel (a vector or colour image)"
+        raise GANSynthesisError(f"The {role} {node.GetName()!r} has {what}; GANSynthesis needs a non-empty scalar "
+                                "volume.")
+    direction = matrix[:, :3] / np.where(spacing > 0, spacing, 1.0)  # a bad spacing is reported, not divided by
+    return check_geometry(Volume(array, tuple(spacing), tuple(matrix[:, 3]), direction), f"{role} {node.GetName()!r}")
 
 
 def update_node_from_volume(node, volume: Volume) -> None:
@@ -259,14 +266,24 @@ def publish_volume(input_node, volume: Volume, name_suffix: str, attributes: Map
                    output_node=None):
     """Put a result into the scene: a new uniquely named volume next to the input, or the chosen ``output_node``."""
     scene = input_node.GetScene()
-    if output_node is input_node:
-        raise GANSynthesisError("The output volume cannot be the input; choose another or create a new volume.")
+    check_output_node(output_node, input_node)
     if output_node is None:
         output_node = add_volume(scene, volume, f"{input_node.GetName()} {name_suffix}", attributes, display)
     else:
         _fill_volume_node(output_node, volume, attributes, display)
     _place_next_to(scene, output_node, input_node)
     return output_node
+
+
+def check_output_node(output_node, input_node) -> None:
+    """Refuse an output node that is the input or not a scalar volume (None: a new node will be made)."""
+    if output_node is None:
+        return
+    if output_node is input_node:
+        raise GANSynthesisError("The output volume cannot be the input; choose another or create a new volume.")
+    if not output_node.IsA("vtkMRMLScalarVolumeNode"):
+        raise GANSynthesisError(f"The output {output_node.GetName()!r} is a {output_node.GetClassName()}, not a "
+                                "scalar volume; choose a volume or create a new one.")
 
 
 def _fill_volume_node(node, volume: Volume, attributes: Mapping[str, Any], display: str) -> None:

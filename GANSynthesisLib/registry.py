@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 from .bundle import MANIFEST_NAME, ModelBundle, load_bundle
@@ -30,20 +31,46 @@ def accepts_modality(bundle: ModelBundle, modality: str | None) -> bool:
     return wanted is None or wanted.upper().startswith(modality.upper())
 
 
-def list_models(task: str | None = None, extra_dirs: list[str | Path] | None = None,
-                modality: str | None = None) -> list[ModelBundle]:
-    """All valid bundles (optionally of one task and input modality); each task's default model first."""
-    found: dict[str, ModelBundle] = {}
+@dataclass(frozen=True)
+class ModelEntry:
+    """A bundle folder found in the search folders: its bundle when usable, else what is wrong with it."""
+
+    path: Path
+    bundle: ModelBundle | None
+    problem: str | None = None
+
+
+def survey_models(extra_dirs: list[str | Path] | None = None) -> list[ModelEntry]:
+    """Every bundle folder in the search folders, each checked as a whole; a broken one is listed with its
+    problem and never hides or breaks the others. A later bundle with a name already taken is listed as a
+    problem too."""
+    entries: list[ModelEntry] = []
+    names: dict[str, Path] = {}
     for folder in model_search_dirs(extra_dirs):
         candidates = [folder] if (folder / MANIFEST_NAME).is_file() else sorted(folder.glob(f"*/{MANIFEST_NAME}"))
         for manifest in candidates:
             try:
                 bundle = load_bundle(manifest)
-            except GANSynthesisError:
-                continue  # a broken folder must not hide the others; loading it by name reports why
-            if (task is None or bundle.task == task) and accepts_modality(bundle, modality):
-                found.setdefault(bundle.name, bundle)
-    return sorted(found.values(), key=lambda b: (b.task, not b.manifest.get("default", False), b.name))
+            except GANSynthesisError as error:
+                entries.append(ModelEntry(manifest.parent, None, str(error)))
+                continue
+            if bundle.name in names:
+                if names[bundle.name] != bundle.path.resolve():
+                    entries.append(ModelEntry(bundle.path, None, f"a model named {bundle.name!r} is already "
+                                              f"installed at {names[bundle.name]}; rename this one in its "
+                                              f"{MANIFEST_NAME} to use it."))
+                continue
+            names[bundle.name] = bundle.path.resolve()
+            entries.append(ModelEntry(bundle.path, bundle))
+    return entries
+
+
+def list_models(task: str | None = None, extra_dirs: list[str | Path] | None = None,
+                modality: str | None = None) -> list[ModelBundle]:
+    """All usable bundles (optionally of one task and input modality); each task's default model first."""
+    found = [entry.bundle for entry in survey_models(extra_dirs) if entry.bundle is not None
+             and (task is None or entry.bundle.task == task) and accepts_modality(entry.bundle, modality)]
+    return sorted(found, key=lambda b: (b.task, not b.manifest.get("default", False), b.name))
 
 
 def find_model(name_or_path: str | None, task: str, extra_dirs: list[str | Path] | None = None) -> ModelBundle:
@@ -51,14 +78,19 @@ def find_model(name_or_path: str | None, task: str, extra_dirs: list[str | Path]
     if name_or_path and (os.sep in name_or_path or Path(name_or_path).exists()):
         bundle = load_bundle(name_or_path)
     else:
-        models = list_models(task, extra_dirs)
-        if not models:
-            raise GANSynthesisError(f"No {task} model is installed; bundled models live in {BUNDLED_MODELS_DIR}.")
+        entries = survey_models(extra_dirs)
+        models = sorted((e.bundle for e in entries if e.bundle is not None and e.bundle.task == task),
+                        key=lambda b: (not b.manifest.get("default", False), b.name))
         if name_or_path is None:
+            if not models:
+                raise GANSynthesisError(f"No {task} model is installed; bundled models live in {BUNDLED_MODELS_DIR}.")
             return models[0]
         matches = [m for m in models if m.name == name_or_path]
         if not matches:
-            names = ", ".join(m.name for m in models)
+            broken = [e for e in entries if e.bundle is None and e.path.name == name_or_path]
+            if broken:
+                raise GANSynthesisError(f"Model {name_or_path!r} cannot be used: {broken[0].problem}")
+            names = ", ".join(m.name for m in models) or "none"
             raise GANSynthesisError(f"No {task} model named {name_or_path!r}; available: {names}.")
         bundle = matches[0]
     if bundle.task != task:

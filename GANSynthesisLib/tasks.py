@@ -61,12 +61,16 @@ def get_task(name: str) -> TaskSpec:
 
 
 def _run_synthesize(volume: Volume, bundle: ModelBundle, inputs: dict[str, Any], options: InferenceOptions) -> TaskResult:
-    from .synthesis import synthesize
+    from .synthesis import present_values, synthesize
     from .wholebody import MMWHS_MODEL_WARNING, is_wholebody_bundle, synthesize_wholebody
 
+    mapping = inputs.get("label_mapping")
     if is_wholebody_bundle(bundle):  # whole-body label set (2.5-D): its own label handling and warnings
-        return TaskResult(*synthesize_wholebody(volume, bundle, inputs.get("label_mapping"), options))
-    return TaskResult(synthesize(volume, bundle, inputs.get("label_mapping"), options), [MMWHS_MODEL_WARNING])
+        return TaskResult(*synthesize_wholebody(volume, bundle, mapping, options))
+    synthetic = synthesize(volume, bundle, mapping, options)  # refuses a volume that is no label map
+    absent = sorted(set(mapping) - set(present_values(volume.array))) if mapping else []
+    warnings = [f"no voxel has the mapped label value(s) {', '.join(map(str, absent))}; check --labels"] if absent else []
+    return TaskResult(synthetic, [*warnings, MMWHS_MODEL_WARNING])
 
 
 def _run_translate(volume: Volume, bundle: ModelBundle, inputs: dict[str, Any], options: InferenceOptions) -> TaskResult:

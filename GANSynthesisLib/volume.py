@@ -15,6 +15,8 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from .errors import GANSynthesisError
+
 
 @dataclass(frozen=True)
 class Volume:
@@ -56,3 +58,21 @@ class Volume:
             and np.allclose(self.origin, other.origin, atol=atol)
             and np.allclose(self.direction, other.direction, atol=atol)
         )
+
+
+def check_geometry(volume: Volume, what: str) -> Volume:
+    """``volume`` if its grid can be kept exactly: positive finite spacing and an orthonormal direction matrix."""
+    spacing = np.asarray(volume.spacing)
+    if not np.all(np.isfinite(spacing)) or np.any(spacing <= 0):
+        raise GANSynthesisError(f"The {what} has voxel spacing {volume.spacing} mm; every spacing must be a positive "
+                                "number. Fix the spacing in the image header.")
+    direction = volume.direction
+    if not np.all(np.isfinite(direction)) or abs(np.linalg.det(direction)) < 1e-6:
+        raise GANSynthesisError(f"The {what}'s direction matrix is singular (two index axes point the same way or "
+                                "one is zero), so its voxels have no position in space. Fix the orientation in the "
+                                "image header.")
+    if not np.allclose(direction.T @ direction, np.eye(3), atol=1e-4):
+        raise GANSynthesisError(f"The {what}'s direction matrix is not orthonormal (its axes are sheared or scaled), "
+                                "and an output can only keep an orthogonal grid exactly. Resample it onto an "
+                                "orthogonal grid first.")
+    return volume
