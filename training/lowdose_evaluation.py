@@ -42,7 +42,8 @@ def bilateral(image: np.ndarray, sigma_color_hu: float, sigma_spatial: float) ->
     from skimage.restoration import denoise_bilateral
 
     return _hu(denoise_bilateral(_unit(image), sigma_color=sigma_color_hu / (WINDOW[1] - WINDOW[0]),
-                                 sigma_spatial=sigma_spatial, win_size=7, mode="reflect"))
+                                 sigma_spatial=sigma_spatial, win_size=2 * int(np.ceil(2 * sigma_spatial)) + 1,
+                                 mode="reflect"))
 
 
 def nl_means(image: np.ndarray, h_hu: float) -> np.ndarray:
@@ -53,9 +54,10 @@ def nl_means(image: np.ndarray, h_hu: float) -> np.ndarray:
 
 
 BASELINES: dict[str, tuple[Callable, list[tuple]]] = {  # name → (function, parameter grid)
-    "Gaussian": (gaussian, [(s,) for s in (0.3, 0.5, 0.7, 0.9, 1.1, 1.4, 1.8)]),
-    "bilateral": (bilateral, list(itertools.product((10.0, 40.0, 100.0, 170.0, 260.0, 400.0), (0.7, 1.3, 2.2, 3.5)))),
-    "non-local means": (nl_means, [(h,) for h in (5.0, 20.0, 45.0, 80.0, 120.0, 170.0, 240.0, 340.0)]),
+    "Gaussian": (gaussian, [(s,) for s in (0.3, 0.5, 0.7, 0.9, 1.1, 1.4, 1.8, 2.3, 3.0)]),
+    "bilateral": (bilateral, list(itertools.product((10.0, 40.0, 100.0, 170.0, 260.0, 400.0, 650.0, 1000.0),
+                                                        (0.7, 1.3, 2.2, 3.5, 5.0)))),
+    "non-local means": (nl_means, [(h,) for h in (5.0, 20.0, 45.0, 80.0, 120.0, 170.0, 240.0, 340.0, 480.0, 680.0)]),
 }
 
 

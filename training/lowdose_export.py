@@ -70,7 +70,7 @@ def manifest_for(args: argparse.Namespace, generator: torch.nn.Module, evaluatio
                      "summary": (f"{steps} steps of batch {args.batch} ({args.crop}² random crops, flips, 90° turns) "
                                  f"on 2 shared CPU cores, {args.minutes:g} minutes; L1 {adversarial}; Adam lr "
                                  f"{args.lr:g} with cosine decay; exported weights: EMA (decay {args.ema:g}). "
-                                 + SIMULATION),
+                                 + (f"{args.note} " if getattr(args, "note", None) else "") + SIMULATION),
                      "paired": True},
         "license": "Apache-2.0",
         "data_licences": ["pyradiomics 3.1.0 data/lung1_image.nrrd: BSD-3-Clause",

@@ -76,6 +76,10 @@ def train(args: argparse.Namespace) -> torch.nn.Module:
     pair_sets = [load_pairs(args.pairs / f"{name}_train.npz") for name in SCANS]
     sampler = CropSampler(pair_sets, args.crop, args.seed)
     generator = build_network(generator_spec(args.width, args.blocks))
+    if args.init:
+        from safetensors.torch import load_file
+
+        generator.load_state_dict({k: v.float() for k, v in load_file(str(args.init)).items()})
     ema = build_network(generator_spec(args.width, args.blocks))
     ema.load_state_dict(generator.state_dict())
     optimiser = torch.optim.Adam(generator.parameters(), lr=args.lr, betas=(0.9, 0.999))
@@ -119,8 +123,11 @@ def train(args: argparse.Namespace) -> torch.nn.Module:
             log.append({"step": step, "l1_hu": mean * (WINDOW[1] - WINDOW[0]) / 2, "lr": lr})
             print(f"step {step}: L1 {log[-1]['l1_hu']:.2f} HU, lr {lr:.2e}", flush=True)
     args.run_dir.mkdir(parents=True, exist_ok=True)
-    (args.run_dir / "train_log.json").write_text(json.dumps({"steps": step, "log": log}, indent=1))
-    ema.steps_trained = step
+    previous = 0
+    if args.init and (args.init.parent / "train_log.json").exists():
+        previous = json.loads((args.init.parent / "train_log.json").read_text())["steps"]
+    (args.run_dir / "train_log.json").write_text(json.dumps({"steps": previous + step, "log": log}, indent=1))
+    ema.steps_trained = previous + step
     return ema.eval()
 
 
@@ -140,6 +147,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--ema", type=float, default=0.995)
     parser.add_argument("--adversarial", type=float, default=0.0, help="LSGAN weight (0: L1 only)")
+    parser.add_argument("--init", type=Path, help="start from these generator weights (safetensors), e.g. to go on")
+    parser.add_argument("--note", help="a sentence for the card's training summary (e.g. what ran before --init)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--default", action="store_true", help="mark the bundle as the default translate model")
