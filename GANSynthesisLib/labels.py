@@ -81,7 +81,11 @@ def parse_label_mapping(text: str) -> dict[str, int]:
 
 
 def resolve_label_mapping(user_mapping: Mapping[str, int], model_labels: Mapping[str, int]) -> dict[int, int]:
-    """Input label value → model label value, from a user's 'name → value in my file' mapping."""
+    """Input label value → model label value, from a user's 'name → value in my file' mapping. Two names for one
+    structure are refused, except for a whole-body model, whose classes group many structures (every rib is bone)."""
+    from .label_sets import wholebody_labels
+
+    grouping = set(model_labels) <= set(wholebody_labels())
     resolved: dict[int, int] = {}
     meant: dict[str, str] = {}
     for name, input_value in user_mapping.items():
@@ -90,7 +94,7 @@ def resolve_label_mapping(user_mapping: Mapping[str, int], model_labels: Mapping
             raise GANSynthesisError(
                 f"Label {name!r} matches none of the model's labels ({', '.join(model_labels)})."
             )
-        if label in meant:
+        if label in meant and not grouping:
             raise GANSynthesisError(f"Labels {meant[label]!r} and {name!r} both mean the model's {label!r}; "
                                     "give each structure once.")
         meant[label] = name

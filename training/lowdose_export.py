@@ -113,7 +113,7 @@ def card(manifest: dict, evaluation: Evaluation) -> str:
              + "; ".join(manifest["data_licences"]) + ". The bundle holds weights only, no image data.", "",
              f"**Dose simulation:** {t['dose_simulation']}", "",
              f"**Training:** {t['summary'].replace(t['dose_simulation'], '').strip()}", "",
-             f"## Held-out evaluation", "", f"{HELD_OUT}; the same simulation (another noise draw). Doses: "
+             "## Held-out evaluation", "", f"{HELD_OUT}; the same simulation (another noise draw). Doses: "
              f"{', '.join(f'{d:.0%}' for d in EVAL_DOSES)} and the noiseless reconstruction itself (full dose). "
              "Baselines are scikit-image filters with their parameters tuned per dose on training slices only "
              "(every 6th): " + "; ".join(f"{k}: {v}" for k, v in evaluation.tuned.items()) + ".", "",

@@ -22,9 +22,8 @@ import torch
 import torch.nn.functional as F
 
 from GANSynthesisLib.architectures import build_network
-from GANSynthesisLib.volume import Volume
 
-from .lowdose_data import PIXEL_MM, SCANS, load_pairs
+from .lowdose_data import SCANS, load_pairs
 
 WINDOW = (-1024.0, 2000.0)
 CLEAN_SHARE = 0.15  # share of training samples whose input is the noiseless reconstruction itself
