@@ -137,11 +137,9 @@ def remap_labels(array: np.ndarray, mapping: Mapping[int, int]) -> np.ndarray:
     return remapped
 
 
-def prepare_labelmap(labelmap: Volume, bundle: ModelBundle, mapping: Mapping[int, int] | None = None) -> Volume:
-    """The label map in the model's label values (uint16 where they fit), or a clear error when it cannot be used.
-
-    ``mapping`` sends input label values to model label values; unmapped values are kept as they are.
-    """
+def integer_labels(labelmap: Volume) -> tuple[np.ndarray, list[int]]:
+    """The label array as integers (uint16 where the values fit) and its non-zero values; a clear error when the
+    input is no label map or holds no label."""
     array = labelmap.array
     if not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.bool_)):
         if not np.all(np.isfinite(array)) or not np.array_equal(array, np.round(array)):
@@ -154,6 +152,15 @@ def prepare_labelmap(labelmap: Volume, bundle: ModelBundle, mapping: Mapping[int
     present = [v for v in present_values(array) if v != 0]
     if not present:
         raise GANSynthesisError("The label map is empty (all voxels are 0); it needs at least one labelled structure.")
+    return array, present
+
+
+def prepare_labelmap(labelmap: Volume, bundle: ModelBundle, mapping: Mapping[int, int] | None = None) -> Volume:
+    """The label map in the model's label values (uint16 where they fit), or a clear error when it cannot be used.
+
+    ``mapping`` sends input label values to model label values; unmapped values are kept as they are.
+    """
+    array, present = integer_labels(labelmap)
     if mapping:
         array = remap_labels(array, mapping)
     labels = model_labels(bundle)

@@ -23,7 +23,7 @@ from .intensity import from_unit_range
 from .label_sets import (LABEL_SET, MODEL_TABLE, NUMBERINGS, flags_of, given_classes, invented_regions, pack_codes,
                          pad_channels, recognise_numbering, to_classes, unpack_codes)
 from .orientation import axial_view
-from .synthesis import present_values, remap_labels
+from .synthesis import integer_labels, remap_labels
 from .volume import Volume
 
 NUMBERING_NAMES = {"wholebody": "the model's own values", "mmwhs": "MM-WHS values",
@@ -64,15 +64,7 @@ def packed_translator(bundle: ModelBundle) -> PackedClassTranslator:
 
 def label_classes(labelmap: Volume, mapping: Mapping[int, int] | None = None) -> tuple[np.ndarray, str]:
     """The label map as a class map (uint8) and the numbering it was read in."""
-    array = labelmap.array
-    if not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.bool_)):
-        if not np.all(np.isfinite(array)) or not np.array_equal(array, np.round(array)):
-            raise GANSynthesisError("The input holds non-integer values, so it is not a label map; synthesize needs "
-                                    "a label map (segmentation) with integer label values.")
-    array = array.astype(np.int64) if array.dtype != np.uint16 else array
-    present = [v for v in present_values(array) if v != 0]
-    if not present:
-        raise GANSynthesisError("The label map is empty (all voxels are 0); it needs at least one labelled structure.")
+    array, present = integer_labels(labelmap)
     if mapping:
         return to_classes(remap_labels(array, mapping), MODEL_TABLE), "wholebody"
     numbering = recognise_numbering(present)
