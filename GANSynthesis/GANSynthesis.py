@@ -2,8 +2,8 @@
 heatmaps).
 
 The module only shows and records: every computation lives in GANSynthesisLib (no Qt there). Apply runs the model in
-a child Python process (GANSynthesisLib.worker), so Slicer's main thread, which holds the GIL while Qt's event loop
-runs, stays free, and the GPU memory is returned when the child exits.
+a child Python process (GANSynthesisLib.slicer.worker), so Slicer's main thread, which holds the GIL while Qt's
+event loop runs, stays free, and the GPU memory is returned when the child exits.
 """
 
 import logging
@@ -34,9 +34,9 @@ for _candidate in (_here, os.path.dirname(_here)):
         sys.path.insert(0, _candidate)
         break
 
-from GANSynthesisLib.devices import DEVICE_CHOICES  # noqa: E402  (needs no torch)
-from GANSynthesisLib.errors import GANSynthesisError  # noqa: E402
-from GANSynthesisLib.tasks import TASKS  # noqa: E402
+from GANSynthesisLib.core.devices import DEVICE_CHOICES  # noqa: E402  (needs no torch)
+from GANSynthesisLib.core.errors import GANSynthesisError  # noqa: E402
+from GANSynthesisLib.tasks.registry import TASKS  # noqa: E402
 
 NOT_USED = "(not used)"
 POLL_INTERVAL_MS = 100
@@ -81,7 +81,8 @@ def registerSampleData() -> None:
     cache, from which Slicer loads them as any sample.
     """
     import SampleData
-    from GANSynthesisLib.sample_data import SAMPLES
+
+    from GANSynthesisLib.slicer.sample_data import SAMPLES
 
     for name, sample in SAMPLES.items():
         roles = list(SAMPLE_FILE_SUFFIXES)
@@ -113,7 +114,7 @@ def sampleUrlToFile(url: str) -> str:
 
 def writeSampleFiles(name: str, folder: str) -> None:
     """Draw a sample in a scene of its own and write each node with MRML's own storage nodes."""
-    from GANSynthesisLib.sample_data import load_sample
+    from GANSynthesisLib.slicer.sample_data import load_sample
 
     os.makedirs(folder, exist_ok=True)
     scene = slicer.vtkMRMLScene()
@@ -285,8 +286,8 @@ class GANSynthesisWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         return self.logic.model(self.ui.modelComboBox.currentData, self.currentTask().name)
 
     def onModelChanged(self, _index=None) -> None:
-        from GANSynthesisLib.cards import model_card_html
-        from GANSynthesisLib.sample_data import sample_input_for
+        from GANSynthesisLib.slicer.sample_data import sample_input_for
+        from GANSynthesisLib.tasks.model_cards import model_card_html
 
         bundle = self.currentBundle()
         if self._parameterNode and bundle:
@@ -331,7 +332,7 @@ class GANSynthesisWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def updateThresholdHint(self, _value=None) -> None:
         """Under the threshold box: what the chosen threshold marks, for the current anomaly model."""
-        from GANSynthesisLib.thresholds import threshold_hint
+        from GANSynthesisLib.tasks.anomaly.thresholds import threshold_hint
 
         bundle = self.currentBundle()
         self.ui.anomalyThresholdHintLabel.text = (
@@ -340,7 +341,7 @@ class GANSynthesisWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def updateLabelMapping(self, _node=None) -> None:
         """Fill the table: one row per segment, with the model label it goes to (editable)."""
-        from GANSynthesisLib.mrml import match_segments
+        from GANSynthesisLib.slicer.mrml import match_segments
 
         table = self.ui.labelMappingTable
         table.setRowCount(0)
@@ -430,7 +431,7 @@ class GANSynthesisWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     # --- evaluation ---------------------------------------------------------------------------
     def onEvaluate(self) -> None:
-        from GANSynthesisLib import api
+        from GANSynthesisLib.slicer import api
 
         with slicer.util.tryWithErrorDisplay(_("Could not evaluate."), waitCursor=True):
             metrics, errorMap = api.evaluate(self.ui.evaluationSyntheticSelector.currentNode(),
@@ -443,7 +444,7 @@ class GANSynthesisWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.logic.show(self.ui.evaluationSyntheticSelector.currentNode(), errorMap)
 
     def onSaveSynthetic(self) -> None:
-        from GANSynthesisLib import api
+        from GANSynthesisLib.slicer import api
 
         node = self.ui.evaluationSyntheticSelector.currentNode()
         if node is None:
@@ -459,7 +460,7 @@ class GANSynthesisWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
 
 class GANSynthesisLogic(ScriptedLoadableModuleLogic):
-    """What the panel needs beyond GANSynthesisLib's scripting API (``GANSynthesisLib.api``, which scripts use
+    """What the panel needs beyond GANSynthesisLib's scripting API (``GANSynthesisLib.slicer.api``, which scripts use
     directly): the model catalogue read once, dependencies, input checks on the main thread, the child process,
     and the one place that sets the views. No Qt here."""
 
@@ -473,7 +474,7 @@ class GANSynthesisLogic(ScriptedLoadableModuleLogic):
     # --- models -------------------------------------------------------------------------------
     def models(self, task: str, modality: Optional[str] = None) -> list:
         """The installed models of ``task`` (read from disk once; see :meth:`importModel`)."""
-        from GANSynthesisLib.registry import accepts_modality, list_models
+        from GANSynthesisLib.models.registry import accepts_modality, list_models
 
         if self._catalogue is None:
             self._catalogue = list_models()
@@ -485,7 +486,7 @@ class GANSynthesisLogic(ScriptedLoadableModuleLogic):
 
     def importModel(self, folder: str):
         """Copy a model folder into the user's models (checked) and re-read the catalogue."""
-        from GANSynthesisLib.registry import import_model_folder
+        from GANSynthesisLib.models.registry import import_model_folder
 
         bundle = import_model_folder(folder)
         self._catalogue = None
@@ -498,7 +499,7 @@ class GANSynthesisLogic(ScriptedLoadableModuleLogic):
         ``confirm(message) -> bool`` asks the user first (None installs without asking). Raises GANSynthesisError
         saying what is missing and how to get it when it cannot be installed or the user declines.
         """
-        from GANSynthesisLib.dependencies import missing_pip_packages, pip_requirements, torch_missing
+        from GANSynthesisLib.slicer.dependencies import missing_pip_packages, pip_requirements, torch_missing
 
         if torch_missing():
             try:
@@ -536,13 +537,13 @@ class GANSynthesisLogic(ScriptedLoadableModuleLogic):
     # --- samples ------------------------------------------------------------------------------
     def loadSample(self, name: str) -> dict:
         """Draw a sample phantom into the scene (numpy and scipy only, no torch); returns its nodes by role."""
-        from GANSynthesisLib.sample_data import load_sample
+        from GANSynthesisLib.slicer.sample_data import load_sample
 
         return load_sample(slicer.mrmlScene, name)
 
     def loadSampleInput(self, bundle):
         """Draw the sample that fits the model's input; returns (the input node, all its nodes by role)."""
-        from GANSynthesisLib.sample_data import load_sample_input
+        from GANSynthesisLib.slicer.sample_data import load_sample_input
 
         return load_sample_input(slicer.mrmlScene, bundle)
 
@@ -550,8 +551,8 @@ class GANSynthesisLogic(ScriptedLoadableModuleLogic):
     def prepare(self, parameterNode, inputNode, bundle, segmentMapping=None):
         """Read the input from the scene and check every setting before anything starts; the scene is not
         changed."""
-        from GANSynthesisLib import api
-        from GANSynthesisLib.thresholds import resolve_threshold
+        from GANSynthesisLib.slicer import api
+        from GANSynthesisLib.tasks.anomaly.thresholds import resolve_threshold
 
         if bundle is None:
             raise GANSynthesisError(_("No model is selected; choose one, or import a model folder."))
@@ -565,7 +566,7 @@ class GANSynthesisLogic(ScriptedLoadableModuleLogic):
 
     def start(self, prepared, device: str = "auto", batchSize: Optional[int] = None):
         """Start the model on ``prepared`` in a child process; returns the ChildRun to poll."""
-        from GANSynthesisLib.child_run import ChildRun
+        from GANSynthesisLib.slicer.child_run import ChildRun
 
         child = ChildRun(python=shutil.which("PythonSlicer") or sys.executable)
         child.start(prepared.task.name, prepared.volume, prepared.bundle.path, prepared.inputs, device, batchSize)
@@ -573,7 +574,7 @@ class GANSynthesisLogic(ScriptedLoadableModuleLogic):
 
     def publish(self, prepared, child):
         """Add the finished child's result to the scene and show it; returns (output node, task result)."""
-        from GANSynthesisLib import api
+        from GANSynthesisLib.slicer import api
 
         result = child.take_result()
         output = api.publish(prepared, result)
@@ -587,7 +588,7 @@ class GANSynthesisLogic(ScriptedLoadableModuleLogic):
 
     def resultText(self, output, result) -> str:
         """The status line after a run: the node, what marks it synthetic, the anomaly summary and any warning."""
-        from GANSynthesisLib.thresholds import threshold_text
+        from GANSynthesisLib.tasks.anomaly.thresholds import threshold_text
 
         text = _("Done: {name} (synthetic, research use only).").format(name=output.GetName())
         if "volume_score" in result.summary:
@@ -602,7 +603,7 @@ class GANSynthesisLogic(ScriptedLoadableModuleLogic):
     def process(self, task: str, inputNode, model=None, referenceVolumeNode=None, outputNode=None,
                 device: str = "auto"):
         """Run a whole task in this process and wait (for scripts and the self-test); returns the output node."""
-        from GANSynthesisLib import api
+        from GANSynthesisLib.slicer import api
 
         return api.run_task(task, inputNode, model, referenceVolumeNode, outputNode, device=device)
 
@@ -635,7 +636,7 @@ class GANSynthesisTest(ScriptedLoadableModuleTest):
             self.delayDisplay(f"Skipped the model runs: {reason}")
 
     def test_EveryTaskOnItsSample(self) -> None:
-        from GANSynthesisLib.dependencies import missing_pip_packages, torch_missing
+        from GANSynthesisLib.slicer.dependencies import missing_pip_packages, torch_missing
 
         logic = GANSynthesisLogic()
         if slicer.app.testingEnabled() and (torch_missing() or missing_pip_packages()):
@@ -650,7 +651,7 @@ class GANSynthesisTest(ScriptedLoadableModuleTest):
             self.runTaskOnSample(logic, task)
 
     def test_SamplesLoadWithoutTorch(self) -> None:
-        from GANSynthesisLib.sample_data import SAMPLES
+        from GANSynthesisLib.slicer.sample_data import SAMPLES
 
         logic = GANSynthesisLogic()
         nodes = logic.loadSample(next(iter(SAMPLES)))
@@ -662,7 +663,7 @@ class GANSynthesisTest(ScriptedLoadableModuleTest):
         """One task on the sample that fits its first model, through the child process, as Apply runs it."""
         import time
 
-        from GANSynthesisLib.sample_data import sample_input_for
+        from GANSynthesisLib.slicer.sample_data import sample_input_for
 
         bundle = next(b for b in logic.models(task) if sample_input_for(b) is not None)
         self.delayDisplay(f"{task}: loading the sample for {bundle.name}")

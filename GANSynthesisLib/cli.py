@@ -14,21 +14,22 @@ from collections import Counter
 from pathlib import Path
 from typing import Callable
 
-from .bundle import ModelBundle
-from .cards import held_out_lines
-from .devices import DEVICE_CHOICES
-from .errors import GANSynthesisError
-from .inference import InferenceOptions
-from .interrupts import interrupt_exit_status, termination_as_interrupt
-from .io import IMAGE_FILE_SUFFIXES, check_writable_path, image_file_suffix, read_volume, write_image_file
-from .labels import parse_label_mapping, resolve_label_mapping
-from .outputs import OutputSet, check_output_folder, written_paths
-from .phantom import SUPERSAMPLE_CHOICES
-from .progress import TerminalProgress
-from .provenance import PHANTOM_KEY, file_description, synthetic_metadata
-from .registry import find_model, survey_models
-from .tasks import TASKS, TaskResult, get_task
-from .thresholds import anomaly_threshold_inputs, resolve_threshold, threshold_text
+from .anatomy.label_mapping import parse_label_mapping, resolve_label_mapping
+from .core.devices import DEVICE_CHOICES
+from .core.errors import GANSynthesisError
+from .core.interrupts import interrupt_exit_status, termination_as_interrupt
+from .core.progress import TerminalProgress
+from .engine.inference import InferenceOptions
+from .files.image_files import (IMAGE_FILE_SUFFIXES, check_writable_path, image_file_suffix, read_volume,
+                                write_image_file)
+from .files.output_set import OutputSet, check_output_folder, written_paths
+from .models.bundle import ModelBundle
+from .models.provenance import PHANTOM_KEY, file_description, synthetic_metadata
+from .models.registry import find_model, survey_models
+from .phantoms.thorax import SUPERSAMPLE_CHOICES
+from .tasks.anomaly.thresholds import anomaly_threshold_inputs, resolve_threshold, threshold_text
+from .tasks.model_cards import held_out_lines
+from .tasks.registry import TASKS, TaskResult, get_task
 
 
 def positive_int(text: str) -> int:
@@ -347,8 +348,8 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def cmd_phantom(args: argparse.Namespace) -> int:
-    from .lesions import lesions_in
-    from .phantom import generate_phantom
+    from .phantoms.lesions import lesions_in
+    from .phantoms.thorax import generate_phantom
 
     folder = check_output_folder(args.output)
     names = ("ct", "labels", "body") + (("ct_lesions", "mr_lesions", "lesion_mask") if args.lesions else ())
@@ -368,7 +369,7 @@ def cmd_phantom(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from .evaluation import evaluate_volumes
+    from .evaluation.against_reference import evaluate_volumes
 
     synthetic, reference = read_volume(args.synthetic), read_volume(args.reference)
     mask = read_volume(args.mask) if args.mask else None

@@ -7,14 +7,14 @@ from pathlib import Path
 
 import numpy as np
 
-from .evaluation import evaluate_volumes
-from .inference import InferenceOptions
-from .io import write_volume
-from .phantom import generate_phantom
-from .progress import TerminalProgress
-from .provenance import file_description, synthetic_metadata
-from .registry import find_model
-from .synthesis import synthesize
+from .core.progress import TerminalProgress
+from .engine.inference import InferenceOptions
+from .evaluation.against_reference import evaluate_volumes
+from .files.image_files import write_volume
+from .models.provenance import file_description, synthetic_metadata
+from .models.registry import find_model
+from .phantoms.thorax import generate_phantom
+from .tasks.synthesis.labels_to_ct import synthesize
 
 DEMO_SEED = 424242  # not a training seed
 DEMO_SIZE = (192, 192, 72)

@@ -12,10 +12,10 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from GANSynthesisLib.bundle import save_bundle  # noqa: E402
-from GANSynthesisLib.labels import MMWHS_LABELS  # noqa: E402
-from GANSynthesisLib.networks import UNetGenerator  # noqa: E402
-from GANSynthesisLib.volume import Volume  # noqa: E402
+from GANSynthesisLib.anatomy.mmwhs_structures import MMWHS_LABELS  # noqa: E402
+from GANSynthesisLib.core.volume import Volume  # noqa: E402
+from GANSynthesisLib.models.bundle import save_bundle  # noqa: E402
+from GANSynthesisLib.models.networks import UNetGenerator  # noqa: E402
 
 
 def tiny_manifest(name: str = "tiny-synth") -> dict:
@@ -47,7 +47,7 @@ def tiny_bundle_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_wholebody_bundle_dir(tmp_path_factory) -> Path:
     """A real whole-body (2.5-D, TotalSegmentator-named classes) bundle holding a small random U-Net."""
-    from GANSynthesisLib.label_sets import INPUT_CHANNELS, LABEL_SET, wholebody_labels
+    from GANSynthesisLib.anatomy.wholebody_classes import INPUT_CHANNELS, LABEL_SET, wholebody_labels
 
     torch.manual_seed(0)
     generator = UNetGenerator(INPUT_CHANNELS, 1, base_width=8, depth=3, max_width=16)

@@ -40,7 +40,7 @@ def hierarchy_item_names(scene) -> list[str]:
 
 
 def add_volume_node(scene, volume, name: str, class_name: str = "vtkMRMLScalarVolumeNode"):
-    from GANSynthesisLib.mrml import update_node_from_volume
+    from GANSynthesisLib.slicer.mrml import update_node_from_volume
 
     node = scene.AddNewNodeByClass(class_name, name)
     update_node_from_volume(node, volume)

@@ -15,7 +15,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from GANSynthesisLib.sample_data import SAMPLES, SampleCase  # noqa: E402
+from GANSynthesisLib.slicer.sample_data import SAMPLES, SampleCase  # noqa: E402
 
 ICONS = Path(__file__).resolve().parent.parent / "GANSynthesis" / "Resources" / "Icons"
 

@@ -11,23 +11,24 @@ import pytest
 import SimpleITK as sitk
 import torch
 
-from conftest import ROOT, TINY_ANOMALY_TRAINING, oblique_direction
-from GANSynthesisLib.anomaly import (AnomalyScorer, InpaintingScorer, axial_positions, context_evidence,
-                                    detect_anomalies, intensity_evidence)
-from GANSynthesisLib.bundle import load_bundle
-from GANSynthesisLib.cards import held_out_lines
 from GANSynthesisLib.cli import main as cli
-from GANSynthesisLib.detection_metrics import at_threshold, detection_metrics
-from GANSynthesisLib.errors import GANSynthesisError
-from GANSynthesisLib.io import read_volume, write_volume
-from GANSynthesisLib.lesions import LesionKind, lesion_case, normal_image
-from GANSynthesisLib.networks import Critic, LatentEncoder
-from GANSynthesisLib.phantom import Tissue, generate_phantom
-from GANSynthesisLib.registry import find_model
-from GANSynthesisLib.surprise import combined_heat, joint_surprise, tail_table
-from GANSynthesisLib.thresholds import normal_share_marked, percent_text, threshold_for_normal_share
-from GANSynthesisLib.translation import input_warnings
-from GANSynthesisLib.volume import Volume
+from GANSynthesisLib.core.errors import GANSynthesisError
+from GANSynthesisLib.core.volume import Volume
+from GANSynthesisLib.engine.input_checks import input_warnings
+from GANSynthesisLib.files.image_files import read_volume, write_volume
+from GANSynthesisLib.models.bundle import load_bundle
+from GANSynthesisLib.models.networks import Critic, LatentEncoder
+from GANSynthesisLib.models.registry import find_model
+from GANSynthesisLib.phantoms.lesions import LesionKind, lesion_case, normal_image
+from GANSynthesisLib.phantoms.thorax import Tissue, generate_phantom
+from GANSynthesisLib.tasks.anomaly.detection import (AnomalyScorer, InpaintingScorer, axial_positions, context_evidence,
+                                                     detect_anomalies, intensity_evidence)
+from GANSynthesisLib.tasks.anomaly.surprise import combined_heat, joint_surprise, tail_table
+from GANSynthesisLib.tasks.anomaly.thresholds import normal_share_marked, percent_text, threshold_for_normal_share
+from GANSynthesisLib.tasks.model_cards import held_out_lines
+from training.detection_metrics import at_threshold, detection_metrics
+
+from conftest import ROOT, TINY_ANOMALY_TRAINING, oblique_direction
 
 SIZE = (96, 96, 20)
 
@@ -251,7 +252,7 @@ def test_an_error_scale_puts_residuals_in_units_of_the_expected_error():
 
 
 def test_heat_is_bounded_and_keeps_the_order_of_residual_sizes():
-    from GANSynthesisLib.anomaly import HALF_HEAT_Z, heat_from_residual
+    from GANSynthesisLib.tasks.anomaly.detection import HALF_HEAT_Z, heat_from_residual
 
     smoothed = np.array([-3.0, -0.5, 0.0, 0.2, 1.0, 4.0, 1e6])
     for error_scaled in (False, True):
@@ -263,7 +264,7 @@ def test_heat_is_bounded_and_keeps_the_order_of_residual_sizes():
 
 
 def test_the_error_scale_network_stays_in_its_log_range():
-    from GANSynthesisLib.networks import ErrorScaleNetwork
+    from GANSynthesisLib.models.networks import ErrorScaleNetwork
 
     network = ErrorScaleNetwork({"type": "UNetGenerator", "in_channels": 3, "base_width": 4, "depth": 3,
                                  "max_width": 8}).eval()
@@ -274,8 +275,8 @@ def test_the_error_scale_network_stays_in_its_log_range():
 
 
 def test_the_inpainting_generator_draws_only_inside_the_hole():
-    from GANSynthesisLib.anomaly import inpainting_input
-    from GANSynthesisLib.networks import InpaintingGenerator
+    from GANSynthesisLib.models.networks import InpaintingGenerator
+    from GANSynthesisLib.tasks.anomaly.detection import inpainting_input
 
     generator = InpaintingGenerator({"type": "UNetGenerator", "in_channels": 2, "base_width": 4, "depth": 3,
                                      "max_width": 8}).eval()
@@ -615,7 +616,7 @@ def test_batch_anomaly_keeps_one_summary_row_per_case(tiny_anomaly_run, tmp_path
 def test_scene_gets_heat_overlay_scores_table_chart_and_segment(tiny_anomaly_run):
     from mrml_scene import add_volume_node, new_scene
 
-    from GANSynthesisLib import api
+    from GANSynthesisLib.slicer import api
 
     scene = new_scene()
     case = lesion_case(90005, "ct", (64, 64, 10))
@@ -656,7 +657,7 @@ def test_scene_gets_heat_overlay_scores_table_chart_and_segment(tiny_anomaly_run
 def test_a_failed_anomaly_run_leaves_the_scene_as_it_was(tiny_anomaly_run):
     from mrml_scene import add_volume_node, new_scene, node_ids
 
-    from GANSynthesisLib import api
+    from GANSynthesisLib.slicer import api
 
     scene = new_scene()
     broken = lesion_case(90003, "ct", (48, 48, 6)).image
@@ -674,11 +675,10 @@ def test_an_anomaly_result_that_fails_half_way_into_the_scene_adds_nothing_and_k
         tiny_anomaly_run, monkeypatch):
     """The scores table and chart are in, then the segmentation fails (out of memory, say): they go again, and the
     output volume the user chose keeps its voxels, name and attributes."""
+    import slicer
     from mrml_scene import add_volume_node, hierarchy_item_names, new_scene, node_ids
 
-    import slicer
-
-    from GANSynthesisLib import api
+    from GANSynthesisLib.slicer import api
 
     scene = new_scene()
     input_node = add_volume_node(scene, lesion_case(90005, "ct", (48, 48, 6)).image, "chest CT")

@@ -6,8 +6,8 @@ import json
 import pytest
 import torch
 
-from GANSynthesisLib.bundle import load_bundle
-from GANSynthesisLib.synthesis import one_hot_labels
+from GANSynthesisLib.models.bundle import load_bundle
+from GANSynthesisLib.tasks.synthesis.labels_to_ct import one_hot_labels
 from training import train_synthesis
 from training.anomaly import TileBank
 from training.augment import IMAGE, LABELS, Augmentation

@@ -4,10 +4,10 @@ import shutil
 import pytest
 import torch
 
-from GANSynthesisLib.architectures import load_network
-from GANSynthesisLib.bundle import load_bundle, sha256_of
-from GANSynthesisLib.errors import GANSynthesisError
-from GANSynthesisLib.registry import BUNDLED_MODELS_DIR, USER_MODELS_ENV, find_model, list_models
+from GANSynthesisLib.core.errors import GANSynthesisError
+from GANSynthesisLib.models.bundle import load_bundle, sha256_of
+from GANSynthesisLib.models.bundled_networks import load_network
+from GANSynthesisLib.models.registry import BUNDLED_MODELS_DIR, USER_MODELS_ENV, find_model, list_models
 
 
 def test_bundle_round_trip_gives_the_same_network(tiny_bundle_dir):

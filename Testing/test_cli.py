@@ -11,8 +11,9 @@ import pytest
 import SimpleITK as sitk
 from scipy import ndimage
 
+from GANSynthesisLib.files.image_files import read_metadata, volume_to_sitk
+
 from conftest import ROOT, hand_drawn_heart, oblique_direction
-from GANSynthesisLib.io import read_metadata, volume_to_sitk
 
 
 def cli(*args, check=True):

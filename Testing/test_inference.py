@@ -3,16 +3,18 @@ import pytest
 import torch
 from scipy import ndimage
 
+from GANSynthesisLib.anatomy.mmwhs_structures import MMWHS_LABELS
+from GANSynthesisLib.core import slabs
+from GANSynthesisLib.core.errors import CancelledError, GANSynthesisError
+from GANSynthesisLib.core.orientation import axial_view
+from GANSynthesisLib.core.volume import Volume
+from GANSynthesisLib.engine.inference import InferenceOptions, run_translator
+from GANSynthesisLib.models.bundle import load_bundle
+from GANSynthesisLib.tasks.synthesis.label_values import present_values
+from GANSynthesisLib.tasks.synthesis.labels_to_ct import (LabelToImageTranslator, labels_to_channels, prepare_labelmap,
+                                                          synthesize)
+
 from conftest import hand_drawn_heart, oblique_direction
-from GANSynthesisLib.bundle import load_bundle
-from GANSynthesisLib.errors import CancelledError, GANSynthesisError
-from GANSynthesisLib.inference import InferenceOptions, run_translator
-from GANSynthesisLib.labels import MMWHS_LABELS
-from GANSynthesisLib.orientation import axial_view
-from GANSynthesisLib import slabs
-from GANSynthesisLib.synthesis import (LabelToImageTranslator, labels_to_channels, prepare_labelmap,
-                                        present_values, synthesize)
-from GANSynthesisLib.volume import Volume
 
 
 @pytest.fixture(scope="module")

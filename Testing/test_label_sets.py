@@ -4,12 +4,14 @@ import numpy as np
 import pytest
 import torch
 
-from GANSynthesisLib.label_sets import (CLASS_INDEX, CLASSES, INPUT_CHANNELS, MODEL_VALUE_BASE, NUM_CLASSES,
-                                        TOTALSEGMENTATOR_TOTAL, class_of_name, classes_from_masks, flags_of,
-                                        given_classes, invented_regions, pack_codes, recognise_numbering, to_classes,
-                                        unpack_codes, wholebody_labels, NUMBERINGS)
-from GANSynthesisLib.labels import MMWHS_LABELS, parse_label_mapping, resolve_label_mapping
-from GANSynthesisLib.totalsegmentator_classes import CLASS_MAPS
+from GANSynthesisLib.anatomy.label_mapping import parse_label_mapping, resolve_label_mapping
+from GANSynthesisLib.anatomy.mmwhs_structures import MMWHS_LABELS
+from GANSynthesisLib.anatomy.totalsegmentator_classes import CLASS_MAPS
+from GANSynthesisLib.anatomy.wholebody_classes import (CLASS_INDEX, CLASSES, INPUT_CHANNELS, MODEL_VALUE_BASE,
+                                                       NUM_CLASSES, NUMBERINGS, TOTALSEGMENTATOR_TOTAL, class_of_name,
+                                                       classes_from_masks, flags_of, given_classes, invented_regions,
+                                                       pack_codes, recognise_numbering, to_classes, unpack_codes,
+                                                       wholebody_labels)
 
 
 @pytest.mark.parametrize("name, cls", [
@@ -63,7 +65,7 @@ def test_labels_option_maps_fine_and_coarse_names_to_model_values():
 def test_mmwhs_model_names_are_unchanged():
     # the grouping fallback must not leak into models with another label set
     assert resolve_label_mapping({"myocardium": 1}, MMWHS_LABELS) == {1: 205}
-    from GANSynthesisLib.errors import GANSynthesisError
+    from GANSynthesisLib.core.errors import GANSynthesisError
     with pytest.raises(GANSynthesisError):
         resolve_label_mapping({"rib_left_3": 1}, MMWHS_LABELS)
 

@@ -2,12 +2,13 @@ import shutil
 
 import pytest
 
-from GANSynthesisLib.bundle import load_bundle
-from GANSynthesisLib.cards import model_card_html
-from GANSynthesisLib.dependencies import PROTECTED, pip_requirements
-from GANSynthesisLib.errors import GANSynthesisError
-from GANSynthesisLib.labels import MMWHS_LABELS, canonical_label_name, parse_label_mapping, resolve_label_mapping
-from GANSynthesisLib.registry import import_model_folder
+from GANSynthesisLib.anatomy.label_mapping import canonical_label_name, parse_label_mapping, resolve_label_mapping
+from GANSynthesisLib.anatomy.mmwhs_structures import MMWHS_LABELS
+from GANSynthesisLib.core.errors import GANSynthesisError
+from GANSynthesisLib.models.bundle import load_bundle
+from GANSynthesisLib.models.registry import import_model_folder
+from GANSynthesisLib.slicer.dependencies import PROTECTED, pip_requirements
+from GANSynthesisLib.tasks.model_cards import model_card_html
 
 
 @pytest.mark.parametrize("name, label", [

@@ -3,8 +3,8 @@ import math
 import pytest
 import torch
 
-from GANSynthesisLib.losses import AdversarialLoss, gradient_penalty, weighted_l1
-from GANSynthesisLib.networks import PatchDiscriminator, UNetGenerator, count_parameters
+from GANSynthesisLib.models.networks import PatchDiscriminator, UNetGenerator, count_parameters
+from training.losses import AdversarialLoss, gradient_penalty, weighted_l1
 
 REAL = torch.tensor([[2.0, -1.0], [0.5, 0.0]])
 FAKE = torch.tensor([[-3.0, 0.2], [1.5, -0.5]])
@@ -90,8 +90,7 @@ def test_patchgan_70_gives_30x30_map_for_256_input():
 
 
 def test_residual_generator_corrects_its_input_within_its_scale():
-    from GANSynthesisLib.architectures import build_network, network_spec
-    from GANSynthesisLib.networks import ResidualGenerator
+    from GANSynthesisLib.models.networks import ResidualGenerator, build_network, network_spec
 
     inner = UNetGenerator(1, 1, base_width=4, depth=3, max_width=8)
     generator = ResidualGenerator(network_spec(inner), scale=0.1).eval()

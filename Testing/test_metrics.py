@@ -3,7 +3,7 @@ import pytest
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 from skimage.util import crop
 
-from GANSynthesisLib.metrics import body_mask_from_ct, masked_mae, masked_psnr, masked_ssim
+from GANSynthesisLib.evaluation.image_metrics import body_mask_from_ct, masked_mae, masked_psnr, masked_ssim
 
 LOW, HIGH = -1024.0, 3000.0
 

@@ -15,11 +15,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 import slicer_runtime
-from conftest import ROOT, hand_drawn_heart
-from GANSynthesisLib.volume import Volume
 from mrml_scene import add_segmentation, add_volume_node, node_ids
+
+from GANSynthesisLib.core.volume import Volume
+
+from conftest import ROOT, hand_drawn_heart
 
 MODULE_FILE = ROOT / "GANSynthesis" / "GANSynthesis.py"
 MODULE_CMAKE = ROOT / "GANSynthesis" / "CMakeLists.txt"
@@ -227,7 +228,7 @@ def totalsegmentator_segmentation(scene):
 @pytest.fixture
 def user_wholebody_model(tiny_wholebody_bundle_dir, tmp_path, monkeypatch):
     """A whole-body model installed in the user's model folder (a temporary one here)."""
-    import GANSynthesisLib.registry as registry
+    import GANSynthesisLib.models.registry as registry
 
     monkeypatch.setattr(registry, "USER_MODELS_DIR", tmp_path)
     shutil.copytree(tiny_wholebody_bundle_dir, tmp_path / "tiny-wholebody")
@@ -262,7 +263,7 @@ def test_the_saved_task_and_model_survive_leaving_and_entering_the_module(widget
 
 
 def test_the_model_catalogue_is_read_once(module, monkeypatch):
-    import GANSynthesisLib.registry as registry
+    import GANSynthesisLib.models.registry as registry
 
     calls = []
     real = registry.list_models
@@ -360,7 +361,7 @@ def test_unloading_the_module_ends_the_run_and_stops_the_timer(widget, scene, sl
 
 
 def test_a_failing_child_reports_its_error_line_and_leaves_no_folder(tmp_path, tiny_bundle_dir):
-    from GANSynthesisLib.child_run import ChildRun
+    from GANSynthesisLib.slicer.child_run import ChildRun
 
     broken = tmp_path / "broken"
     shutil.copytree(tiny_bundle_dir, broken)
@@ -383,7 +384,7 @@ def finished(child, timeout: float = 120.0):
 
 @pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="this machine has a GPU")
 def test_cuda_without_a_gpu_is_the_childs_error_line(tiny_bundle_dir):
-    from GANSynthesisLib.child_run import ChildRun
+    from GANSynthesisLib.slicer.child_run import ChildRun
 
     child = ChildRun()
     child.start("synthesize", hand_drawn_heart(size=(40, 30, 4)), tiny_bundle_dir, {}, "cuda", 4)
@@ -409,7 +410,7 @@ def process_alive(pid: int) -> bool:
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 def test_cancel_ends_the_real_python_behind_a_launcher(tmp_path, monkeypatch, tiny_bundle_dir):
-    from GANSynthesisLib.child_run import ChildRun
+    from GANSynthesisLib.slicer.child_run import ChildRun
 
     launcher = tmp_path / "PythonSlicer"
     launcher.write_text(LAUNCHER.format(python=sys.executable))
@@ -432,7 +433,7 @@ def test_cancel_ends_the_real_python_behind_a_launcher(tmp_path, monkeypatch, ti
 
 
 def test_the_child_ends_when_its_parent_goes(tiny_bundle_dir):
-    from GANSynthesisLib.child_run import ChildRun
+    from GANSynthesisLib.slicer.child_run import ChildRun
 
     child = ChildRun()
     child.start("synthesize", hand_drawn_heart(size=(240, 200, 200)), tiny_bundle_dir, {}, "cpu", 1)
@@ -445,10 +446,10 @@ def test_the_child_ends_when_its_parent_goes(tiny_bundle_dir):
 
 
 def test_the_child_returns_every_part_of_an_anomaly_result(tiny_anomaly_run):
-    from GANSynthesisLib.child_run import ChildRun
-    from GANSynthesisLib.phantom import generate_phantom
-    from GANSynthesisLib.registry import find_model
-    from GANSynthesisLib.tasks import get_task
+    from GANSynthesisLib.models.registry import find_model
+    from GANSynthesisLib.phantoms.thorax import generate_phantom
+    from GANSynthesisLib.slicer.child_run import ChildRun
+    from GANSynthesisLib.tasks.registry import get_task
 
     ct = generate_phantom(5, (64, 64, 6), (6.0, 6.0, 6.0)).ct
     bundle = find_model(str(tiny_anomaly_run / "exported"), "anomaly")
@@ -458,7 +459,7 @@ def test_the_child_returns_every_part_of_an_anomaly_result(tiny_anomaly_run):
     folder = child.folder
     result = child.take_result()
     assert not folder.exists()
-    from GANSynthesisLib.inference import InferenceOptions
+    from GANSynthesisLib.engine.inference import InferenceOptions
 
     direct = get_task("anomaly").run(ct, bundle, {"threshold": 0.2}, InferenceOptions(device="cpu", batch_size=4))
     np.testing.assert_array_equal(result.volume.array, direct.volume.array)
@@ -470,10 +471,10 @@ def test_the_child_returns_every_part_of_an_anomaly_result(tiny_anomaly_run):
 def test_missing_dependencies_are_a_clear_error(module, monkeypatch):
     import types
 
-    import GANSynthesisLib.dependencies as dependencies
     import slicer
 
-    from GANSynthesisLib.errors import GANSynthesisError
+    import GANSynthesisLib.slicer.dependencies as dependencies
+    from GANSynthesisLib.core.errors import GANSynthesisError
 
     logic = module.GANSynthesisLogic()
     monkeypatch.setattr(dependencies, "torch_missing", lambda: True)
@@ -502,7 +503,7 @@ def test_missing_dependencies_are_a_clear_error(module, monkeypatch):
 
 
 def test_settings_are_checked_on_the_main_thread_before_a_child_starts(module, scene):
-    from GANSynthesisLib.errors import GANSynthesisError
+    from GANSynthesisLib.core.errors import GANSynthesisError
 
     logic = module.GANSynthesisLogic()
     parameters = logic.getParameterNode()
@@ -520,7 +521,7 @@ def test_settings_are_checked_on_the_main_thread_before_a_child_starts(module, s
 def test_sample_data_offers_the_phantoms_and_its_button_loads_them(module, scene, slicer_rt):
     import SampleData
 
-    from GANSynthesisLib.sample_data import SAMPLES
+    from GANSynthesisLib.slicer.sample_data import SAMPLES
 
     module.registerSampleData()
     sources = SampleData.SampleDataLogic.sampleDataSourcesByCategory("GAN Synthesis")
@@ -538,7 +539,7 @@ def test_sample_data_offers_the_phantoms_and_its_button_loads_them(module, scene
 def test_sample_data_download_sample_from_a_script_loads_the_phantom(module, scene):
     import SampleData
 
-    from GANSynthesisLib.sample_data import heart_case
+    from GANSynthesisLib.slicer.sample_data import heart_case
 
     module.registerSampleData()
     ct = SampleData.downloadSample("GAN heart phantom")  # Sample Data's scripting path: no custom downloader
@@ -561,7 +562,7 @@ def test_sample_data_download_sample_from_a_script_loads_the_phantom(module, sce
 def test_the_self_test_skips_the_model_runs_without_torch_as_ctest_runs_it(module, scene, monkeypatch):
     import unittest
 
-    import GANSynthesisLib.dependencies as dependencies
+    import GANSynthesisLib.slicer.dependencies as dependencies
 
     monkeypatch.setattr(dependencies, "torch_missing", lambda: True)  # an extension build machine
     result = unittest.TestResult()
@@ -587,13 +588,13 @@ PANEL_BEFORE_DEPENDENCIES = """
 import sys
 for name in ("torch", "safetensors", "scipy"):
     sys.modules[name] = None  # as in a Slicer where GANSynthesis has not installed them yet
-from GANSynthesisLib.cards import model_card_html
-from GANSynthesisLib.dependencies import missing_pip_packages, torch_missing
-from GANSynthesisLib.devices import DEVICE_CHOICES
-from GANSynthesisLib.registry import list_models
-from GANSynthesisLib.sample_data import SAMPLES, sample_input_for
-from GANSynthesisLib.tasks import TASKS
-import GANSynthesisLib.child_run
+from GANSynthesisLib.tasks.model_cards import model_card_html
+from GANSynthesisLib.slicer.dependencies import missing_pip_packages, torch_missing
+from GANSynthesisLib.core.devices import DEVICE_CHOICES
+from GANSynthesisLib.models.registry import list_models
+from GANSynthesisLib.slicer.sample_data import SAMPLES, sample_input_for
+from GANSynthesisLib.tasks.registry import TASKS
+import GANSynthesisLib.slicer.child_run
 assert torch_missing() and missing_pip_packages() == ["safetensors", "scipy"]
 del sys.modules["scipy"]  # Slicer ships scipy; the samples need it and numpy, not torch
 SAMPLES["GAN heart phantom"].make()

@@ -1,16 +1,17 @@
 import numpy as np
 import pytest
 import vtk
+from mrml_scene import add_segmentation, add_volume_node, new_scene, node_ids
+
+from GANSynthesisLib.anatomy.mmwhs_structures import MMWHS_LABELS
+from GANSynthesisLib.core.errors import GANSynthesisError
+from GANSynthesisLib.core.volume import Volume
+from GANSynthesisLib.files.image_files import read_metadata, read_volume
+from GANSynthesisLib.models.provenance import SYNTHETIC_KEY
+from GANSynthesisLib.slicer import api
+from GANSynthesisLib.slicer.mrml import labelmap_from_segmentation, update_node_from_volume, volume_from_node
 
 from conftest import hand_drawn_heart, oblique_direction
-from GANSynthesisLib import api
-from GANSynthesisLib.errors import GANSynthesisError
-from GANSynthesisLib.io import read_metadata, read_volume
-from GANSynthesisLib.labels import MMWHS_LABELS
-from GANSynthesisLib.mrml import labelmap_from_segmentation, update_node_from_volume, volume_from_node
-from GANSynthesisLib.provenance import SYNTHETIC_KEY
-from GANSynthesisLib.volume import Volume
-from mrml_scene import add_segmentation, add_volume_node, new_scene, node_ids
 
 slicer = pytest.importorskip("slicer")
 

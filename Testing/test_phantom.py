@@ -1,10 +1,10 @@
 import numpy as np
 import pytest
 
-from GANSynthesisLib.labels import MMWHS_LABELS
-from GANSynthesisLib.lesions import lesion_case
-from GANSynthesisLib.modalities import render_mr
-from GANSynthesisLib.phantom import Tissue, generate_phantom
+from GANSynthesisLib.anatomy.mmwhs_structures import MMWHS_LABELS
+from GANSynthesisLib.phantoms.lesions import lesion_case
+from GANSynthesisLib.phantoms.modalities import render_mr
+from GANSynthesisLib.phantoms.thorax import Tissue, generate_phantom
 
 
 @pytest.fixture(scope="module")

@@ -23,11 +23,12 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from conftest import ROOT
 from GANSynthesisLib.cli import main
-from GANSynthesisLib.errors import GANSynthesisError
-from GANSynthesisLib.outputs import OutputSet
-from GANSynthesisLib.registry import USER_MODELS_ENV
+from GANSynthesisLib.core.errors import GANSynthesisError
+from GANSynthesisLib.files.output_set import OutputSet
+from GANSynthesisLib.models.registry import USER_MODELS_ENV
+
+from conftest import ROOT
 
 CT_VALUES = np.random.default_rng(0).normal(0, 100, (4, 16, 16)).astype(np.float32)
 
@@ -351,7 +352,7 @@ def test_models_lists_every_bundle_with_its_state_and_broken_ones_disable_nothin
 def test_torch_zip_checkpoint_is_refused_without_unpickling(tiny_bundle_dir, tmp_path):
     import torch
 
-    from GANSynthesisLib.bundle import load_bundle
+    from GANSynthesisLib.models.bundle import load_bundle
 
     folder = shutil.copytree(tiny_bundle_dir, tmp_path / "zipped")
     weights = folder / "generator.safetensors"
@@ -364,7 +365,7 @@ def test_torch_zip_checkpoint_is_refused_without_unpickling(tiny_bundle_dir, tmp
 
 
 def test_safetensors_header_is_read_exactly(tmp_path):
-    from GANSynthesisLib.bundle_checks import safetensors_shapes
+    from GANSynthesisLib.models.bundle_checks import safetensors_shapes
 
     file = tmp_path / "w.safetensors"
     file.write_bytes(struct.pack("<Q", 10 ** 9) + b"{}")
@@ -382,8 +383,8 @@ def test_api_refuses_empty_and_vector_volumes_and_a_segmentation_as_output(tiny_
     pytest.importorskip("slicer")
     from mrml_scene import add_segmentation, add_volume_node, new_scene, node_ids
 
-    from GANSynthesisLib import api
-    from GANSynthesisLib.volume import Volume
+    from GANSynthesisLib.core.volume import Volume
+    from GANSynthesisLib.slicer import api
 
     scene = new_scene()
     labels = Volume(heart_labels(), (2.0, 2.0, 2.0))
@@ -413,8 +414,10 @@ def test_api_refuses_empty_and_vector_volumes_and_a_segmentation_as_output(tiny_
 
 def cli_process(*args: object) -> subprocess.Popen:
     env = os.environ | {"PYTHONPATH": str(ROOT)}
+    # Ctrl-C as in a terminal, even where this suite runs in the background (whose children inherit an ignored SIGINT)
     return subprocess.Popen([sys.executable, "-m", "GANSynthesisLib", *map(str, args)], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 @pytest.fixture(scope="module")

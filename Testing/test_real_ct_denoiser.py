@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from GANSynthesisLib.bundle import load_bundle
-from GANSynthesisLib.inference import InferenceOptions
-from GANSynthesisLib.metrics import body_mask_from_ct, masked_psnr
-from GANSynthesisLib.registry import BUNDLED_MODELS_DIR
-from GANSynthesisLib.translation import translate
-from GANSynthesisLib.volume import Volume
+from GANSynthesisLib.core.volume import Volume
+from GANSynthesisLib.engine.inference import InferenceOptions
+from GANSynthesisLib.evaluation.image_metrics import body_mask_from_ct, masked_psnr
+from GANSynthesisLib.models.bundle import load_bundle
+from GANSynthesisLib.models.registry import BUNDLED_MODELS_DIR
+from GANSynthesisLib.tasks.translation import translate
 from training.noise_insertion import Projector, low_dose_pair, noise_std_in_flat_regions, resample_slices
 
 BUNDLE = BUNDLED_MODELS_DIR / "lowdose-ct-real"

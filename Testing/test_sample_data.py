@@ -2,20 +2,20 @@
 
 import numpy as np
 import pytest
-from PIL import Image
-
-from GANSynthesisLib import api
-from GANSynthesisLib.errors import GANSynthesisError
-from GANSynthesisLib.io import read_metadata
-from GANSynthesisLib.lesions import LesionKind
-from GANSynthesisLib.mrml import add_segmentation, labelmap_from_segmentation, match_segments, volume_from_node
-from GANSynthesisLib.provenance import PHANTOM_KEY, SYNTHETIC_KEY
-from GANSynthesisLib.registry import find_model, list_models
-from GANSynthesisLib.sample_data import (LESION_SEED, SAMPLES, heart_case, lesion_sample_case, load_sample,
-                                         load_sample_input, sample_input_for)
-from GANSynthesisLib.volume import Volume
 from mrml_scene import add_volume_node, hierarchy_item_names, new_scene, node_ids
+from PIL import Image
 from sample_thumbnails import ICONS, render_all
+
+from GANSynthesisLib.core.errors import GANSynthesisError
+from GANSynthesisLib.core.volume import Volume
+from GANSynthesisLib.files.image_files import read_metadata
+from GANSynthesisLib.models.provenance import PHANTOM_KEY, SYNTHETIC_KEY
+from GANSynthesisLib.models.registry import find_model, list_models
+from GANSynthesisLib.phantoms.lesions import LesionKind
+from GANSynthesisLib.slicer import api
+from GANSynthesisLib.slicer.mrml import add_segmentation, labelmap_from_segmentation, match_segments, volume_from_node
+from GANSynthesisLib.slicer.sample_data import (LESION_SEED, SAMPLES, heart_case, lesion_sample_case, load_sample,
+                                                load_sample_input, sample_input_for)
 
 slicer = pytest.importorskip("slicer")
 
@@ -109,7 +109,7 @@ def test_no_sample_for_the_low_dose_model_and_an_unknown_name_add_nothing():
 def test_a_sample_that_fails_half_way_leaves_no_node_and_no_folder(monkeypatch):
     """Out of memory (say) while the sample's nodes are filed into its folder: the volumes, the segmentation and the
     folder already made go again, and what was in the scene stays."""
-    from GANSynthesisLib import mrml
+    from GANSynthesisLib.slicer import mrml
 
     scene = new_scene()
     add_volume_node(scene, Volume(np.zeros((2, 3, 4), np.float32)), "the user's volume")

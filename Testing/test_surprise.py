@@ -3,8 +3,9 @@
 import numpy as np
 import pytest
 
-from GANSynthesisLib.intensity_prior import fit_intensity_rarity, intensity_rarity
-from GANSynthesisLib.surprise import HALF_HEAT_SURPRISE, combined_heat, joint_surprise, surprise, tail_table
+from GANSynthesisLib.tasks.anomaly.intensity_rarity import fit_intensity_rarity, intensity_rarity
+from GANSynthesisLib.tasks.anomaly.surprise import (HALF_HEAT_SURPRISE, combined_heat, joint_surprise, surprise,
+                                                    tail_table)
 
 
 def test_surprise_is_minus_log10_of_the_share_of_normal_voxels_scoring_higher():

@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from GANSynthesisLib.errors import GANSynthesisError
-from GANSynthesisLib.surprise import tail_table
-from GANSynthesisLib.thresholds import (normal_share_marked, percent_text, resolve_threshold,
-                                        threshold_for_normal_share, threshold_text)
+from GANSynthesisLib.core.errors import GANSynthesisError
+from GANSynthesisLib.tasks.anomaly.surprise import tail_table
+from GANSynthesisLib.tasks.anomaly.thresholds import (normal_share_marked, percent_text, resolve_threshold,
+                                                      threshold_for_normal_share, threshold_text)
 
 
 def manifest_with(normal_heat: np.ndarray | None, threshold: float = 0.3) -> dict:

@@ -13,20 +13,21 @@ import SimpleITK as sitk
 import torch
 from safetensors.torch import load_file
 
-from conftest import ROOT
-from GANSynthesisLib.bundle import load_bundle
-from GANSynthesisLib.errors import GANSynthesisError
-from GANSynthesisLib.inference import InferenceOptions
-from GANSynthesisLib.io import volume_to_sitk
-from GANSynthesisLib.synthesis import synthesize
+from GANSynthesisLib.core.errors import GANSynthesisError
+from GANSynthesisLib.engine.inference import InferenceOptions
+from GANSynthesisLib.files.image_files import volume_to_sitk
+from GANSynthesisLib.models.bundle import load_bundle
+from GANSynthesisLib.tasks.synthesis.labels_to_ct import synthesize
 from training import train_synthesis
-from training.datasets import phantom_cases
 from training.checkpoint import load_checkpoint, save_checkpoint
 from training.cyclegan import CycleGANConfig, CycleGANTrainer
+from training.datasets import phantom_cases
 from training.pix2pix import Pix2PixConfig, Pix2PixTrainer
 from training.trainer import duration
-from training.workflow import split_cases, validation_error
 from training.volume_files import csv_cases, mmwhs_cases
+from training.workflow import split_cases, validation_error
+
+from conftest import ROOT
 
 TINY = ["--phantoms", "2", "--held-out", "1", "--batch-size", "2", "--g-base-width", "8", "--g-depth", "4",
         "--g-max-width", "16", "--d-base-width", "8", "--d-layers", "2", "--canvas", "64", "--phantom-size", "64",

@@ -11,23 +11,24 @@ import pytest
 import SimpleITK as sitk
 import torch
 
-from conftest import ROOT, oblique_direction, tiny_manifest
-from GANSynthesisLib.bundle import load_bundle, save_bundle
-from GANSynthesisLib.errors import GANSynthesisError
-from GANSynthesisLib.inference import InferenceOptions
-from GANSynthesisLib.io import read_metadata, read_volume, volume_to_sitk, write_volume
-from GANSynthesisLib.metrics import masked_mae, masked_psnr
-from GANSynthesisLib.modalities import low_dose_ct, render_mr
-from GANSynthesisLib.networks import ResnetGenerator
-from GANSynthesisLib.phantom import Tissue, generate_phantom
-from GANSynthesisLib.registry import find_model
-from GANSynthesisLib.translation import (histogram_distance, input_range, intensity_histogram, normalised_input,
-                                         translate)
-from GANSynthesisLib.volume import Volume
+from GANSynthesisLib.core.errors import GANSynthesisError
+from GANSynthesisLib.core.volume import Volume
+from GANSynthesisLib.engine.inference import InferenceOptions
+from GANSynthesisLib.engine.input_checks import histogram_distance, input_range, intensity_histogram, normalised_input
+from GANSynthesisLib.evaluation.image_metrics import masked_mae, masked_psnr
+from GANSynthesisLib.files.image_files import read_metadata, read_volume, volume_to_sitk, write_volume
+from GANSynthesisLib.models.bundle import load_bundle, save_bundle
+from GANSynthesisLib.models.networks import ResnetGenerator
+from GANSynthesisLib.models.registry import find_model
+from GANSynthesisLib.phantoms.modalities import low_dose_ct, render_mr
+from GANSynthesisLib.phantoms.thorax import Tissue, generate_phantom
+from GANSynthesisLib.tasks.translation import translate
 from training.baselines import IntensityMapping
 from training.cyclegan import ImagePool
 from training.datasets import phantom_cases
 from training.volume_files import folder_cases, synthrad_cases
+
+from conftest import ROOT, oblique_direction, tiny_manifest
 
 MR_NORMALISATION = {"type": "percentile", "low_percentile": 0.5, "high_percentile": 99.5}
 

@@ -6,10 +6,11 @@ import pytest
 import SimpleITK as sitk
 from pydicom.data import get_testdata_file
 
+from GANSynthesisLib.core.errors import GANSynthesisError
+from GANSynthesisLib.core.volume import Volume
+from GANSynthesisLib.files.image_files import read_metadata, read_volume, write_volume
+
 from conftest import oblique_direction
-from GANSynthesisLib.errors import GANSynthesisError
-from GANSynthesisLib.io import read_metadata, read_volume, write_volume
-from GANSynthesisLib.volume import Volume
 
 
 def oblique_volume() -> Volume:

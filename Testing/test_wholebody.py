@@ -3,14 +3,14 @@
 import numpy as np
 import pytest
 
-from GANSynthesisLib.bundle import load_bundle
-from GANSynthesisLib.errors import GANSynthesisError
-from GANSynthesisLib.inference import InferenceOptions
-from GANSynthesisLib.label_sets import CLASS_INDEX, MODEL_VALUE_BASE, wholebody_labels
-from GANSynthesisLib.labels import parse_label_mapping, resolve_label_mapping
-from GANSynthesisLib.tasks import get_task
-from GANSynthesisLib.volume import Volume
-from GANSynthesisLib.wholebody import label_classes
+from GANSynthesisLib.anatomy.label_mapping import parse_label_mapping, resolve_label_mapping
+from GANSynthesisLib.anatomy.wholebody_classes import CLASS_INDEX, MODEL_VALUE_BASE, wholebody_labels
+from GANSynthesisLib.core.errors import GANSynthesisError
+from GANSynthesisLib.core.volume import Volume
+from GANSynthesisLib.engine.inference import InferenceOptions
+from GANSynthesisLib.models.bundle import load_bundle
+from GANSynthesisLib.tasks.registry import get_task
+from GANSynthesisLib.tasks.synthesis.wholebody import label_classes
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +87,8 @@ def test_mmwhs_model_warns_that_it_invents_the_body(tiny_bundle_dir):
 def test_segmentation_node_of_totalsegmentator_segments_fills_the_table(wholebody_bundle):
     pytest.importorskip("slicer")
     from mrml_scene import add_segmentation, add_volume_node, new_scene
-    from GANSynthesisLib.mrml import labelmap_from_segmentation, match_segments
+
+    from GANSynthesisLib.slicer.mrml import labelmap_from_segmentation, match_segments
 
     scene = new_scene()
     volume = ts_labelmap()
@@ -107,7 +108,7 @@ def test_segmentation_node_of_totalsegmentator_segments_fills_the_table(wholebod
 
 
 def test_library_synthesize_takes_the_whole_body_path(wholebody_bundle):
-    from GANSynthesisLib.synthesis import synthesize
+    from GANSynthesisLib.tasks.synthesis.labels_to_ct import synthesize
 
     out = synthesize(ts_labelmap(), wholebody_bundle, options=InferenceOptions(device="cpu"))
     assert out.array.shape == (6, 40, 48) and np.isfinite(out.array).all()
@@ -116,7 +117,8 @@ def test_library_synthesize_takes_the_whole_body_path(wholebody_bundle):
 def test_warnings_reach_the_output_node(wholebody_bundle):
     pytest.importorskip("slicer")
     from mrml_scene import add_segmentation, add_volume_node, new_scene
-    from GANSynthesisLib import api
+
+    from GANSynthesisLib.slicer import api
 
     scene = new_scene()
     volume = ts_labelmap()

@@ -4,8 +4,8 @@ packed-code bank, and the evaluation metrics."""
 import numpy as np
 import torch
 
-from GANSynthesisLib.label_sets import CLASS_INDEX, INPUT_CHANNELS, given_classes
-from GANSynthesisLib.phantom_wholebody import ct_noise, generate_wholebody_phantom
+from GANSynthesisLib.anatomy.wholebody_classes import CLASS_INDEX, INPUT_CHANNELS, given_classes
+from GANSynthesisLib.phantoms.wholebody import ct_noise, generate_wholebody_phantom
 from training.evaluate_wholebody import body_mae, histogram_emd, roughness
 from training.train_wholebody import CodeBank
 from training.wholebody_data import packed, threshold_classes, to_model_grid, variant

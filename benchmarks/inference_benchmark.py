@@ -25,12 +25,14 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from GANSynthesisLib.inference import InferenceOptions, model_grid_size, pad_to_multiple, run_translator  # noqa: E402
-from GANSynthesisLib.networks import UNetGenerator  # noqa: E402
-from GANSynthesisLib.phantom import generate_phantom  # noqa: E402
-from GANSynthesisLib.registry import find_model  # noqa: E402
-from GANSynthesisLib.synthesis import LabelToImageTranslator, prepare_labelmap, translator_for  # noqa: E402
-from GANSynthesisLib.volume import Volume  # noqa: E402
+from GANSynthesisLib.core.volume import Volume  # noqa: E402
+from GANSynthesisLib.engine.inference import (InferenceOptions, model_grid_size, pad_to_multiple,  # noqa: E402
+                                              run_translator)
+from GANSynthesisLib.models.networks import UNetGenerator  # noqa: E402
+from GANSynthesisLib.models.registry import find_model  # noqa: E402
+from GANSynthesisLib.phantoms.thorax import generate_phantom  # noqa: E402
+from GANSynthesisLib.tasks.synthesis.labels_to_ct import (LabelToImageTranslator, prepare_labelmap,  # noqa: E402
+                                                          translator_for)
 
 
 def big_label_map(size: tuple[int, int, int], spacing: tuple[float, float, float]) -> Volume:

@@ -22,7 +22,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from GANSynthesisLib.registry import find_model  # noqa: E402
+from GANSynthesisLib.models.registry import find_model  # noqa: E402
 from training.lowdose_evaluation import (evaluate, figure, held_out_sets, model_denoiser, table_text,  # noqa: E402
                                          tune_baselines, tuning_pairs)
 

@@ -29,9 +29,9 @@ from inference_benchmark import big_label_map  # noqa: E402
 
 
 def engine_seconds(labels, device: str) -> float:
-    from GANSynthesisLib.inference import InferenceOptions
-    from GANSynthesisLib.registry import find_model
-    from GANSynthesisLib.tasks import get_task
+    from GANSynthesisLib.engine.inference import InferenceOptions
+    from GANSynthesisLib.models.registry import find_model
+    from GANSynthesisLib.tasks.registry import get_task
 
     start = time.perf_counter()
     get_task("synthesize").run(labels, find_model(None, "synthesize"), {}, InferenceOptions(device=device))
@@ -41,7 +41,6 @@ def engine_seconds(labels, device: str) -> float:
 def module_seconds(labels, device: str) -> tuple[float, float]:
     """Seconds from Apply to the published node, and the main thread's longest stall."""
     import qt
-
     from mrml_scene import add_volume_node
 
     scene = slicer_runtime.new_scene()

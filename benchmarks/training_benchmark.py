@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-import warnings
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +31,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from GANSynthesisLib.labels import MMWHS_LABELS  # noqa: E402
+from GANSynthesisLib.anatomy.mmwhs_structures import MMWHS_LABELS  # noqa: E402
 from training.datasets import phantom_cases  # noqa: E402
 from training.pix2pix import Pix2PixConfig, Pix2PixTrainer  # noqa: E402
 from training.slices import NormalisedImage, OneHotLabels, SliceBank  # noqa: E402

@@ -20,14 +20,14 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from GANSynthesisLib.bundle import load_bundle, save_bundle  # noqa: E402
-from GANSynthesisLib.inference import InferenceOptions  # noqa: E402
-from GANSynthesisLib.label_sets import INPUT_CHANNELS, LABEL_SET, wholebody_labels  # noqa: E402
-from GANSynthesisLib.networks import UNetGenerator  # noqa: E402
-from GANSynthesisLib.phantom_wholebody import generate_wholebody_phantom  # noqa: E402
-from GANSynthesisLib.registry import find_model  # noqa: E402
-from GANSynthesisLib.tasks import get_task  # noqa: E402
-from GANSynthesisLib.volume import Volume  # noqa: E402
+from GANSynthesisLib.anatomy.wholebody_classes import INPUT_CHANNELS, LABEL_SET, wholebody_labels  # noqa: E402
+from GANSynthesisLib.core.volume import Volume  # noqa: E402
+from GANSynthesisLib.engine.inference import InferenceOptions  # noqa: E402
+from GANSynthesisLib.models.bundle import load_bundle, save_bundle  # noqa: E402
+from GANSynthesisLib.models.networks import UNetGenerator  # noqa: E402
+from GANSynthesisLib.models.registry import find_model  # noqa: E402
+from GANSynthesisLib.phantoms.wholebody import generate_wholebody_phantom  # noqa: E402
+from GANSynthesisLib.tasks.registry import get_task  # noqa: E402
 
 # whole-body class → a TotalSegmentator 'total' number with that class (so the map is read as TS numbering)
 TS_NUMBER = {1: 0, 2: 0, 3: 86, 4: 10, 5: 16, 6: 32, 7: 79, 8: 51, 9: 51, 10: 51, 11: 52, 12: 62, 13: 5, 14: 18}

@@ -13,10 +13,10 @@ from typing import Callable
 
 import torch
 
-from GANSynthesisLib.anomaly import inpainting_input
-from GANSynthesisLib.inference import host_to_device
-from GANSynthesisLib.losses import AdversarialLoss, gradient_penalty
-from GANSynthesisLib.networks import Critic, LatentEncoder, LatentGenerator
+from GANSynthesisLib.engine.inference import host_to_device
+from GANSynthesisLib.models.networks import Critic, LatentEncoder, LatentGenerator
+from GANSynthesisLib.tasks.anomaly.detection import inpainting_input
+from training.losses import AdversarialLoss, gradient_penalty
 
 from .augment import IMAGE, Augmentation
 from .slices import on_device_or_pinned

@@ -13,15 +13,14 @@ from typing import Callable
 import numpy as np
 import torch
 
-from GANSynthesisLib.anomaly import context_evidence, heat_units
-from GANSynthesisLib.architectures import network_spec
-from GANSynthesisLib.bundle import ModelBundle, save_bundle
-from GANSynthesisLib.detection_metrics import at_threshold, detection_metrics
-from GANSynthesisLib.inference import InferenceOptions
-from GANSynthesisLib.lesions import LesionCase, LesionKind, lesion_case, lesions_in, normal_image
-from GANSynthesisLib.networks import count_parameters
-from GANSynthesisLib.phantom import generate_phantom
-from GANSynthesisLib.surprise import combined_heat, joint_surprise, tail_table
+from GANSynthesisLib.engine.inference import InferenceOptions
+from GANSynthesisLib.models.bundle import ModelBundle, save_bundle
+from GANSynthesisLib.models.networks import count_parameters, network_spec
+from GANSynthesisLib.phantoms.lesions import LesionCase, LesionKind, lesion_case, lesions_in, normal_image
+from GANSynthesisLib.phantoms.thorax import generate_phantom
+from GANSynthesisLib.tasks.anomaly.detection import context_evidence, heat_units
+from GANSynthesisLib.tasks.anomaly.surprise import combined_heat, joint_surprise, tail_table
+from training.detection_metrics import at_threshold, detection_metrics
 
 from .baselines import IntensityRarity
 from .export import CONTEXT_ALONE, detection_table, model_card

@@ -14,7 +14,7 @@ from typing import Sequence
 import torch
 import torch.nn.functional as F
 
-from GANSynthesisLib.inference import host_to_device
+from GANSynthesisLib.engine.inference import host_to_device
 
 LABELS = "labels"  # one-hot label channels: nearest-neighbour resampling, outside the slice is background
 IMAGE = "image"  # a network input in [-1, 1]: bilinear, outside is -1, intensity jitter applies

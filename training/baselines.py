@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from GANSynthesisLib.anomaly import body_mask, intensity_evidence
-from GANSynthesisLib.intensity_prior import fit_intensity_rarity
-from GANSynthesisLib.metrics import masked_psnr
-from GANSynthesisLib.translation import normalised_input
+from GANSynthesisLib.engine.input_checks import normalised_input
+from GANSynthesisLib.evaluation.image_metrics import masked_psnr
+from GANSynthesisLib.tasks.anomaly.detection import body_mask, intensity_evidence
+from GANSynthesisLib.tasks.anomaly.intensity_rarity import fit_intensity_rarity
 
 from .datasets import PairedCase
 

@@ -8,9 +8,9 @@ from typing import Callable
 
 import torch
 
-from GANSynthesisLib.inference import host_to_device
-from GANSynthesisLib.losses import AdversarialLoss
-from GANSynthesisLib.networks import PatchDiscriminator
+from GANSynthesisLib.engine.inference import host_to_device
+from GANSynthesisLib.models.networks import PatchDiscriminator
+from training.losses import AdversarialLoss
 
 from .augment import TARGET
 from .pix2pix import Pix2PixConfig, build_generator

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from GANSynthesisLib.modalities import low_dose_ct, render_mr
-from GANSynthesisLib.phantom import generate_phantom
-from GANSynthesisLib.volume import Volume
+from GANSynthesisLib.core.volume import Volume
+from GANSynthesisLib.phantoms.modalities import low_dose_ct, render_mr
+from GANSynthesisLib.phantoms.thorax import generate_phantom
 
 PHANTOM_SOURCES = ("labels", "mr", "low-dose-ct")
 
@@ -31,7 +31,7 @@ def phantom_dose(seed: int) -> float:
 def phantom_cases(seeds: list[int], size=(128, 128, 48), spacing=(3.0, 3.0, 3.0),
                   source: str = "labels", supersample: int = 1) -> list[PairedCase]:
     """Generated thorax phantoms, one per seed: labels, MR or low-dose CT → normal-dose CT (``supersample``: see
-    :func:`~GANSynthesisLib.phantom.generate_phantom`)."""
+    :func:`~GANSynthesisLib.phantoms.thorax.generate_phantom`)."""
     if source not in PHANTOM_SOURCES:
         raise ValueError(f"unknown phantom source {source!r}; use one of {PHANTOM_SOURCES}")
     cases = []

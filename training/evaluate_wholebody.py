@@ -23,13 +23,13 @@ import numpy as np
 from scipy import ndimage
 from scipy.stats import wasserstein_distance
 
-from GANSynthesisLib.bundle import load_bundle
-from GANSynthesisLib.inference import InferenceOptions
-from GANSynthesisLib.label_sets import CLASS_INDEX, CLASSES, MODEL_VALUE_BASE, NUMBERINGS, to_classes
-from GANSynthesisLib.phantom_wholebody import generate_wholebody_phantom
-from GANSynthesisLib.registry import find_model
-from GANSynthesisLib.volume import Volume
-from GANSynthesisLib.wholebody import synthesize_wholebody
+from GANSynthesisLib.anatomy.wholebody_classes import CLASS_INDEX, CLASSES, MODEL_VALUE_BASE, NUMBERINGS, to_classes
+from GANSynthesisLib.core.volume import Volume
+from GANSynthesisLib.engine.inference import InferenceOptions
+from GANSynthesisLib.models.bundle import load_bundle
+from GANSynthesisLib.models.registry import find_model
+from GANSynthesisLib.phantoms.wholebody import generate_wholebody_phantom
+from GANSynthesisLib.tasks.synthesis.wholebody import synthesize_wholebody
 
 from .wholebody_data import REAL_SPLITS, VARIANTS, load_real, variant
 
@@ -102,7 +102,7 @@ class LabelMeanBaseline:
 
 
 def run_mmwhs(bundle, classes, spacing_kji) -> np.ndarray:
-    from GANSynthesisLib.synthesis import synthesize
+    from GANSynthesisLib.tasks.synthesis.labels_to_ct import synthesize
 
     table = np.zeros(256, np.uint16)
     for index, value in MMWHS_FOR_CLASS.items():
@@ -122,7 +122,8 @@ def evaluation_cases():
                   "contrast-vessel classes from thresholds (no heart label exists)", lung.hu,
                   variant(lung.classes, "coarse"), lung.body, lung.spacing_kji, (a, b), "coarse"))
     abdomen = load_real("abdomen30_ts")
-    from GANSynthesisLib.io import read_volume
+    from GANSynthesisLib.files.image_files import read_volume
+
     from .wholebody_data import DATA_DIR, _axial, threshold_classes
 
     labels, _ = _axial(read_volume(DATA_DIR / REAL_SPLITS["abdomen30_ts"][1]))

@@ -7,7 +7,7 @@ from typing import Callable
 
 import numpy as np
 
-from GANSynthesisLib.metrics import image_metrics
+from GANSynthesisLib.evaluation.image_metrics import image_metrics
 
 from .datasets import PairedCase
 from .plots import save_image_grid

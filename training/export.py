@@ -6,10 +6,9 @@ import datetime
 import shutil
 from pathlib import Path
 
-from GANSynthesisLib.architectures import network_spec
-from GANSynthesisLib.bundle import INTENDED_USE, ModelBundle, save_bundle
-from GANSynthesisLib.cards import normal_share_line
-from GANSynthesisLib.networks import UNetGenerator, count_parameters
+from GANSynthesisLib.models.bundle import INTENDED_USE, ModelBundle, save_bundle
+from GANSynthesisLib.models.networks import UNetGenerator, count_parameters, network_spec
+from GANSynthesisLib.tasks.model_cards import normal_share_line
 
 CONTEXT_ALONE = "context alone"  # metrics key: a model with intensity evidence judged on its networks alone
 

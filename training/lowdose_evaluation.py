@@ -14,7 +14,7 @@ from typing import Callable
 
 import numpy as np
 
-from GANSynthesisLib.metrics import body_mask_from_ct, masked_mae, masked_psnr, masked_ssim
+from GANSynthesisLib.evaluation.image_metrics import body_mask_from_ct, masked_mae, masked_psnr, masked_ssim
 
 from .lowdose_data import EVAL_DOSES, PIXEL_MM, SCANS, PairSet, load_pairs, make_pairs, save_pairs, scan_slices
 from .noise_insertion import noise_std_in_flat_regions
@@ -116,15 +116,15 @@ class Evaluation:
 
 
 def volume_of(slices: np.ndarray):
-    from GANSynthesisLib.volume import Volume
+    from GANSynthesisLib.core.volume import Volume
 
     return Volume(np.ascontiguousarray(slices, np.float32), spacing=(PIXEL_MM, PIXEL_MM, 5.0))
 
 
 def model_denoiser(bundle) -> Callable[[np.ndarray], np.ndarray]:
     """Slices (n, rows, cols) HU → denoised slices, through the translate task path on the CPU."""
-    from GANSynthesisLib.inference import InferenceOptions
-    from GANSynthesisLib.translation import translate
+    from GANSynthesisLib.engine.inference import InferenceOptions
+    from GANSynthesisLib.tasks.translation import translate
 
     def denoise(slices: np.ndarray) -> np.ndarray:
         output, _ = translate(volume_of(slices), bundle, InferenceOptions(device="cpu", threads=2))

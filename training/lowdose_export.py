@@ -11,10 +11,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from GANSynthesisLib.architectures import network_spec
-from GANSynthesisLib.bundle import load_bundle, save_bundle
-from GANSynthesisLib.networks import count_parameters
-from GANSynthesisLib.translation import histogram_distance, intensity_histogram, normalised_input
+from GANSynthesisLib.engine.input_checks import histogram_distance, intensity_histogram, normalised_input
+from GANSynthesisLib.models.bundle import load_bundle, save_bundle
+from GANSynthesisLib.models.networks import count_parameters, network_spec
 
 from .export import export_generator
 from .lowdose_data import EVAL_DOSES, PIXEL_MM, SCANS, TRAIN_DOSES, load_pairs

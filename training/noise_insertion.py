@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-WATER_ATTENUATION_PER_MM = 0.0192  # linear attenuation of water near 70 keV (as GANSynthesisLib.modalities)
+WATER_ATTENUATION_PER_MM = 0.0192  # linear attenuation of water near 70 keV (as GANSynthesisLib.phantoms.modalities)
 FULL_DOSE_PHOTONS = 1.0e5  # expected photons per ray (1.5 mm detector bin) at 100 % dose, unattenuated
 ELECTRONIC_NOISE = 5.0  # standard deviation of the electronic (read-out) noise, in counts
 ANGLES = 240  # views over 180° (parallel beam)

@@ -8,9 +8,9 @@ from typing import Callable
 
 import torch
 
-from GANSynthesisLib.losses import AdversarialLoss, gradient_penalty, weighted_l1
-from GANSynthesisLib.architectures import network_spec
-from GANSynthesisLib.networks import PatchDiscriminator, ResidualGenerator, ResnetGenerator, UNetGenerator
+from GANSynthesisLib.models.networks import (PatchDiscriminator, ResidualGenerator, ResnetGenerator, UNetGenerator,
+                                             network_spec)
+from training.losses import AdversarialLoss, gradient_penalty, weighted_l1
 
 from .slices import PairedBank, SliceBank
 from .trainer import GanTrainer, TrainingConfig, adam

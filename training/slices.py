@@ -9,12 +9,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from GANSynthesisLib.inference import host_to_device, model_grid_size
-from GANSynthesisLib.intensity import to_unit_range
-from GANSynthesisLib.orientation import axial_view
-from GANSynthesisLib.synthesis import one_hot_labels
-from GANSynthesisLib.translation import input_range
-from GANSynthesisLib.volume import Volume
+from GANSynthesisLib.core.orientation import axial_view
+from GANSynthesisLib.core.volume import Volume
+from GANSynthesisLib.engine.inference import host_to_device, model_grid_size
+from GANSynthesisLib.engine.input_checks import input_range
+from GANSynthesisLib.engine.unit_range import to_unit_range
+from GANSynthesisLib.tasks.synthesis.labels_to_ct import one_hot_labels
 
 from .augment import IMAGE, LABELS, TARGET, Augmentation
 

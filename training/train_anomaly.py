@@ -22,18 +22,18 @@ from typing import Callable
 
 import torch
 
-from GANSynthesisLib.architectures import load_network
-from GANSynthesisLib.bundle import load_bundle
-from GANSynthesisLib.errors import GANSynthesisError
-from GANSynthesisLib.lesions import normal_image
-from GANSynthesisLib.phantom import SUPERSAMPLE_CHOICES, generate_phantom
+from GANSynthesisLib.core.errors import GANSynthesisError
+from GANSynthesisLib.models.bundle import load_bundle
+from GANSynthesisLib.models.bundled_networks import load_network
+from GANSynthesisLib.phantoms.lesions import normal_image
+from GANSynthesisLib.phantoms.thorax import SUPERSAMPLE_CHOICES, generate_phantom
 
-from .anomaly_evaluation import evaluate_and_export_anomaly
+from . import distributed
 from .anomaly import AnomalyConfig, EncoderTrainer, TileBank, WganTrainer, latent_sample, reconstruct
+from .anomaly_evaluation import evaluate_and_export_anomaly
 from .plots import save_image_grid
 from .slices import NormalisedImage, axial_slices
 from .trainer import GanTrainer, add_config_arguments, config_from_arguments, evaluating
-from . import distributed
 from .workflow import add_phantom_arguments, phantom_grid_text, resume_and_train, run_command
 
 MODALITIES = {  # --modality → (manifest modality, input normalisation)

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import torch
 
-
 from .baselines import IntensityMapping
 from .cyclegan import CycleGANConfig, CycleGANTrainer
 from .datasets import phantom_cases

@@ -25,14 +25,12 @@ from pathlib import Path
 
 import torch
 
-from GANSynthesisLib.architectures import network_spec
-from GANSynthesisLib.networks import ErrorScaleNetwork, InpaintingGenerator
+from GANSynthesisLib.models.networks import ErrorScaleNetwork, InpaintingGenerator, network_spec
 
 from . import distributed
 from .anomaly import InpaintingBank
 from .pix2pix import Pix2PixConfig, Pix2PixTrainer, build_generator
-from .train_anomaly import (MODALITIES, add_anomaly_run_arguments, normal_tile_bank,
-                            train_or_take_networks_then_export)
+from .train_anomaly import MODALITIES, add_anomaly_run_arguments, normal_tile_bank, train_or_take_networks_then_export
 from .trainer import GanTrainer, adam, add_config_arguments, config_from_arguments
 from .workflow import resume_and_train, run_command
 

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from GANSynthesisLib.architectures import build_network
+from GANSynthesisLib.models.networks import build_network
 
 from .lowdose_data import SCANS, load_pairs
 

@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from GANSynthesisLib.inference import InferenceOptions, run_translator
-from GANSynthesisLib.labels import MMWHS_LABELS
-from GANSynthesisLib.synthesis import LabelToImageTranslator
+from GANSynthesisLib.anatomy.mmwhs_structures import MMWHS_LABELS
+from GANSynthesisLib.engine.inference import InferenceOptions, run_translator
+from GANSynthesisLib.tasks.synthesis.labels_to_ct import LabelToImageTranslator
 
 from .baselines import LabelMeanHU
 from .datasets import phantom_cases
@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         train = phantom_cases(list(range(args.phantoms)), **drawn)
         test = phantom_cases(held_out_seeds(args.held_out), **drawn)
         validation = validation_phantoms(args.validation, args)
-        data = (f"{args.phantoms} procedural thorax phantoms (GANSynthesisLib.phantom, seeds 0–{args.phantoms - 1}, "
+        data = (f"{args.phantoms} procedural thorax phantoms (GANSynthesisLib.phantoms.thorax, seeds 0–{args.phantoms - 1}, "
                 f"{phantom_grid_text(args)}); no patient data")
         test_data = f"held-out phantoms, {held_out_phantoms_text(args)}"
     else:

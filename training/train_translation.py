@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from GANSynthesisLib.translation import axial_voxel_size, histogram_distance, intensity_histogram, normalised_input
+from GANSynthesisLib.engine.input_checks import (axial_voxel_size, histogram_distance, intensity_histogram,
+                                                 normalised_input)
 
 from .baselines import GaussianDenoiser, IntensityMapping, UnchangedInput
 from .datasets import phantom_cases
@@ -80,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         train = phantom_cases(list(range(args.phantoms)), **drawn)
         test = phantom_cases(held_out_seeds(args.held_out), **drawn)
         validation = validation_phantoms(args.validation, args, source=args.source)
-        data = (f"{args.phantoms} procedural thorax phantoms rendered as {modality} and as CT (GANSynthesisLib.phantom "
+        data = (f"{args.phantoms} procedural thorax phantoms rendered as {modality} and as CT (GANSynthesisLib.phantoms.thorax "
                 f"and .modalities, seeds 0–{args.phantoms - 1}, {phantom_grid_text(args)}); no patient data")
         test_data = f"held-out phantoms, {held_out_phantoms_text(args)}"
     else:

@@ -1,7 +1,7 @@
 """Train the whole-body (wholebody-v1) 2.5-D label-map → CT pix2pix model and export it as a bundle.
 
 Input: per pixel the classes of the slice and its two neighbours (one-hot, 3 × 15 channels) and the 14 "given"
-flags of the volume (see GANSynthesisLib.label_sets); output: CT in the [-1024, 2000] HU window. Data: whole-body
+flags of the volume (see GANSynthesisLib.anatomy.wholebody_classes); output: CT in the [-1024, 2000] HU window. Data: whole-body
 phantoms and the real CTs' training slices (training/wholebody_data.py), each in several label variants (full,
 TotalSegmentator-like, no body outline, coarse), so the model learns to work from what users have.
 
@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from GANSynthesisLib.label_sets import INPUT_CHANNELS, LABEL_SET, unpack_codes, wholebody_labels
-from GANSynthesisLib.phantom_wholebody import generate_wholebody_phantom
+from GANSynthesisLib.anatomy.wholebody_classes import INPUT_CHANNELS, LABEL_SET, unpack_codes, wholebody_labels
+from GANSynthesisLib.phantoms.wholebody import generate_wholebody_phantom
 
 from .augment import Augmentation
 from .pix2pix import Pix2PixConfig, Pix2PixTrainer
@@ -37,7 +37,7 @@ WINDOW = (-1024.0, 2000.0)
 class CodeBank:
     """Packed 2.5-D class codes (N, canvas, canvas) int32 and targets (N, 1, canvas, canvas) fp16 in [-1, 1]; batches
     are random crops, mirrored left-right with probability ½ (classes resampled by nearest neighbour, as
-    GANSynthesisLib.wholebody does before the engine)."""
+    GANSynthesisLib.tasks.synthesis.wholebody does before the engine)."""
 
     codes: torch.Tensor
     targets: torch.Tensor
@@ -124,7 +124,7 @@ def manifest_for(args: argparse.Namespace, config: Pix2PixConfig, summary: dict,
         "grid": {"plane": "axial", "in_plane_spacing_mm": [args.spacing, args.spacing],
                  "in_plane_size": [args.canvas, args.canvas]},
         "training": {
-            "data": (f"{args.phantoms} whole-body procedural thorax phantoms (GANSynthesisLib.phantom_wholebody, "
+            "data": (f"{args.phantoms} whole-body procedural thorax phantoms (GANSynthesisLib.phantoms.wholebody, "
                      f"seeds 0–{args.phantoms - 1}, 2 label variants each) and real CT slices from ../shared/data: "
                      f"{real}; label variants full, TotalSegmentator-like, no body, coarse, heart only (phantoms). Real CT sources: "
                      "TotalSegmentator 2.18.0 test files (Apache-2.0; labels are TotalSegmentator's automatic output), "

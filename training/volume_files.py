@@ -11,11 +11,12 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
-from GANSynthesisLib.errors import GANSynthesisError
-from GANSynthesisLib.io import IMAGE_FILE_SUFFIXES, image_file_suffix, read_volume, volume_from_sitk, volume_to_sitk
-from GANSynthesisLib.lesions import LesionCase, LesionKind
-from GANSynthesisLib.metrics import body_mask_from_ct
-from GANSynthesisLib.volume import Volume
+from GANSynthesisLib.core.errors import GANSynthesisError
+from GANSynthesisLib.core.volume import Volume
+from GANSynthesisLib.evaluation.image_metrics import body_mask_from_ct
+from GANSynthesisLib.files.image_files import (IMAGE_FILE_SUFFIXES, image_file_suffix, read_volume, volume_from_sitk,
+                                               volume_to_sitk)
+from GANSynthesisLib.phantoms.lesions import LesionCase, LesionKind
 
 from .datasets import PairedCase
 

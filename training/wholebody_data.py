@@ -1,7 +1,7 @@
 """Training and evaluation data for the whole-body (wholebody-v1, 2.5-D) synthesis model.
 
 Sources:
-- procedural thorax phantoms in the whole-body classes (:mod:`GANSynthesisLib.phantom_wholebody`);
+- procedural thorax phantoms in the whole-body classes (:mod:`GANSynthesisLib.phantoms.wholebody`);
 - the real CTs in ``../shared/data`` (README there: sources and licences):
   ``ts_abdomen_ct_30`` with TotalSegmentator's labels (TS 2.18.0 test files, Apache-2.0), merged with
   threshold labels for what TS does not label (body, fat, soft tissue); ``ts_abdomen_ct`` (the same CT, 112 slices;
@@ -21,9 +21,10 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
-from GANSynthesisLib.label_sets import CLASS_INDEX, NUMBERINGS, flags_of, given_classes, pack_codes, to_classes
-from GANSynthesisLib.orientation import axial_view
-from GANSynthesisLib.volume import Volume
+from GANSynthesisLib.anatomy.wholebody_classes import (CLASS_INDEX, NUMBERINGS, flags_of, given_classes, pack_codes,
+                                                       to_classes)
+from GANSynthesisLib.core.orientation import axial_view
+from GANSynthesisLib.core.volume import Volume
 
 DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -108,7 +109,7 @@ def _axial(volume: Volume) -> tuple[np.ndarray, tuple[float, float, float]]:
 
 def load_real(name: str, data_dir: Path = DATA_DIR) -> LabelledCT:
     """One of :data:`REAL_SPLITS`, with its class map (TotalSegmentator labels over threshold labels)."""
-    from GANSynthesisLib.io import read_volume
+    from GANSynthesisLib.files.image_files import read_volume
 
     file, label_file, train, held_out = REAL_SPLITS[name]
     hu, spacing = _axial(read_volume(data_dir / file))

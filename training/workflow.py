@@ -12,10 +12,11 @@ from typing import Callable
 import numpy as np
 import torch
 
-from GANSynthesisLib.errors import GANSynthesisError
-from GANSynthesisLib.inference import InferenceOptions, run_translator
-from GANSynthesisLib.phantom import SUPERSAMPLE_CHOICES
-from GANSynthesisLib.translation import ImageTranslator, input_range
+from GANSynthesisLib.core.errors import GANSynthesisError
+from GANSynthesisLib.engine.inference import InferenceOptions, run_translator
+from GANSynthesisLib.engine.input_checks import input_range
+from GANSynthesisLib.phantoms.thorax import SUPERSAMPLE_CHOICES
+from GANSynthesisLib.tasks.translation import ImageTranslator
 
 from . import distributed
 from .augment import Augmentation

@@ -1,0 +1,1 @@
+"""Plain building blocks every layer uses: volumes, errors, orientation, devices, progress, slabs."""

@@ -1,0 +1,1 @@
+"""Model bundles: networks, the manifest, loading and checking bundles, the installed-model registry."""

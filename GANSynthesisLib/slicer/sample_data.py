@@ -1,0 +1,131 @@
+"""Sample cases for trying every task without patient data: procedural phantoms, put straight into a scene.
+
+Each sample is drawn from a fixed seed that no bundled model was trained, validated or calibrated on, on the
+bundled models' 3 mm grid, so Apply works on it at once. Its nodes say they are phantoms (the
+``GANSynthesis.Phantom`` attribute) and sit in one subject-hierarchy folder. Importing this module needs neither
+scipy nor torch (Slicer registers the samples at start-up, before they may be installed).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+from ..anatomy.mmwhs_structures import MMWHS_LABELS
+from ..core.errors import GANSynthesisError
+from ..core.volume import Volume
+from ..models.bundle import ModelBundle
+from ..models.provenance import PHANTOM_KEY
+
+SAMPLE_SIZE = (128, 128, 48)  # voxels (i, j, k): the thorax at the bundled models' grid
+SAMPLE_SPACING = (3.0, 3.0, 3.0)
+HEART_SEED = 424242  # the demo's phantom
+LESION_SEED = 424245
+LESION_SUPERSAMPLE = 3  # partial volume at tissue edges, as in real scans (the CT anomaly model is calibrated on it)
+HEART_COLOURS = {  # MM-WHS structure → segment colour (RGB in [0, 1])
+    "myocardium": (0.80, 0.55, 0.40), "left atrium": (0.85, 0.35, 0.35), "left ventricle": (0.90, 0.15, 0.15),
+    "right atrium": (0.35, 0.45, 0.85), "right ventricle": (0.20, 0.30, 0.90), "ascending aorta": (0.95, 0.45, 0.20),
+    "pulmonary artery": (0.30, 0.70, 0.90),
+}
+
+
+@dataclass(frozen=True)
+class SampleCase:
+    """The volumes of one sample (role → name, volume, display preset) and a label map with its segments
+    (label value → name, colour)."""
+
+    folder: str
+    images: Mapping[str, tuple[str, Volume, str]]
+    segmentation: tuple[str, Volume, Mapping[int, tuple[str, tuple[float, float, float]]]]
+    seed: int
+
+
+@dataclass(frozen=True)
+class Sample:
+    """A sample as offered in Slicer: its thumbnail (in the module's Resources/Icons), its node names by role (known
+    before it is drawn) and how to draw it."""
+
+    thumbnail: str
+    node_names: Mapping[str, str]
+    make: Callable[[], SampleCase]
+
+
+HEART_NODE_NAMES = {"ct": "Heart phantom CT", "mr": "Heart phantom MR", "segmentation": "Heart phantom segmentation"}
+LESION_NODE_NAMES = {"ct": "Lesion phantom CT", "mr": "Lesion phantom MR",
+                     "segmentation": "Lesion phantom true lesions"}
+
+
+def heart_case() -> SampleCase:
+    """A thorax phantom as CT and T1-like MR with its seven MM-WHS heart structures as a segmentation."""
+    from ..phantoms.modalities import render_mr
+    from ..phantoms.thorax import generate_phantom
+
+    phantom = generate_phantom(HEART_SEED, SAMPLE_SIZE, SAMPLE_SPACING)
+    segments = {value: (name.capitalize(), HEART_COLOURS[name]) for name, value in MMWHS_LABELS.items()}
+    return SampleCase(f"Heart phantom (seed {HEART_SEED})",
+                      {"ct": (HEART_NODE_NAMES["ct"], phantom.ct, "ct"),
+                       "mr": (HEART_NODE_NAMES["mr"], render_mr(phantom), "grey")},
+                      (HEART_NODE_NAMES["segmentation"], phantom.labels, segments), HEART_SEED)
+
+
+def lesion_sample_case() -> SampleCase:
+    """A thorax phantom with lesions and partial volume, as CT and T1-like MR, and the true lesions as a
+    segmentation."""
+    from ..phantoms.lesions import LesionKind, lesion_cases
+
+    segments = {LesionKind.IN_RANGE: ("lesion, in range (truth)", (0.20, 0.85, 0.30)),
+                LesionKind.OUT_OF_RANGE: ("lesion, out of range (truth)", (0.10, 0.60, 1.00))}
+    cases = lesion_cases(LESION_SEED, ("ct", "mr"), SAMPLE_SIZE, SAMPLE_SPACING, supersample=LESION_SUPERSAMPLE)
+    ct, mr = cases["ct"], cases["mr"]
+    return SampleCase(f"Lesion phantom (seed {LESION_SEED})",
+                      {"ct": (LESION_NODE_NAMES["ct"], ct.image, "ct"), "mr": (LESION_NODE_NAMES["mr"], mr.image, "grey")},
+                      (LESION_NODE_NAMES["segmentation"], ct.mask, segments), LESION_SEED)
+
+
+SAMPLES: dict[str, Sample] = {
+    "GAN heart phantom": Sample("GANSynthesisHeartPhantom.png", HEART_NODE_NAMES, heart_case),  # synthesis, MR → CT
+    "GAN lesion phantom": Sample("GANSynthesisLesionPhantom.png", LESION_NODE_NAMES, lesion_sample_case),  # anomaly
+}
+
+
+def load_sample(scene, name: str) -> dict[str, Any]:
+    """Draw the sample ``name`` into ``scene``; returns its nodes by role ('ct', 'mr', 'segmentation'). Adds all of
+    them or, on failure, none."""
+    from .mrml import add_segmentation, add_volume, put_in_folder, undone_on_error
+
+    if name not in SAMPLES:
+        raise GANSynthesisError(f"There is no sample {name!r}; choose one of {', '.join(SAMPLES)}.")
+    case = SAMPLES[name].make()
+    attributes = {PHANTOM_KEY: f"seed {case.seed}"}
+    with undone_on_error(scene):
+        nodes = {role: add_volume(scene, volume, node_name, attributes, display)
+                 for role, (node_name, volume, display) in case.images.items()}
+        node_name, labels, segments = case.segmentation
+        nodes["segmentation"] = add_segmentation(scene, labels, segments, node_name, attributes)
+        nodes["segmentation"].SetReferenceImageGeometryParameterFromVolumeNode(nodes["ct"])
+        put_in_folder(scene, nodes.values(), case.folder)
+    return nodes
+
+
+def sample_input_for(bundle: ModelBundle) -> tuple[str, str] | None:
+    """(sample name, node role) of the sample whose node fits the model's input, or None when none does."""
+    model_input = bundle.manifest["input"]
+    modality = model_input.get("modality", "").lower()
+    if bundle.task == "synthesize":
+        return ("GAN heart phantom", "segmentation") if model_input["kind"] == "labelmap" else None
+    role = "mr" if modality.startswith("mr") else "ct" if modality == "ct" else None
+    if role is None or bundle.task not in ("translate", "anomaly"):
+        return None
+    return ("GAN heart phantom" if bundle.task == "translate" else "GAN lesion phantom"), role
+
+
+def load_sample_input(scene, bundle: ModelBundle) -> tuple[Any, dict[str, Any]]:
+    """Draw the sample that fits the model's input into ``scene``; returns (the input node, all its nodes by role)."""
+    fit = sample_input_for(bundle)
+    if fit is None:
+        raise GANSynthesisError(f"No sample fits the input of model {bundle.name} "
+                                f"({bundle.manifest['input'].get('modality', bundle.manifest['input']['kind'])}); "
+                                "load a volume of your own.")
+    name, role = fit
+    nodes = load_sample(scene, name)
+    return nodes[role], nodes

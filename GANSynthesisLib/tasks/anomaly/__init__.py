@@ -1,0 +1,1 @@
+"""Anomaly heatmaps: GAN reconstruction evidence, intensity rarity, surprise and thresholds."""
