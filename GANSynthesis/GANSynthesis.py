@@ -347,10 +347,10 @@ class GANSynthesisWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         table.setRowCount(0)
         segmentation = self.ui.inputSegmentationSelector.currentNode()
         bundle = self.currentBundle()
-        if (self.currentTask().input_kind != "labelmap" or bundle is None or "labels" not in bundle.manifest["input"]
+        if (self.currentTask().input_kind != "labelmap" or bundle is None or bundle.manifest.input.labels is None
                 or segmentation is None or not segmentation.IsA("vtkMRMLSegmentationNode")):
             return
-        labels = bundle.manifest["input"]["labels"]
+        labels = bundle.manifest.input.labels
         for row, match in enumerate(match_segments(segmentation, labels)):
             table.insertRow(row)
             item = qt.QTableWidgetItem(match.segment_name)

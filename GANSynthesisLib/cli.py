@@ -158,7 +158,7 @@ def run_task(task_name: str, args: argparse.Namespace, bundle: ModelBundle, inpu
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     print(f"wrote {output} ({' × '.join(map(str, result.volume.size))} voxels, synthetic "
-          f"{bundle.manifest['output']['modality']} by {bundle.name})")
+          f"{bundle.manifest.output.modality} by {bundle.name})")
     for path, note in zip(extra_outputs, notes):
         print(f"wrote {path} ({note})")
     return result, metadata
@@ -168,7 +168,7 @@ def cmd_synthesize(args: argparse.Namespace) -> int:
     bundle = find_model(args.model, "synthesize")
     inputs = {}
     if args.labels:
-        inputs["label_mapping"] = resolve_label_mapping(parse_label_mapping(args.labels), bundle.manifest["input"]["labels"])
+        inputs["label_mapping"] = resolve_label_mapping(parse_label_mapping(args.labels), bundle.manifest.input.labels)
     run_task("synthesize", args, bundle, inputs)
     return 0
 
@@ -278,7 +278,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
     task, bundle = get_task(args.task), find_model(args.model, args.task)
     inputs = threshold_inputs(args, bundle)
     cases = batch_cases(Path(args.input_dir))
-    suffix = args.suffix or f"_synthetic_{bundle.manifest['output']['modality'].lower().replace(' ', '_')}.nii.gz"
+    suffix = args.suffix or f"_synthetic_{bundle.manifest.output.modality.lower().replace(' ', '_')}.nii.gz"
     if not image_file_suffix(suffix) or Path(f"case{suffix}").name != f"case{suffix}":
         raise GANSynthesisError(f"--suffix {suffix!r} must end in one of {', '.join(IMAGE_FILE_SUFFIXES)} and name no "
                                 "folder, e.g. _synthetic_ct.nii.gz.")
@@ -320,7 +320,7 @@ def cmd_models(args: argparse.Namespace) -> int:
         get_task(args.task)
     entries = [e for e in survey_models() if e.bundle is None or args.task in (None, e.bundle.task)]
     if args.json:
-        print(json.dumps([(e.bundle.manifest | {"path": str(e.path), "state": "ok"}) if e.bundle else
+        print(json.dumps([(e.bundle.manifest.to_dict() | {"path": str(e.path), "state": "ok"}) if e.bundle else
                           {"path": str(e.path), "state": "broken", "problem": e.problem} for e in entries], indent=2))
         return 0
     if not entries:
@@ -331,19 +331,19 @@ def cmd_models(args: argparse.Namespace) -> int:
             continue
         bundle = entry.bundle
         m = bundle.manifest
-        print(f"{bundle.name}  [{bundle.task}]  v{m['version']}{'  (default)' if m.get('default') else ''}")
+        print(f"{bundle.name}  [{bundle.task}]  v{m.version}{'  (default)' if m.default else ''}")
         print(f"  {bundle.title}")
-        if "labels" in m["input"]:
-            print("  labels: " + ", ".join(f"{k}={v}" for k, v in m["input"]["labels"].items()))
+        if m.input.labels is not None:
+            print("  labels: " + ", ".join(f"{k}={v}" for k, v in m.input.labels.items()))
         else:
-            output = m["output"].get("modality", "image") + (f" ({m['output']['units']})" if "units" in m["output"] else "")
-            print(f"  input: {m['input'].get('modality', 'image')} → output: {output}")
-        if m.get("metrics"):
-            print(f"  held-out data: {m['metrics'].get('data', '')}")
+            output = (m.output.modality or "image") + (f" ({m.output.units})" if m.output.units else "")
+            print(f"  input: {m.input.modality or 'image'} → output: {output}")
+        if m.metrics:
+            print(f"  held-out data: {m.metrics.get('data', '')}")
         for line in held_out_lines(m):
             print(f"  {line}")
-        print(f"  trained on: {m.get('training', {}).get('data', 'not stated')}")
-        print(f"  intended use: {m['intended_use']}   path: {bundle.path}")
+        print(f"  trained on: {m.training.get('data', 'not stated')}")
+        print(f"  intended use: {m.intended_use}   path: {bundle.path}")
     return 0
 
 

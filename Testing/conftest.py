@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -15,18 +16,20 @@ sys.path.insert(0, str(ROOT))
 from GANSynthesisLib.anatomy.mmwhs_structures import MMWHS_LABELS  # noqa: E402
 from GANSynthesisLib.core.volume import Volume  # noqa: E402
 from GANSynthesisLib.models.bundle import save_bundle  # noqa: E402
-from GANSynthesisLib.models.networks import UNetGenerator  # noqa: E402
+from GANSynthesisLib.models.manifest import Grid, InputSpec, Manifest, Normalisation, OutputSpec  # noqa: E402
+from GANSynthesisLib.models.networks import UNetGenerator, network_spec  # noqa: E402
 
 
-def tiny_manifest(name: str = "tiny-synth") -> dict:
-    return {
-        "name": name, "version": "0.0.1", "task": "synthesize", "title": "tiny untrained test model",
-        "input": {"kind": "labelmap", "labels": dict(MMWHS_LABELS)},
-        "output": {"modality": "CT", "units": "HU", "normalisation": {"type": "window", "low": -1024, "high": 2000}},
-        "grid": {"plane": "axial", "in_plane_spacing_mm": [3.0, 3.0], "in_plane_size": [64, 64]},
-        "training": {"data": "none (random weights)", "summary": "untrained"},
-        "license": "Apache-2.0", "intended_use": "research, not for diagnosis",
-    }
+def tiny_manifest(name: str, network: torch.nn.Module, **changes) -> Manifest:
+    """The manifest of an untrained MM-WHS synthesis model holding ``network``; ``changes`` replace fields."""
+    manifest = Manifest(
+        name=name, version="0.0.1", task="synthesize", title="tiny untrained test model",
+        architecture={"generator": network_spec(network)},
+        input=InputSpec(kind="labelmap", labels=dict(MMWHS_LABELS)),
+        output=OutputSpec(modality="CT", units="HU", normalisation=Normalisation("window", low=-1024, high=2000)),
+        grid=Grid(in_plane_spacing_mm=(3.0, 3.0), plane="axial", in_plane_size=(64, 64)),
+        training={"data": "none (random weights)", "summary": "untrained"})
+    return replace(manifest, **changes)
 
 
 @pytest.fixture(scope="session")
@@ -39,8 +42,7 @@ def tiny_bundle_dir(tmp_path_factory) -> Path:
             module.running_mean.uniform_(-0.1, 0.1)
             module.running_var.uniform_(0.5, 1.5)
     folder = tmp_path_factory.mktemp("bundles") / "tiny-synth"
-    manifest = tiny_manifest() | {"architecture": {"generator": {"type": "UNetGenerator", **generator.config}}}
-    save_bundle(folder, manifest, {"generator": generator.state_dict()}, dtype=torch.float32)
+    save_bundle(folder, tiny_manifest("tiny-synth", generator), {"generator": generator.state_dict()}, dtype=torch.float32)
     return folder
 
 
@@ -52,10 +54,10 @@ def tiny_wholebody_bundle_dir(tmp_path_factory) -> Path:
     torch.manual_seed(0)
     generator = UNetGenerator(INPUT_CHANNELS, 1, base_width=8, depth=3, max_width=16)
     folder = tmp_path_factory.mktemp("bundles") / "tiny-wholebody"
-    manifest = tiny_manifest("tiny-wholebody")
-    manifest["input"] = {"kind": "labelmap", "label_set": LABEL_SET, "labels": wholebody_labels(), "context_slices": 1}
-    manifest["grid"]["in_plane_spacing_mm"] = [1.5, 1.5]
-    manifest["architecture"] = {"generator": {"type": "UNetGenerator", **generator.config}}
+    manifest = tiny_manifest("tiny-wholebody", generator,
+                             input=InputSpec(kind="labelmap", labels=wholebody_labels(), label_set=LABEL_SET,
+                                             extra={"context_slices": 1}),
+                             grid=Grid(in_plane_spacing_mm=(1.5, 1.5), plane="axial", in_plane_size=(64, 64)))
     save_bundle(folder, manifest, {"generator": generator.state_dict()}, dtype=torch.float32)
     return folder
 

@@ -354,9 +354,9 @@ def test_training_exports_one_bundle_with_three_networks_and_its_evaluation(tiny
     from training.anomaly_evaluation import judged_voxels
 
     bundle = load_bundle(tiny_anomaly_run / "exported")
-    assert set(bundle.manifest["weights"]) == {"generator", "encoder", "critic"}
-    assert bundle.task == "anomaly" and 0 < bundle.manifest["anomaly"]["threshold"] <= 1
-    assert bundle.manifest["input"]["statistics"]["voxel_spacing_mm"] == {"in_plane": 3.0, "slice": 3.0}
+    assert set(bundle.manifest.weights) == {"generator", "encoder", "critic"}
+    assert bundle.task == "anomaly" and 0 < bundle.manifest.anomaly.threshold <= 1
+    assert bundle.manifest.input.statistics.voxel_spacing_mm == {"in_plane": 3.0, "slice": 3.0}
     metrics = json.loads((tiny_anomaly_run / "metrics.json").read_text())
     for method in ("model", "baseline"):
         for subset in ("all lesions", "in-range lesions"):
@@ -375,7 +375,7 @@ def test_training_exports_one_bundle_with_three_networks_and_its_evaluation(tiny
     assert pooled["normal_marked_at_threshold"] == pytest.approx(marked["normal_marked"], abs=1e-9)
     lines = held_out_lines(bundle.manifest)
     assert lines[-2] == (
-        f"Default threshold {bundle.manifest['anomaly']['threshold']:g}: on the held-out cases it finds "
+        f"Default threshold {bundle.manifest.anomaly.threshold:g}: on the held-out cases it finds "
         f"{percent_text(marked['lesion_found'])} of lesion voxels and marks {percent_text(marked['normal_marked'])} of "
         "normal body voxels")
     shares = ", ".join(f"{text} at {threshold_for_normal_share(bundle.manifest, share):.3g}"
@@ -396,7 +396,7 @@ def test_f_anogan_networks_from_a_bundle_are_calibrated_and_exported_without_tra
     assert not (tmp_path / "wgan").exists() and not (tmp_path / "encoder").exists()
     first, second = (load_bundle(run / "exported").manifest for run in (tiny_anomaly_run, tmp_path))
     for section in ("weights", "architecture", "anomaly", "training", "input", "metrics"):
-        assert second[section] == first[section], section
+        assert getattr(second, section) == getattr(first, section), section
     with pytest.raises(GANSynthesisError, match=r"encoder_steps 2 \(this run: 3\)"):
         main([*TINY_ANOMALY_TRAINING, "--encoder-steps", "3", "--run-dir", str(tmp_path / "other"),
               "--networks-from", str(tiny_anomaly_run / "exported")])
@@ -459,48 +459,48 @@ def test_inpainting_training_exports_a_bundle_the_heatmap_runs(tmp_path):
     assert main([*TINY_INPAINTING_TRAINING, "--intensity-evidence", "--lesion-supersample", "3", "--run-dir", str(run),
                  "--export", str(run / "exported")]) == 0
     bundle = load_bundle(run / "exported")
-    settings = bundle.manifest["anomaly"]
-    assert settings["method"] == "inpainting"
-    assert set(bundle.manifest["weights"]) == {"generator", "error_scale"}
-    assert bundle.manifest["output"]["units"].startswith("S / (S + 6), S = surprise")
-    assert len(settings["intensity_rarity"]) == 128
-    assert set(settings["surprise"]) == {"context", "intensity", "intensity_floor"}
-    assert settings["surprise"]["intensity_floor"] in INTENSITY_FLOORS
-    assert settings["surprise"]["context"][0][1] == 0 and len(settings["surprise"]["context"]) > 8
+    settings = bundle.manifest.anomaly
+    assert settings.method == "inpainting"
+    assert set(bundle.manifest.weights) == {"generator", "error_scale"}
+    assert bundle.manifest.output.units.startswith("S / (S + 6), S = surprise")
+    assert len(settings.intensity_rarity) == 128
+    assert set(settings.surprise) == {"context", "intensity", "intensity_floor"}
+    assert settings.surprise["intensity_floor"] in INTENSITY_FLOORS
+    assert settings.surprise["context"][0][1] == 0 and len(settings.surprise["context"]) > 8
     sharp_training = [normal_image(generate_phantom(seed, (64, 64, 12)), "ct") for seed in (0, 1)]
-    table = IntensityRarity(sharp_training, bundle.manifest["input"]["normalisation"], settings["body_level"],
-                            settings["smoothing_mm"]).rarity
-    np.testing.assert_allclose(settings["intensity_rarity"], table, atol=1e-6)
+    table = IntensityRarity(sharp_training, bundle.manifest.input.normalisation, settings.body_level,
+                            settings.smoothing_mm).rarity
+    np.testing.assert_allclose(settings.intensity_rarity, table, atol=1e-6)
     partial, sharp = (lesion_case(CALIBRATION_SEED_BASE, "ct", (64, 64, 12), supersample=n) for n in (3, 1))
     normal_context = {}
     for name, case in (("partial", partial), ("sharp", sharp)):
         judged, lesion = judged_voxels(case, (LesionKind.IN_RANGE, LesionKind.OUT_OF_RANGE))
         normal_context[name] = context_evidence(case.image, bundle).heat[judged & ~lesion]
-    np.testing.assert_allclose(settings["surprise"]["context"], tail_table(normal_context["partial"]), rtol=1e-5)
-    assert not np.allclose(tail_table(normal_context["sharp"])[-1], settings["surprise"]["context"][-1])
-    assert settings["calibration"] == "1 lesion phantom, seed 80000, partial volume from 3³ samples per voxel"
-    assert "partial volume" not in bundle.manifest["training"]["data"]
-    statistics = bundle.manifest["input"]["statistics"]
-    assert statistics["data"].endswith("; and the normal anatomy of its calibration phantoms (seed 80000, partial "
-                                       "volume from 3³ samples per voxel)")
+    np.testing.assert_allclose(settings.surprise["context"], tail_table(normal_context["partial"]), rtol=1e-5)
+    assert not np.allclose(tail_table(normal_context["sharp"])[-1], settings.surprise["context"][-1])
+    assert settings.calibration == "1 lesion phantom, seed 80000, partial volume from 3³ samples per voxel"
+    assert "partial volume" not in bundle.manifest.training["data"]
+    statistics = bundle.manifest.input.statistics
+    assert statistics.data.endswith("; and the normal anatomy of its calibration phantoms (seed 80000, partial "
+                                    "volume from 3³ samples per voxel)")
     assert input_warnings(partial.image, bundle) == []  # its intensities are the calibration's
-    assert bundle.manifest["metrics"]["data"] == ("held-out lesion phantoms, seed 90000, partial volume from 3³ "
-                                                  "samples per voxel")
+    assert bundle.manifest.metrics["data"] == ("held-out lesion phantoms, seed 90000, partial volume from 3³ "
+                                               "samples per voxel")
     assert (run / "error_scale" / "losses.csv").read_text().count("\n") == 3  # header + 2 steps
     metrics = json.loads((run / "metrics.json").read_text())
     assert set(metrics["thresholds"]) == {"model", "context alone", "baseline"}
     card = (run / "exported" / "README.md").read_text()
-    assert "networks alone" in card and f"beyond a surprise of {settings['surprise']['intensity_floor']:g}," in card
+    assert "networks alone" in card and f"beyond a surprise of {settings.surprise['intensity_floor']:g}," in card
     volume = lesion_case(90006, "ct", (48, 48, 5)).image
     result = detect_anomalies(volume, bundle)
     heat = result.heatmap.array
     assert np.isfinite(heat).all() and heat.min() >= 0 and heat.max() < 1 and len(result.slice_scores) == 5
     evidence = context_evidence(volume, bundle)
-    rarity = intensity_evidence(volume, evidence.normalised, evidence.body, settings["intensity_rarity"],
-                                settings["smoothing_mm"])
-    assert np.array_equal(heat, combined_heat(evidence.heat, rarity, settings["surprise"]) * evidence.body)
+    rarity = intensity_evidence(volume, evidence.normalised, evidence.body, settings.intensity_rarity,
+                                settings.smoothing_mm)
+    assert np.array_equal(heat, combined_heat(evidence.heat, rarity, settings.surprise) * evidence.body)
     assert not np.array_equal(heat, evidence.heat)
-    joint = joint_surprise(evidence.heat, rarity, settings["surprise"])
+    joint = joint_surprise(evidence.heat, rarity, settings.surprise)
     assert np.allclose(result.slice_scores, [joint[k][evidence.body[k]].max() for k in range(5)])  # axial, k = z
 
 
@@ -517,10 +517,10 @@ def test_networks_from_a_bundle_are_calibrated_and_exported_without_training(tmp
     assert (trained / "inpainting").is_dir() and not (again / "inpainting").exists()
     first, second = (load_bundle(run / "exported").manifest for run in (trained, again))
     for section in ("weights", "architecture", "anomaly", "training", "input"):
-        assert second[section] == first[section], section
+        assert getattr(second, section) == getattr(first, section), section
     manifest_path = trained / "exported" / "model.json"  # as a bundle made before grid shifts were recorded
-    manifest_path.write_text(json.dumps(first | {"anomaly": {k: v for k, v in first["anomaly"].items()
-                                                             if k != "grid_shifts"}}))
+    manifest_path.write_text(json.dumps(first.to_dict() | {"anomaly": {k: v for k, v in first.anomaly.to_dict().items()
+                                                                       if k != "grid_shifts"}}))
     assert main([*TINY_INPAINTING_TRAINING, "--intensity-evidence", "--run-dir", str(tmp_path / "older"),
                  "--export", str(tmp_path / "older" / "exported"), "--networks-from", str(trained / "exported")]) == 0
     other = tmp_path / "other"
@@ -729,14 +729,14 @@ def test_bundled_models_rank_lesions_above_normal_tissue_better_than_an_intensit
     from training.baselines import IntensityRarity
 
     bundle = find_model(f"anomaly-{modality}-phantom", "anomaly")
-    settings = bundle.manifest["anomaly"]
+    settings = bundle.manifest.anomaly
     normal = [normal_image(generate_phantom(seed, (128, 128, 48)), modality) for seed in range(6)]
-    baseline = IntensityRarity(normal, bundle.manifest["input"]["normalisation"], settings["body_level"],
-                               settings["smoothing_mm"])
+    baseline = IntensityRarity(normal, bundle.manifest.input.normalisation, settings.body_level,
+                               settings.smoothing_mm)
     cases = [lesion_case(seed, modality, supersample=supersample) for seed in (95010, 95011, 95012)]
     scorers = {"model": lambda case: detect_anomalies(case.image, bundle).heatmap.array,
                "baseline": lambda case: baseline(case.image)}
-    metrics = score_cases(cases, scorers, {"model": settings["threshold"], "baseline": 0.5})
+    metrics = score_cases(cases, scorers, {"model": settings.threshold, "baseline": 0.5})
     assert set(SUBSETS) == {"all lesions", "in-range lesions"}
     for subset in SUBSETS:
         model, threshold = (metrics[name][subset]["pooled"] for name in ("model", "baseline"))

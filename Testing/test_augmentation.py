@@ -137,7 +137,7 @@ def test_training_takes_the_augmentation_flags_and_the_model_card_states_them(tm
     config = json.loads((run / "config.json").read_text())
     recorded = [config[name] for name in ("flip", "rotation_deg", "scaling", "intensity_jitter")]
     assert recorded == [True, 10.0, 0.1, 0.0]
-    summary = load_bundle(export).manifest["training"]["summary"]
+    summary = load_bundle(export).manifest.training["summary"]
     assert "augmented per sample: left-right flips, rotation within ±10°, zoom within ±10 %" in summary
     assert "augmented" in (export / "README.md").read_text()
 

@@ -64,7 +64,7 @@ def test_registry_lists_bundled_and_user_models(tiny_bundle_dir, monkeypatch):
     assert "tiny-synth" in names
     bundled = [m for m in list_models("synthesize") if m.path.parent == BUNDLED_MODELS_DIR]
     assert bundled, "the default synthesis model must ship in Resources/Models"
-    assert find_model(None, "synthesize").manifest.get("default") is True
+    assert find_model(None, "synthesize").manifest.default is True
     assert find_model("tiny-synth", "synthesize").path == tiny_bundle_dir
     assert find_model(str(tiny_bundle_dir), "synthesize").name == "tiny-synth"
     with pytest.raises(GANSynthesisError, match="No synthesize model named"):
@@ -77,9 +77,9 @@ def test_bundled_models_are_small_safetensors_with_valid_hashes():
     for bundle in list_models():
         if bundle.path.parent != BUNDLED_MODELS_DIR:
             continue
-        for part, entry in bundle.manifest["weights"].items():
-            path = bundle.path / entry["file"]
+        for part, entry in bundle.manifest.weights.items():
+            path = bundle.path / entry.file
             assert path.suffix == ".safetensors" and path.stat().st_size < 25 * 2**20
             load_network(bundle, part)
         for key in ("metrics", "training", "intended_use", "license", "grid", "input", "output"):
-            assert key in bundle.manifest
+            assert key in bundle.manifest.to_dict()

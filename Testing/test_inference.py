@@ -123,7 +123,7 @@ def test_labels_become_the_same_channels_in_every_integer_type(dtype):
 
 
 def test_a_label_map_keeps_a_narrow_type_and_its_mapping_is_applied(bundle):
-    model_value = next(iter(bundle.manifest["input"]["labels"].values()))
+    model_value = next(iter(bundle.manifest.input.labels.values()))
     labels = np.zeros((4, 8, 8), np.float32)
     labels[1:3, 2:6, 2:6] = 7
     labels[0, 0, 0] = 9

@@ -57,7 +57,7 @@ def test_a_saved_sample_volume_says_it_is_a_phantom(tmp_path):
 def test_the_heart_segments_match_every_model_label_and_give_back_the_phantoms_label_map(cases):
     scene = new_scene()
     nodes = load_sample(scene, "GAN heart phantom")
-    labels = find_model("mmwhs-ct-phantom", "synthesize").manifest["input"]["labels"]  # the phantom is in its values
+    labels = find_model("mmwhs-ct-phantom", "synthesize").manifest.input.labels  # the phantom is in its values
     assert all(match.model_label for match in match_segments(nodes["segmentation"], labels))
     exported, _ = labelmap_from_segmentation(nodes["segmentation"], labels, nodes["ct"])
     np.testing.assert_array_equal(exported.array, cases["GAN heart phantom"].segmentation[1].array)
@@ -77,7 +77,7 @@ def test_the_lesion_segments_are_the_true_lesions_by_kind(cases):
 def test_every_bundled_model_but_the_low_dose_one_has_a_sample_input(cases):
     for bundle in list_models():
         fit = sample_input_for(bundle)
-        if "low dose" in bundle.manifest["input"].get("modality", "").lower():
+        if "low dose" in (bundle.manifest.input.modality or "").lower():
             assert fit is None
             continue
         name, role = fit

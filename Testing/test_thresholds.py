@@ -4,14 +4,17 @@ import numpy as np
 import pytest
 
 from GANSynthesisLib.core.errors import GANSynthesisError
+from GANSynthesisLib.models.manifest import AnomalySettings, Grid, InputSpec, Manifest, OutputSpec
 from GANSynthesisLib.tasks.anomaly.surprise import tail_table
 from GANSynthesisLib.tasks.anomaly.thresholds import (normal_share_marked, percent_text, resolve_threshold,
                                                       threshold_for_normal_share, threshold_text)
 
 
-def manifest_with(normal_heat: np.ndarray | None, threshold: float = 0.3) -> dict:
-    settings = {"threshold": threshold} | ({} if normal_heat is None else {"normal_heat": tail_table(normal_heat)})
-    return {"name": "test-model", "anomaly": settings}
+def manifest_with(normal_heat: np.ndarray | None, threshold: float = 0.3) -> Manifest:
+    settings = AnomalySettings(threshold=threshold, smoothing_mm=3.0, body_level=-0.5,
+                               normal_heat=None if normal_heat is None else tail_table(normal_heat))
+    return Manifest(name="test-model", version="0", task="anomaly", architecture={}, input=InputSpec(),
+                    output=OutputSpec(), grid=Grid((3.0, 3.0)), anomaly=settings)
 
 
 UNIFORM = manifest_with(np.random.default_rng(3).uniform(size=100_000))

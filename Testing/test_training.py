@@ -52,11 +52,11 @@ def test_a_tiny_run_writes_every_artifact_and_a_usable_bundle(tmp_path):
     metrics = json.loads((run / "metrics.json").read_text())
     assert set(metrics["baselines"]) == {"per-label mean HU"} and metrics["cases"] == 1
     bundle = load_bundle(export)
-    assert bundle.manifest["metrics"]["model"]["mae"] == pytest.approx(metrics["model"]["mae"])
+    assert bundle.manifest.metrics["model"]["mae"] == pytest.approx(metrics["model"]["mae"])
     assert "per-label mean HU" in (export / "README.md").read_text() and (export / "held_out.png").is_file()
-    assert bundle.manifest["training"]["data"].endswith("64×64×8 voxels at 3 mm, partial volume from 3³ samples per "
+    assert bundle.manifest.training["data"].endswith("64×64×8 voxels at 3 mm, partial volume from 3³ samples per "
                                                         "voxel); no patient data")
-    assert bundle.manifest["metrics"]["data"].endswith("partial volume from 3³ samples per voxel")
+    assert bundle.manifest.metrics["data"].endswith("partial volume from 3³ samples per voxel")
     case = phantom_cases([123], (64, 64, 8), (6.0, 6.0, 6.0))[0]
     out = synthesize(case.source, bundle, options=InferenceOptions(device="cpu"))
     assert out.same_geometry(case.source) and np.isfinite(out.array).all()
@@ -251,7 +251,7 @@ def test_phantom_training_and_the_training_benchmark_need_no_simpleitk(tmp_path)
                                "--snapshot-steps", "--run-dir", run, "--export", tmp_path / "bundle"],
                               cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert training.returncode == 0, training.stderr[-3000:]
-    assert load_bundle(tmp_path / "bundle").manifest["name"] == "mmwhs-ct-phantom"
+    assert load_bundle(tmp_path / "bundle").manifest.name == "mmwhs-ct-phantom"
     benchmark = subprocess.run([sys.executable, "benchmarks/training_benchmark.py", "--canvas", "64", "--cases", "1",
                                 "--batch-size", "2", "--steps", "1", "--g-depth", "4", "--g-base-width", "8",
                                 "--g-max-width", "16", "--d-base-width", "8"],

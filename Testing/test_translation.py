@@ -18,6 +18,7 @@ from GANSynthesisLib.engine.input_checks import histogram_distance, input_range,
 from GANSynthesisLib.evaluation.image_metrics import masked_mae, masked_psnr
 from GANSynthesisLib.files.image_files import read_metadata, read_volume, volume_to_sitk, write_volume
 from GANSynthesisLib.models.bundle import load_bundle, save_bundle
+from GANSynthesisLib.models.manifest import InputSpec, InputStatistics, Normalisation
 from GANSynthesisLib.models.networks import ResnetGenerator
 from GANSynthesisLib.models.registry import find_model
 from GANSynthesisLib.phantoms.modalities import low_dose_ct, render_mr
@@ -77,12 +78,12 @@ def tiny_translation_bundle(tmp_path_factory):
     torch.manual_seed(1)
     generator = ResnetGenerator(1, 1, base_width=4, n_blocks=1)
     phantom_mr = render_mr(generate_phantom(5, (64, 64, 8), (6.0, 6.0, 6.0)))
-    statistics = {"histogram": intensity_histogram(normalised_input(phantom_mr.array, MR_NORMALISATION)).tolist(),
-                  "warn_distance": 0.3, "data": "one phantom"}
-    manifest = tiny_manifest("tiny-translate") | {
-        "task": "translate", "input": {"kind": "image", "modality": "MR (T1-weighted)",
-                                       "normalisation": MR_NORMALISATION, "statistics": statistics},
-        "architecture": {"generator": {"type": "ResnetGenerator", **generator.config}}}
+    statistics = InputStatistics(tuple(intensity_histogram(normalised_input(phantom_mr.array, MR_NORMALISATION))),
+                                 warn_distance=0.3, data="one phantom")
+    manifest = tiny_manifest("tiny-translate", generator, task="translate",
+                             input=InputSpec(kind="image", modality="MR (T1-weighted)",
+                                             normalisation=Normalisation.from_dict(MR_NORMALISATION),
+                                             statistics=statistics))
     folder = tmp_path_factory.mktemp("translate") / "tiny-translate"
     save_bundle(folder, manifest, {"generator": generator.state_dict()}, dtype=torch.float32)
     return load_bundle(folder)
@@ -130,12 +131,12 @@ def test_translate_a_real_mr_from_the_command_line(tmp_path):
 def test_bundled_mr_to_ct_beats_intensity_mapping_on_a_new_phantom():
     bundle = find_model("mr-to-ct-phantom", "translate")
     test = phantom_cases([95001], source="mr")[0]
-    baseline = IntensityMapping(phantom_cases([0, 1, 2], source="mr"), bundle.manifest["input"]["normalisation"])
+    baseline = IntensityMapping(phantom_cases([0, 1, 2], source="mr"), bundle.manifest.input.normalisation)
     synthetic, warnings = translate(test.source, bundle, InferenceOptions(device="cpu"))
     assert warnings == []
     model_mae = masked_mae(test.target.array, synthetic.array, test.body)
     assert model_mae < masked_mae(test.target.array, baseline(test), test.body)
-    metrics = bundle.manifest["metrics"]
+    metrics = bundle.manifest.metrics
     assert metrics["model"]["mae"] < metrics["baselines"]["per-tissue intensity mapping"]["mae"]
 
 
@@ -148,7 +149,7 @@ def test_bundled_denoiser_beats_a_low_dose_input_on_psnr():
     denoised, _ = translate(low_dose, bundle, InferenceOptions(device="cpu"))
     assert masked_psnr(test.target.array, denoised.array, test.body) > masked_psnr(test.target.array,
                                                                                    low_dose.array, test.body)
-    metrics = bundle.manifest["metrics"]
+    metrics = bundle.manifest.metrics
     assert metrics["model"]["psnr"] > metrics["baselines"]["low-dose input"]["psnr"]
 
 
@@ -186,7 +187,7 @@ def test_cyclegan_trains_unpaired_from_the_command_line_and_exports_a_usable_bun
     assert [row.split(",")[0] for row in (tmp_path / "run" / "validation.csv").read_text().splitlines()] == [
         "step", "2", "4"]
     bundle = load_bundle(bundle_dir)
-    assert bundle.manifest["training"]["paired"] is False and bundle.task == "translate"
+    assert bundle.manifest.training["paired"] is False and bundle.task == "translate"
     source = tmp_path / "mr.nii.gz"
     write_volume(render_mr(generate_phantom(77, (64, 64, 8), (6.0, 6.0, 6.0))), source)
     out = subprocess.run([sys.executable, "-m", "GANSynthesisLib", "translate", "-i", source, "-o",

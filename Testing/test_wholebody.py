@@ -96,7 +96,7 @@ def test_segmentation_node_of_totalsegmentator_segments_fills_the_table(wholebod
     names = {10: "lung_upper_lobe_left", 12: "lung_upper_lobe_right", 51: "heart", 52: "aorta", 32: "vertebrae_T12",
              94: "rib_left_3"}
     segmentation = add_segmentation(scene, volume, names, reference, "TotalSegmentator")
-    labels = wholebody_bundle.manifest["input"]["labels"]
+    labels = wholebody_bundle.manifest.input.labels
     matches = {m.segment_name: m.model_label for m in match_segments(segmentation, labels)}
     assert matches == {"lung_upper_lobe_left": "lung", "lung_upper_lobe_right": "lung", "heart": "heart",
                        "aorta": "artery", "vertebrae_T12": "bone", "rib_left_3": "bone"}

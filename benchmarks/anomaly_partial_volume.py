@@ -50,7 +50,7 @@ def pooled_heat(bundle: ModelBundle, seeds: list[int], supersample: int,
     """The bundle's heat at the body voxels of the lesion phantoms ``seeds``, pooled; which of them are lesion
     (all lesions); how many cases were warned about."""
     heats, truths, warned = [], [], 0
-    modality = bundle.manifest["input"]["modality"].lower()
+    modality = bundle.manifest.input.modality.lower()
     for seed in seeds:
         case = lesion_case(seed, "mr" if modality.startswith("mr") else "ct", size, supersample=supersample)
         result = detect_anomalies(case.image, bundle)

@@ -101,7 +101,7 @@ def main() -> None:
     args = parser.parse_args()
 
     bundle = find_model(args.model, "synthesize")
-    if bundle.manifest["input"].get("label_set") and args.network == "bundle":
+    if bundle.manifest.input.label_set and args.network == "bundle":
         # a whole-body (2.5-D) model has its own label path: benchmarks/wholebody_benchmark.py times it end to end
         import subprocess
 

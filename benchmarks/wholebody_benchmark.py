@@ -24,7 +24,8 @@ from GANSynthesisLib.anatomy.wholebody_classes import INPUT_CHANNELS, LABEL_SET,
 from GANSynthesisLib.core.volume import Volume  # noqa: E402
 from GANSynthesisLib.engine.inference import InferenceOptions  # noqa: E402
 from GANSynthesisLib.models.bundle import load_bundle, save_bundle  # noqa: E402
-from GANSynthesisLib.models.networks import UNetGenerator  # noqa: E402
+from GANSynthesisLib.models.manifest import Grid, InputSpec, Manifest, Normalisation, OutputSpec  # noqa: E402
+from GANSynthesisLib.models.networks import UNetGenerator, network_spec  # noqa: E402
 from GANSynthesisLib.models.registry import find_model  # noqa: E402
 from GANSynthesisLib.phantoms.wholebody import generate_wholebody_phantom  # noqa: E402
 from GANSynthesisLib.tasks.registry import get_task  # noqa: E402
@@ -45,13 +46,12 @@ def big_label_map(size, spacing) -> Volume:
 
 def random_bundle(folder: Path, width: int, depth: int, max_width: int) -> Path:
     net = UNetGenerator(INPUT_CHANNELS, 1, width, depth, max_width, dropout=0.0)
-    manifest = {"name": "random-wholebody", "version": "0", "task": "synthesize", "license": "none",
-                "intended_use": "speed only",
-                "input": {"kind": "labelmap", "label_set": LABEL_SET, "labels": wholebody_labels()},
-                "output": {"modality": "CT", "units": "HU",
-                           "normalisation": {"type": "window", "low": -1024, "high": 2000}},
-                "grid": {"plane": "axial", "in_plane_spacing_mm": [1.5, 1.5], "in_plane_size": [256, 256]},
-                "architecture": {"generator": {"type": "UNetGenerator", **net.config}}}
+    manifest = Manifest(name="random-wholebody", version="0", task="synthesize", license="none",
+                        intended_use="speed only", architecture={"generator": network_spec(net)},
+                        input=InputSpec(kind="labelmap", labels=wholebody_labels(), label_set=LABEL_SET),
+                        output=OutputSpec(modality="CT", units="HU",
+                                          normalisation=Normalisation("window", low=-1024, high=2000)),
+                        grid=Grid(in_plane_spacing_mm=(1.5, 1.5), plane="axial", in_plane_size=(256, 256)))
     save_bundle(folder, manifest, {"generator": net.state_dict()})
     return folder
 

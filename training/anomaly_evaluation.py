@@ -15,6 +15,7 @@ import torch
 
 from GANSynthesisLib.engine.inference import InferenceOptions
 from GANSynthesisLib.models.bundle import ModelBundle, save_bundle
+from GANSynthesisLib.models.manifest import Manifest
 from GANSynthesisLib.models.networks import count_parameters, network_spec
 from GANSynthesisLib.phantoms.lesions import LesionCase, LesionKind, lesion_case, lesions_in, normal_image
 from GANSynthesisLib.phantoms.thorax import generate_phantom
@@ -208,7 +209,8 @@ def write_bundle(folder: Path, manifest: dict, networks: dict[str, torch.nn.Modu
     if figure_path is not None:
         shutil.copyfile(figure_path, folder / "held_out.png")
         manifest["figure"] = "held_out.png"
-    bundle = save_bundle(folder, manifest, {part: n.state_dict() for part, n in networks.items()})
+    bundle = save_bundle(folder, Manifest.from_dict(manifest, folder, with_weights=False),
+                         {part: n.state_dict() for part, n in networks.items()})
     (folder / "README.md").write_text(model_card(bundle.manifest))
     return bundle
 

@@ -6,7 +6,8 @@ import datetime
 import shutil
 from pathlib import Path
 
-from GANSynthesisLib.models.bundle import INTENDED_USE, ModelBundle, save_bundle
+from GANSynthesisLib.models.bundle import ModelBundle, save_bundle
+from GANSynthesisLib.models.manifest import INTENDED_USE, Manifest
 from GANSynthesisLib.models.networks import UNetGenerator, count_parameters, network_spec
 from GANSynthesisLib.tasks.model_cards import normal_share_line
 
@@ -39,22 +40,22 @@ def detection_table(metrics: dict) -> str:
     return "\n".join(lines)
 
 
-def model_card(manifest: dict) -> str:
+def model_card(manifest: Manifest) -> str:
     """A Markdown model card from a manifest."""
-    metrics = manifest.get("metrics", {})
-    lines = [f"# {manifest.get('title', manifest['name'])} (`{manifest['name']}` v{manifest['version']})", "",
-             manifest.get("description", ""), "", f"**Intended use:** {manifest['intended_use']}.", "",
-             f"**Trained on:** {manifest['training']['data']}", "",
-             f"**Training:** {manifest['training']['summary']}", ""]
-    if metrics and manifest["task"] == "anomaly":
+    metrics = manifest.metrics
+    lines = [f"# {manifest.display_title} (`{manifest.name}` v{manifest.version})", "",
+             manifest.description or "", "", f"**Intended use:** {manifest.intended_use}.", "",
+             f"**Trained on:** {manifest.training['data']}", "",
+             f"**Training:** {manifest.training['summary']}", ""]
+    if metrics and manifest.task == "anomaly":
         lines += [f"## Held-out detection ({metrics['cases']} cases, {metrics['data']})", "",
                   detection_table(metrics), "",
                   "Pixel-level metrics over the voxels of the body, pooled over cases. *In-range* lesions have the "
                   "intensity of another normal tissue, so no intensity threshold can single them out. Default "
-                  f"threshold {manifest['anomaly']['threshold']:g} (heatmap units), the best Dice on separate "
-                  f"calibration phantoms ({manifest['anomaly'].get('calibration', 'not recorded')})."
+                  f"threshold {manifest.anomaly.threshold:g} (heatmap units), the best Dice on separate "
+                  f"calibration phantoms ({manifest.anomaly.calibration or 'not recorded'})."
                   + (f" The intensity evidence counts beyond a surprise of "
-                     f"{manifest['anomaly']['surprise']['intensity_floor']:g}, the floor with the best AUPRC on the "
+                     f"{manifest.anomaly.surprise['intensity_floor']:g}, the floor with the best AUPRC on the "
                      "same calibration phantoms. *Its networks alone* is the same model's heat without the intensity "
                      "evidence." if CONTEXT_ALONE in metrics else ""), ""]
         share_line = normal_share_line(manifest)
@@ -64,9 +65,9 @@ def model_card(manifest: dict) -> str:
                   metrics_table(metrics), "",
                   "Metrics are computed inside the body mask the way SynthRAD2023 does (PSNR and SSIM on "
                   "[-1024, 3000] HU, data range 4024).", ""]
-    if manifest.get("figure"):
-        lines += [f"![held-out cases]({manifest['figure']})", ""]
-    lines += ["## Limits", "", *[f"- {limit}" for limit in manifest.get("limits", [])], ""]
+    if manifest.extra.get("figure"):
+        lines += [f"![held-out cases]({manifest.extra['figure']})", ""]
+    lines += ["## Limits", "", *[f"- {limit}" for limit in manifest.limits], ""]
     return "\n".join(lines)
 
 
@@ -81,6 +82,7 @@ def export_generator(folder: Path, generator: UNetGenerator, manifest: dict, fig
     if figure is not None:
         shutil.copyfile(figure, folder / "held_out.png")
         manifest["figure"] = "held_out.png"
-    bundle = save_bundle(folder, manifest, {"generator": generator.state_dict()})
+    bundle = save_bundle(folder, Manifest.from_dict(manifest, folder, with_weights=False),
+                         {"generator": generator.state_dict()})
     (folder / "README.md").write_text(model_card(bundle.manifest))
     return bundle

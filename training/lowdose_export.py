@@ -13,6 +13,7 @@ import torch
 
 from GANSynthesisLib.engine.input_checks import histogram_distance, intensity_histogram, normalised_input
 from GANSynthesisLib.models.bundle import load_bundle, save_bundle
+from GANSynthesisLib.models.manifest import Manifest
 from GANSynthesisLib.models.networks import count_parameters, network_spec
 
 from .export import export_generator
@@ -136,8 +137,9 @@ def export_real_denoiser(args: argparse.Namespace, generator: torch.nn.Module) -
     manifest["created"] = datetime.date.today().isoformat()
     shutil.copyfile(args.run_dir / "held_out.png", folder / "held_out.png")
     manifest["figure"] = "held_out.png"
-    bundle = save_bundle(folder, manifest, {"generator": generator.state_dict()})
-    (folder / "README.md").write_text(card(bundle.manifest, evaluation))
+    bundle = save_bundle(folder, Manifest.from_dict(manifest, folder, with_weights=False),
+                         {"generator": generator.state_dict()})
+    (folder / "README.md").write_text(card(bundle.manifest.to_dict(), evaluation))
     print(table_text(evaluation.table))
 
 

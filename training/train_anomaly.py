@@ -88,13 +88,13 @@ UNRECORDED_SETTINGS = {"scale_steps": 0, "grid_shifts": 1}  # what bundles made 
 def bundled_networks(path: Path, settings: dict) -> dict[str, torch.nn.Module]:
     """The networks of an anomaly bundle made with the anomaly ``settings`` of this run."""
     bundle = load_bundle(path)
-    made_with = UNRECORDED_SETTINGS | bundle.manifest.get("anomaly", {})
+    made_with = UNRECORDED_SETTINGS | (bundle.manifest.anomaly.to_dict() if bundle.manifest.anomaly else {})
     differing = [f"{key} {made_with.get(key)!r} (this run: {value!r})" for key, value in settings.items()
                  if made_with.get(key) != value]
     if differing:
         raise GANSynthesisError(f"{bundle.name} was made with other settings: {', '.join(differing)}; pass the "
                                 "options it was trained with.")
-    return {part: load_network(bundle, part) for part in bundle.manifest["architecture"]}
+    return {part: load_network(bundle, part) for part in bundle.manifest.architecture}
 
 
 def normal_volumes(args: argparse.Namespace) -> list:

@@ -8,6 +8,8 @@ intensities the training data (almost) never had.
 
 from __future__ import annotations
 
+from typing import Mapping
+
 import numpy as np
 import torch
 
@@ -15,6 +17,7 @@ from ..core.errors import GANSynthesisError
 from ..core.orientation import axial_view
 from ..core.volume import Volume
 from ..models.bundle import ModelBundle
+from ..models.manifest import Normalisation
 from .unit_range import to_unit_range
 
 HISTOGRAM_BINS = 32
@@ -25,16 +28,16 @@ UNSEEN_BIN_SHARE = 1e-4  # a histogram bin that held less than this share of the
 UNSEEN_WARN_SHARE = 0.01  # more of the input's voxels than this in unseen bins get a warning
 
 
-def input_range(array: np.ndarray, normalisation: dict) -> tuple[float, float]:
+def input_range(array: np.ndarray, normalisation: Normalisation | Mapping) -> tuple[float, float]:
     """The input intensities mapped to [-1, 1]: a fixed window, or the volume's robust percentiles."""
-    if normalisation["type"] == "window":
-        return float(normalisation["low"]), float(normalisation["high"])
-    if normalisation["type"] == "percentile":
-        low, high = np.percentile(array, [normalisation["low_percentile"], normalisation["high_percentile"]])
-        if not high > low:
-            raise GANSynthesisError("The input volume is (nearly) constant; there is no image to translate.")
-        return float(low), float(high)
-    raise GANSynthesisError(f"Unknown input normalisation {normalisation['type']!r} in the model manifest.")
+    if isinstance(normalisation, Mapping):  # as training code still writes it
+        normalisation = Normalisation.from_dict(normalisation)
+    if normalisation.type == "window":
+        return float(normalisation.low), float(normalisation.high)
+    low, high = np.percentile(array, [normalisation.low_percentile, normalisation.high_percentile])
+    if not high > low:
+        raise GANSynthesisError("The input volume is (nearly) constant; there is no image to translate.")
+    return float(low), float(high)
 
 
 def intensity_histogram(normalised: np.ndarray) -> np.ndarray:
@@ -52,7 +55,7 @@ def histogram_distance(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.abs(np.cumsum(a) - np.cumsum(b)).sum() * 2.0 / len(a))
 
 
-def normalised_input(array: np.ndarray, normalisation: dict,
+def normalised_input(array: np.ndarray, normalisation: Normalisation | Mapping,
                      window: tuple[float, float] | None = None) -> np.ndarray:
     """The input in the network's [-1, 1] scale (clipped); ``window``: its :func:`input_range`, if known."""
     low, high = window or input_range(array, normalisation)
@@ -61,13 +64,13 @@ def normalised_input(array: np.ndarray, normalisation: dict,
 
 def distribution_warning(histogram: np.ndarray, bundle: ModelBundle) -> str | None:
     """A sentence when the input's intensity histogram is far from the training data's, else None."""
-    statistics = bundle.manifest["input"]["statistics"]
-    distance = histogram_distance(histogram, statistics["histogram"])
-    limit = statistics.get("warn_distance", DEFAULT_WARN_DISTANCE)
+    statistics = bundle.manifest.input.statistics
+    distance = histogram_distance(histogram, statistics.histogram)
+    limit = DEFAULT_WARN_DISTANCE if statistics.warn_distance is None else statistics.warn_distance
     if distance <= limit:
         return None
     return (f"The input's intensities look unlike the data model {bundle.name} was trained on "
-            f"({statistics.get('data', 'its training data')}): intensity-histogram distance {distance:.2f} > {limit:.2f}. "
+            f"({statistics.data or 'its training data'}): intensity-histogram distance {distance:.2f} > {limit:.2f}. "
             "Check the input modality and body region; treat the result with extra care.")
 
 
@@ -83,12 +86,12 @@ def unseen_intensity_warning(histogram: np.ndarray, window: tuple[float, float],
     training data, else None (``window``: the input's :func:`input_range`). The histograms can be close while this
     happens: partial volume at tissue edges puts a few per cent of a real scan's voxels where sharp-edged phantoms
     have none."""
-    unseen = np.asarray(bundle.manifest["input"]["statistics"]["histogram"]) < UNSEEN_BIN_SHARE
+    unseen = np.asarray(bundle.manifest.input.statistics.histogram) < UNSEEN_BIN_SHARE
     share = float(histogram[unseen].sum())
     if share <= UNSEEN_WARN_SHARE:
         return None
     edges = np.linspace(*window, HISTOGRAM_BINS + 1)
-    unit = " HU" if bundle.manifest["input"]["normalisation"]["type"] == "window" else ""
+    unit = " HU" if bundle.manifest.input.normalisation.type == "window" else ""
     runs = [(float(histogram[start:stop].sum()), f"{edges[start]:.4g} to {edges[stop]:.4g}{unit}")
             for start, stop in _runs(unseen)]
     where = ", ".join(text for held, text in sorted(runs, reverse=True)[:2] if held > 0)
@@ -108,7 +111,8 @@ def axial_voxel_size(volume: Volume) -> dict[str, float]:
 def spacing_warning(volume: Volume, bundle: ModelBundle) -> str | None:
     """A sentence when the input's voxels are over SPACING_WARN_RATIO times larger or smaller than the training
     data's (in-plane or between slices), else None."""
-    trained = (bundle.manifest["input"].get("statistics") or {}).get("voxel_spacing_mm")
+    statistics = bundle.manifest.input.statistics
+    trained = statistics.voxel_spacing_mm if statistics else None
     if not trained:
         return None
     mine = axial_voxel_size(volume)
@@ -124,8 +128,8 @@ def input_warnings(volume: Volume, bundle: ModelBundle) -> list[str]:
     """What makes the input unlike the model's training data (intensities, voxel size), one sentence each (about
     intensities: a distant histogram or, failing that, many unseen intensities)."""
     warnings = [spacing_warning(volume, bundle)]
-    if bundle.manifest["input"].get("statistics"):
-        normalisation = bundle.manifest["input"]["normalisation"]
+    if bundle.manifest.input.statistics and bundle.manifest.input.statistics.histogram:
+        normalisation = bundle.manifest.input.normalisation
         window = input_range(volume.array, normalisation)  # percentiles of the whole volume: computed once
         histogram = intensity_histogram(normalised_input(volume.array, normalisation, window))
         unlike = distribution_warning(histogram, bundle) or unseen_intensity_warning(histogram, window, bundle)

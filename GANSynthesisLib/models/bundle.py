@@ -8,22 +8,19 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from ..core.errors import GANSynthesisError
-from .bundle_checks import check_manifest, check_weights_fit, safetensors_shapes
+from .bundle_checks import check_weights_fit, safetensors_shapes
+from .manifest import MANIFEST_FORMAT, Manifest, WeightFile
 
 if TYPE_CHECKING:  # torch/safetensors load with weights; the Slicer panel lists models before they are installed
     import torch
 
 MANIFEST_NAME = "model.json"
-MANIFEST_FORMAT = 1
 PICKLE_SUFFIXES = (".pt", ".pth", ".ckpt", ".pkl", ".pickle", ".bin", ".tar")
-REQUIRED_KEYS = ("name", "version", "task", "architecture", "weights", "input", "output", "grid", "intended_use",
-                 "license")
-INTENDED_USE = "research, not for diagnosis"
 
 
 def refuse_pickle(path: Path) -> None:
@@ -50,23 +47,23 @@ class ModelBundle:
     """A model folder and its parsed manifest."""
 
     path: Path
-    manifest: dict[str, Any]
+    manifest: Manifest
 
     @property
     def name(self) -> str:
-        return self.manifest["name"]
+        return self.manifest.name
 
     @property
     def task(self) -> str:
-        return self.manifest["task"]
+        return self.manifest.task
 
     @property
     def title(self) -> str:
-        return self.manifest.get("title", self.name)
+        return self.manifest.display_title
 
     def load_weights(self, part: str) -> dict[str, torch.Tensor]:
         """The state dict of one network (e.g. 'generator'), after checking its SHA-256."""
-        entries = self.manifest["weights"]
+        entries = self.manifest.weights
         if part not in entries:
             raise GANSynthesisError(f"Model {self.name} has no {part!r} weights; it has {', '.join(entries)}.")
         path = checked_weight_file(self.path, self.name, entries[part], sha256_of)  # hashed afresh just before use
@@ -75,11 +72,10 @@ class ModelBundle:
         return load_file(str(path))
 
 
-def checked_weight_file(folder: Path, model_name: str, entry: Mapping[str, str],
-                        digest: Callable[[Path], str]) -> Path:
+def checked_weight_file(folder: Path, model_name: str, entry: WeightFile, digest: Callable[[Path], str]) -> Path:
     """The weight file of a manifest ``entry``: refused unless it is a present .safetensors file whose SHA-256
     (computed by ``digest``) is the one the entry states."""
-    path = folder / entry["file"]
+    path = folder / entry.file
     refuse_pickle(path)
     if path.suffix != ".safetensors":
         raise GANSynthesisError(f"Weight file {path.name} of model {model_name} is not a .safetensors file.")
@@ -87,9 +83,9 @@ def checked_weight_file(folder: Path, model_name: str, entry: Mapping[str, str],
         raise GANSynthesisError(f"Weight file {path} of model {model_name} is missing; reinstall or re-export the "
                                 "model.")
     actual = digest(path)
-    if actual != entry["sha256"].lower():
+    if actual != entry.sha256.lower():
         raise GANSynthesisError(
-            f"Weight file {path} does not match its SHA-256 in {MANIFEST_NAME} (expected {entry['sha256'][:12]}…, "
+            f"Weight file {path} does not match its SHA-256 in {MANIFEST_NAME} (expected {entry.sha256[:12]}…, "
             f"found {actual[:12]}…): the file is corrupt or was modified. Reinstall the model bundle."
         )
     return path
@@ -130,36 +126,32 @@ def load_bundle(path: str | Path) -> ModelBundle:
     manifest_path = path / MANIFEST_NAME
     if not manifest_path.is_file():
         raise GANSynthesisError(f"{path} is not a model bundle: it has no {MANIFEST_NAME}.")
-    manifest = _read_manifest(manifest_path)
-    check_manifest(manifest, manifest_path, REQUIRED_KEYS)
+    manifest = Manifest.from_dict(_read_manifest(manifest_path), manifest_path)
     shapes = {}
-    for part, entry in manifest["weights"].items():
-        file = checked_weight_file(path, manifest["name"], entry, _cached_sha256)
+    for part, entry in manifest.weights.items():
+        file = checked_weight_file(path, manifest.name, entry, _cached_sha256)
         shapes[part] = safetensors_shapes(file)
-    bundle = ModelBundle(path=path, manifest=manifest)
     if importlib.util.find_spec("torch") is not None:  # the Slicer panel lists models before torch is installed
-        check_weights_fit(bundle.name, manifest["architecture"], shapes)
-    return bundle
+        check_weights_fit(manifest.name, manifest.architecture, shapes)
+    return ModelBundle(path=path, manifest=manifest)
 
 
-def save_bundle(folder: str | Path, manifest: Mapping[str, Any], state_dicts: Mapping[str, Mapping[str, torch.Tensor]],
+def save_bundle(folder: str | Path, manifest: Manifest, state_dicts: Mapping[str, Mapping[str, torch.Tensor]],
                 dtype: torch.dtype | None = None) -> ModelBundle:
-    """Write weights as safetensors (floating tensors cast to ``dtype``, default float16) and a manifest with their
-    SHA-256."""
+    """Write weights as safetensors (floating tensors cast to ``dtype``, default float16) and the manifest with
+    their SHA-256; returns the bundle as loaded back."""
     import torch
     from safetensors.torch import save_file
 
     dtype = torch.float16 if dtype is None else dtype
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    manifest = json.loads(json.dumps(manifest))
-    manifest["format_version"] = MANIFEST_FORMAT
-    manifest.setdefault("intended_use", INTENDED_USE)
-    manifest["weights"] = {}
+    weights = {}
     for part, state in state_dicts.items():
         tensors = {k: (v.to(dtype) if v.is_floating_point() else v).contiguous().cpu() for k, v in state.items()}
         file = folder / f"{part}.safetensors"
         save_file(tensors, str(file))
-        manifest["weights"][part] = {"file": file.name, "sha256": sha256_of(file), "dtype": str(dtype).replace("torch.", "")}
-    (folder / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2) + "\n")
+        weights[part] = WeightFile(file.name, sha256_of(file), str(dtype).replace("torch.", ""))
+    saved = replace(manifest, weights=weights, format_version=MANIFEST_FORMAT)
+    (folder / MANIFEST_NAME).write_text(json.dumps(saved.to_dict(), indent=2) + "\n")
     return load_bundle(folder)

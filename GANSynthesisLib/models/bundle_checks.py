@@ -1,74 +1,16 @@
-"""A model bundle checked as a whole before it is used or listed as usable: the manifest's entries and their
-types, and each weight file (a complete safetensors file, never a pickle, hashed as the manifest says)."""
+"""A bundle's weight files checked before use: each a complete safetensors file (never a pickle) whose tensors fit
+the networks its manifest describes (the manifest itself is checked by :mod:`.manifest`)."""
 
 from __future__ import annotations
 
 import json
-import math
 import struct
 from pathlib import Path
-from typing import Any
 
 from ..core.errors import GANSynthesisError
 
 _PICKLE_OR_ZIP = (b"\x80", b"PK\x03\x04")  # a pickle's protocol opcode; torch.save's zip archive
 _REINSTALL = "Reinstall or re-export the model bundle."
-
-
-def _require(condition: bool, where: Path, problem: str) -> None:
-    if not condition:
-        raise GANSynthesisError(f"{where}: {problem}. Fix {where.name} or re-export the bundle.")
-
-
-def _positive_numbers(value: Any, count: int) -> bool:
-    return (isinstance(value, list) and len(value) == count
-            and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0
-                    for v in value))
-
-
-def check_manifest(manifest: Any, where: Path, required: tuple[str, ...]) -> None:
-    """Refuse a manifest whose entries are missing or of the wrong type, naming the entry."""
-    _require(isinstance(manifest, dict), where, f"the manifest is {type(manifest).__name__}, not a JSON object")
-    missing = [key for key in required if key not in manifest]
-    _require(not missing, where, f"required entries are missing: {', '.join(missing)}")
-    for key in ("name", "version", "task", "intended_use", "license"):
-        _require(isinstance(manifest[key], str) and manifest[key].strip() != "", where, f"{key!r} must be a text")
-    for key in ("architecture", "weights", "input", "output", "grid"):
-        _require(isinstance(manifest[key], dict), where, f"{key!r} must be a JSON object, not "
-                                                         f"{type(manifest[key]).__name__}")
-    _require(bool(manifest["weights"]), where, "'weights' lists no weight file")
-    for part, entry in manifest["weights"].items():
-        _require(isinstance(entry, dict) and isinstance(entry.get("file"), str)
-                 and isinstance(entry.get("sha256"), str), where,
-                 f"weights {part!r} must be an object with a 'file' name and its 'sha256'")
-        _require(len(entry["sha256"]) == 64 and all(c in "0123456789abcdef" for c in entry["sha256"].lower()), where,
-                 f"weights {part!r} has no valid sha256 (64 hex digits); every weight file needs one")
-        _require(Path(entry["file"]).name == entry["file"], where,
-                 f"weights {part!r} names {entry['file']!r}; a weight file must lie in the bundle folder itself")
-    for part, spec in manifest["architecture"].items():
-        _require(isinstance(spec, dict) and isinstance(spec.get("type"), str), where,
-                 f"architecture {part!r} must be an object with a 'type'")
-    grid = manifest["grid"]
-    if "in_plane_spacing_mm" in grid:
-        _require(_positive_numbers(grid["in_plane_spacing_mm"], 2), where,
-                 f"grid in_plane_spacing_mm {grid['in_plane_spacing_mm']!r} must be two positive numbers")
-    if "in_plane_size" in grid:
-        _require(_positive_numbers(grid["in_plane_size"], 2), where,
-                 f"grid in_plane_size {grid['in_plane_size']!r} must be two positive numbers")
-    labels = manifest["input"].get("labels")
-    if labels is not None:
-        _require(isinstance(labels, dict) and all(isinstance(v, int) and not isinstance(v, bool)
-                                                  for v in labels.values()), where,
-                 "input labels must map names to integer label values")
-    for side in ("input", "output"):
-        for key in ("modality", "units", "kind"):
-            value = manifest[side].get(key)
-            _require(value is None or isinstance(value, str), where, f"{side} {key} must be a text")
-        normalisation = manifest[side].get("normalisation")
-        _require(normalisation is None or isinstance(normalisation, dict), where,
-                 f"{side} normalisation must be a JSON object")
-    if manifest["task"] == "anomaly":
-        _require(isinstance(manifest.get("anomaly"), dict), where, "an anomaly model needs an 'anomaly' object")
 
 
 def safetensors_shapes(path: Path) -> dict[str, tuple[int, ...]]:

@@ -11,7 +11,7 @@ from .networks import build_network
 
 def load_network(bundle: ModelBundle, part: str = "generator") -> nn.Module:
     """A bundle's network with its verified weights, in eval mode on the CPU."""
-    specs = bundle.manifest["architecture"]
+    specs = bundle.manifest.architecture
     if part not in specs:
         raise GANSynthesisError(f"Model {bundle.name} describes no {part!r} network.")
     network = build_network(specs[part])

@@ -15,7 +15,7 @@ PHANTOM_KEY = PREFIX + "Phantom"  # on procedural phantoms: which seed drew them
 
 def output_modality(bundle: ModelBundle) -> str:
     """What the model produces, e.g. 'CT' or 'anomaly map'."""
-    return bundle.manifest["output"].get("modality", "image")
+    return (bundle.manifest.output.modality or "image")
 
 
 def synthetic_metadata(bundle: ModelBundle, source: str = "", warnings: list[str] | tuple = ()) -> dict[str, str]:
@@ -24,9 +24,9 @@ def synthetic_metadata(bundle: ModelBundle, source: str = "", warnings: list[str
         SYNTHETIC_KEY: "true",
         PREFIX + "Task": bundle.task,
         PREFIX + "Model": bundle.name,
-        PREFIX + "ModelVersion": str(bundle.manifest["version"]),
+        PREFIX + "ModelVersion": str(bundle.manifest.version),
         PREFIX + "OutputModality": output_modality(bundle),
-        PREFIX + "IntendedUse": bundle.manifest["intended_use"],
+        PREFIX + "IntendedUse": bundle.manifest.intended_use,
         PREFIX + "Source": source,
         PREFIX + "Created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }

@@ -27,7 +27,7 @@ def accepts_modality(bundle: ModelBundle, modality: str | None) -> bool:
     """Whether the bundle takes images of ``modality`` (a DICOM modality such as 'MR'); unknown means yes."""
     if not modality:
         return True
-    wanted = bundle.manifest["input"].get("modality")
+    wanted = bundle.manifest.input.modality
     return wanted is None or wanted.upper().startswith(modality.upper())
 
 
@@ -70,7 +70,7 @@ def list_models(task: str | None = None, extra_dirs: list[str | Path] | None = N
     """All usable bundles (optionally of one task and input modality); each task's default model first."""
     found = [entry.bundle for entry in survey_models(extra_dirs) if entry.bundle is not None
              and (task is None or entry.bundle.task == task) and accepts_modality(entry.bundle, modality)]
-    return sorted(found, key=lambda b: (b.task, not b.manifest.get("default", False), b.name))
+    return sorted(found, key=lambda b: (b.task, not b.manifest.default, b.name))
 
 
 def find_model(name_or_path: str | None, task: str, extra_dirs: list[str | Path] | None = None) -> ModelBundle:
@@ -80,7 +80,7 @@ def find_model(name_or_path: str | None, task: str, extra_dirs: list[str | Path]
     else:
         entries = survey_models(extra_dirs)
         models = sorted((e.bundle for e in entries if e.bundle is not None and e.bundle.task == task),
-                        key=lambda b: (not b.manifest.get("default", False), b.name))
+                        key=lambda b: (not b.manifest.default, b.name))
         if name_or_path is None:
             if not models:
                 raise GANSynthesisError(f"No {task} model is installed; bundled models live in {BUNDLED_MODELS_DIR}.")
@@ -104,7 +104,7 @@ def import_model_folder(source: str | Path, destination_root: str | Path = USER_
     An existing model of the same name is not replaced.
     """
     bundle = load_bundle(source)
-    for part in bundle.manifest["weights"]:
+    for part in bundle.manifest.weights:
         bundle.load_weights(part)  # verifies the hash; refuses tampered or pickled files
     target = Path(destination_root) / bundle.name
     if target.exists():

@@ -56,7 +56,7 @@ def prepare(task_name: str, input_node, model: str | ModelBundle | None = None, 
     check_output_node(output_node, input_node)
     matches: list[SegmentMatch] = []
     if task.input_kind == "labelmap" and input_node.IsA("vtkMRMLSegmentationNode"):
-        volume, matches = labelmap_from_segmentation(input_node, bundle.manifest["input"]["labels"],
+        volume, matches = labelmap_from_segmentation(input_node, bundle.manifest.input.labels,
                                                      reference_volume_node, segment_mapping)
     elif input_node.IsA("vtkMRMLScalarVolumeNode"):
         if task.input_kind == "labelmap" and not input_node.IsA("vtkMRMLLabelMapVolumeNode"):

@@ -109,10 +109,10 @@ def load_sample(scene, name: str) -> dict[str, Any]:
 
 def sample_input_for(bundle: ModelBundle) -> tuple[str, str] | None:
     """(sample name, node role) of the sample whose node fits the model's input, or None when none does."""
-    model_input = bundle.manifest["input"]
-    modality = model_input.get("modality", "").lower()
+    model_input = bundle.manifest.input
+    modality = (model_input.modality or "").lower()
     if bundle.task == "synthesize":
-        return ("GAN heart phantom", "segmentation") if model_input["kind"] == "labelmap" else None
+        return ("GAN heart phantom", "segmentation") if model_input.kind == "labelmap" else None
     role = "mr" if modality.startswith("mr") else "ct" if modality == "ct" else None
     if role is None or bundle.task not in ("translate", "anomaly"):
         return None
@@ -124,7 +124,7 @@ def load_sample_input(scene, bundle: ModelBundle) -> tuple[Any, dict[str, Any]]:
     fit = sample_input_for(bundle)
     if fit is None:
         raise GANSynthesisError(f"No sample fits the input of model {bundle.name} "
-                                f"({bundle.manifest['input'].get('modality', bundle.manifest['input']['kind'])}); "
+                                f"({bundle.manifest.input.modality or bundle.manifest.input.kind}); "
                                 "load a volume of your own.")
     name, role = fit
     nodes = load_sample(scene, name)

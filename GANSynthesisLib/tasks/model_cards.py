@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 
 from ..models.bundle import ModelBundle
+from ..models.manifest import Manifest
 from .anomaly.thresholds import normal_heat_table, percent_text, smallest_share, threshold_for_normal_share
 
 LISTED_SHARES = (0.05, 0.01, 0.001)  # shares of normal tissue whose thresholds the cards list
@@ -15,11 +16,11 @@ def metric_line(scores: dict) -> str:
     return f"MAE {scores['mae']:.0f} HU, PSNR {scores['psnr']:.1f} dB, SSIM {scores['ssim']:.2f}"
 
 
-def default_threshold_line(manifest: dict) -> str:
+def default_threshold_line(manifest: Manifest) -> str:
     """An anomaly model's default threshold and, where its held-out metrics hold them, the share of lesion
     voxels it finds and of normal body voxels it marks there (all lesions, pooled)."""
-    threshold = manifest["anomaly"]["threshold"]
-    pooled = manifest.get("metrics", {}).get("model", {}).get("all lesions", {}).get("pooled", {})
+    threshold = manifest.anomaly.threshold
+    pooled = manifest.metrics.get("model", {}).get("all lesions", {}).get("pooled", {})
     if "normal_marked_at_threshold" not in pooled:
         return f"Default threshold {threshold:g} (the best Dice on calibration lesion phantoms)"
     found, marked = pooled["lesion_found_at_threshold"], pooled["normal_marked_at_threshold"]
@@ -27,7 +28,7 @@ def default_threshold_line(manifest: dict) -> str:
             f"and marks {percent_text(marked)} of normal body voxels")
 
 
-def normal_share_line(manifest: dict) -> str | None:
+def normal_share_line(manifest: Manifest) -> str | None:
     """The thresholds that mark 5 %, 1 % and 0.1 % of the calibration phantoms' normal voxels (those the table
     resolves); None for models that cannot set a threshold by that share."""
     table = normal_heat_table(manifest)
@@ -38,12 +39,12 @@ def normal_share_line(manifest: dict) -> str | None:
     return f"Thresholds by the share of normal tissue they mark on the calibration phantoms: {pairs}"
 
 
-def held_out_lines(manifest: dict) -> list[str]:
+def held_out_lines(manifest: Manifest) -> list[str]:
     """Plain-text lines of a manifest's held-out results: the model, then its baselines."""
-    metrics = manifest.get("metrics", {})
+    metrics = manifest.metrics
     if "model" not in metrics:
         return []
-    if manifest["task"] == "anomaly":
+    if manifest.task == "anomaly":
         lines = []
         for subset, pooled in metrics["model"].items():
             model, baseline = pooled["pooled"], metrics["baseline"][subset]["pooled"]
@@ -61,14 +62,14 @@ def model_card_html(bundle: ModelBundle) -> str:
     """A few lines of rich text (Qt subset of HTML) describing a bundle."""
     m = bundle.manifest
     esc = html.escape
-    lines = [f"<b>{esc(bundle.title)}</b> <span style='color:gray'>({esc(bundle.name)} v{esc(str(m['version']))})</span>"]
-    if "labels" in m["input"]:
-        lines.append("Labels: " + esc(", ".join(m["input"]["labels"])))
+    lines = [f"<b>{esc(bundle.title)}</b> <span style='color:gray'>({esc(bundle.name)} v{esc(m.version)})</span>"]
+    if m.input.labels is not None:
+        lines.append("Labels: " + esc(", ".join(m.input.labels)))
     else:
-        lines.append("Input: " + esc(m["input"].get("modality", "image")))
-    lines.append(f"Output: {esc(m['output'].get('modality', ''))} ({esc(m['output'].get('units', ''))}), "
-                 f"{m['grid']['in_plane_spacing_mm'][0]:g} mm axial grid")
-    lines.append("Trained on: " + esc(m.get("training", {}).get("data", "unknown")))
+        lines.append("Input: " + esc(m.input.modality or "image"))
+    lines.append(f"Output: {esc(m.output.modality or '')} ({esc(m.output.units or '')}), "
+                 f"{m.grid.in_plane_spacing_mm[0]:g} mm axial grid")
+    lines.append("Trained on: " + esc(m.training.get("data", "unknown")))
     lines += [esc(line) for line in held_out_lines(m)]
-    lines.append(f"<b>Intended use: {esc(m['intended_use'])}</b>")
+    lines.append(f"<b>Intended use: {esc(m.intended_use)}</b>")
     return "<br>".join(lines)

@@ -39,9 +39,9 @@ class ImageTranslator:
 
 def image_translator(bundle: ModelBundle, network: torch.nn.Module, input_window: tuple[float, float]) -> ImageTranslator:
     """The slice translator of a translation bundle for an input with ``input_window``."""
-    output = bundle.manifest["output"]["normalisation"]
-    return ImageTranslator(network, tuple(bundle.manifest["grid"]["in_plane_spacing_mm"]), network.size_multiple,
-                           input_window, (float(output["low"]), float(output["high"])))
+    output = bundle.manifest.output.normalisation
+    return ImageTranslator(network, tuple(bundle.manifest.grid.in_plane_spacing_mm), network.size_multiple,
+                           input_window, (float(output.low), float(output.high)))
 
 
 def translate(volume: Volume, bundle: ModelBundle, options: InferenceOptions | None = None) -> tuple[Volume, list[str]]:
@@ -52,6 +52,6 @@ def translate(volume: Volume, bundle: ModelBundle, options: InferenceOptions | N
     if not np.issubdtype(array.dtype, np.number) or not np.isfinite(array).all():
         raise GANSynthesisError("The input volume holds non-finite values (NaN or infinity); fix or mask them first.")
     warnings = input_warnings(volume, bundle)
-    window = input_range(array, bundle.manifest["input"]["normalisation"])
+    window = input_range(array, bundle.manifest.input.normalisation)
     translator = image_translator(bundle, load_network(bundle, "generator"), window)
     return run_translator(translator, volume.with_array(array.astype(np.float32, copy=False)), options), warnings

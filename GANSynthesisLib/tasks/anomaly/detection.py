@@ -204,22 +204,22 @@ METHODS = ("f-anogan", "inpainting")
 
 def anomaly_scorer(bundle: ModelBundle) -> torch.nn.Module:
     """The bundle's scorer: f-AnoGAN (generator, encoder and critic) or the inpainting generator."""
-    settings = bundle.manifest["anomaly"]
-    method = settings.get("method", "f-anogan")
+    settings = bundle.manifest.anomaly
+    method = settings.scoring_method
     if method == "f-anogan":
         return AnomalyScorer(load_network(bundle, "generator"), load_network(bundle, "encoder"),
-                             load_network(bundle, "critic"), float(settings.get("kappa", 1.0))).eval()
+                             load_network(bundle, "critic"), float(1.0 if settings.kappa is None else settings.kappa)).eval()
     if method == "inpainting":
         error_scale = load_network(bundle, "error_scale") if has_error_scale(bundle) else None
-        return InpaintingScorer(load_network(bundle, "generator"), int(settings["tile"]), int(settings["hole"]),
-                                error_scale, int(settings.get("grid_shifts", 1))).eval()
+        return InpaintingScorer(load_network(bundle, "generator"), settings.tile, settings.hole,
+                                error_scale, int(settings.grid_shifts or 1)).eval()
     raise GANSynthesisError(f"Model {bundle.name} uses anomaly method {method!r}; this version knows "
                             f"{', '.join(METHODS)}.")
 
 
 def has_error_scale(bundle: ModelBundle) -> bool:
     """Whether the bundle's residuals are read in units of its expected error."""
-    return "error_scale" in bundle.manifest["architecture"]
+    return "error_scale" in bundle.manifest.architecture
 
 
 def heat_from_residual(smoothed: np.ndarray, error_scaled: bool) -> np.ndarray:
@@ -241,7 +241,7 @@ def heat_units(error_scaled: bool, with_intensity: bool = False) -> str:
 
 def has_intensity_evidence(bundle: ModelBundle) -> bool:
     """Whether the bundle's heat adds the surprise of each voxel's intensity to the surprise in context."""
-    return "surprise" in bundle.manifest["anomaly"]
+    return bundle.manifest.anomaly.surprise is not None
 
 
 def body_mask(normalised: np.ndarray, volume: Volume, level: float) -> np.ndarray:
@@ -277,14 +277,14 @@ class ContextEvidence:
 
 def context_evidence(volume: Volume, bundle: ModelBundle, options: InferenceOptions | None = None) -> ContextEvidence:
     """Score every axial slice with the bundle's scorer and turn its residuals into heat inside the body."""
-    settings = bundle.manifest["anomaly"]
+    settings = bundle.manifest.anomaly
     array = volume.array.astype(np.float32, copy=False)
-    window = input_range(array, bundle.manifest["input"]["normalisation"])
-    model = AnomalySliceModel(anomaly_scorer(bundle), tuple(bundle.manifest["grid"]["in_plane_spacing_mm"]), window)
+    window = input_range(array, bundle.manifest.input.normalisation)
+    model = AnomalySliceModel(anomaly_scorer(bundle), tuple(bundle.manifest.grid.in_plane_spacing_mm), window)
     residual, scores = run_slice_model(model, volume.with_array(array), options)
     normalised = to_unit_range(torch.from_numpy(array), *window).numpy()
-    body = body_mask(normalised, volume, float(settings["body_level"]))
-    smoothed = smooth_heatmap(residual, volume, float(settings["smoothing_mm"]))
+    body = body_mask(normalised, volume, float(settings.body_level))
+    smoothed = smooth_heatmap(residual, volume, float(settings.smoothing_mm))
     return ContextEvidence(heat_from_residual(smoothed, has_error_scale(bundle)) * body, scores, body, normalised)
 
 
@@ -304,15 +304,15 @@ def detect_anomalies(volume: Volume, bundle: ModelBundle, options: InferenceOpti
     array = volume.array
     if not np.issubdtype(array.dtype, np.number) or not np.isfinite(array).all():
         raise GANSynthesisError("The input volume holds non-finite values (NaN or infinity); fix or mask them first.")
-    settings = bundle.manifest["anomaly"]
+    settings = bundle.manifest.anomaly
     threshold = resolve_threshold(bundle.manifest, threshold, normal_share)
     warnings = input_warnings(volume, bundle)
     evidence = context_evidence(volume, bundle, options)
     heat, scores = evidence.heat, evidence.scores
     if has_intensity_evidence(bundle):
-        rarity = intensity_evidence(volume, evidence.normalised, evidence.body, settings["intensity_rarity"],
-                                    float(settings["smoothing_mm"]))
-        scores = joint_surprise(heat, rarity, settings["surprise"]) * evidence.body
+        rarity = intensity_evidence(volume, evidence.normalised, evidence.body, settings.intensity_rarity,
+                                    float(settings.smoothing_mm))
+        scores = joint_surprise(heat, rarity, settings.surprise) * evidence.body
         heat = heat_from_surprise(scores)
     view = axial_view(volume)
     body_axial, scores_axial = view.forward(evidence.body), view.forward(scores)

@@ -8,12 +8,13 @@ from __future__ import annotations
 import numpy as np
 
 from ...core.errors import GANSynthesisError
+from ...models.manifest import Manifest
 from .surprise import surprise
 
 
-def normal_heat_table(manifest: dict) -> list[list[float]] | None:
+def normal_heat_table(manifest: Manifest) -> list[list[float]] | None:
     """Knots [heat, −log10 share of normal voxels at least that hot]; None for bundles exported without them."""
-    return manifest["anomaly"].get("normal_heat")
+    return manifest.anomaly.normal_heat
 
 
 def smallest_share(table: list[list[float]]) -> float:
@@ -27,7 +28,7 @@ def anomaly_threshold_inputs(threshold: float | None = None, normal_share: float
             if value is not None}
 
 
-def normal_share_marked(manifest: dict, threshold: float) -> float | None:
+def normal_share_marked(manifest: Manifest, threshold: float) -> float | None:
     """The share of the calibration phantoms' normal voxels whose heat reaches ``threshold`` (never below the
     smallest share the table resolves); None when the bundle has no table."""
     table = normal_heat_table(manifest)
@@ -36,33 +37,33 @@ def normal_share_marked(manifest: dict, threshold: float) -> float | None:
     return max(float(10.0 ** -surprise(np.array([threshold]), table)[0]), smallest_share(table))
 
 
-def threshold_for_normal_share(manifest: dict, share: float) -> float:
+def threshold_for_normal_share(manifest: Manifest, share: float) -> float:
     """The heat threshold that marks ``share`` (0.01: 1 %) of the calibration phantoms' normal voxels."""
     table = normal_heat_table(manifest)
     if table is None:
-        raise GANSynthesisError(f"Model {manifest['name']} was exported without the heat of normal anatomy on its "
+        raise GANSynthesisError(f"Model {manifest.name} was exported without the heat of normal anatomy on its "
                                 f"calibration phantoms, so it cannot choose a threshold by the share of normal tissue "
                                 f"marked; give a threshold in heat units instead (its default is "
-                                f"{manifest['anomaly']['threshold']:g}).")
+                                f"{manifest.anomaly.threshold:g}).")
     if not 0.0 < share < 1.0:
         raise GANSynthesisError(f"The share of normal tissue to mark must lie between 0 and 1 (0.01 marks 1 %); "
                                 f"got {share:g}.")
     smallest = smallest_share(table)
     if share < smallest:
-        raise GANSynthesisError(f"Model {manifest['name']} was calibrated on too few normal voxels to tell a share "
+        raise GANSynthesisError(f"Model {manifest.name} was calibrated on too few normal voxels to tell a share "
                                 f"below {smallest:.2g} ({percent_text(smallest)}); choose a larger share.")
     heats, decades = np.asarray(table, np.float64).T
     return float(np.interp(-np.log10(share), decades, heats))
 
 
-def resolve_threshold(manifest: dict, threshold: float | None = None, normal_share: float | None = None) -> float:
+def resolve_threshold(manifest: Manifest, threshold: float | None = None, normal_share: float | None = None) -> float:
     """The heat threshold to use: ``threshold`` if given, else the one marking ``normal_share`` if given, else the
     model's calibrated default; a clear error when both are given or a given threshold lies outside (0, 1]."""
     if threshold is not None and normal_share is not None:
         raise GANSynthesisError("Give either a threshold in heat units or a share of normal tissue to mark, not both.")
     if normal_share is not None:
         return threshold_for_normal_share(manifest, float(normal_share))
-    threshold = float(manifest["anomaly"]["threshold"]) if threshold is None else float(threshold)
+    threshold = float(manifest.anomaly.threshold) if threshold is None else float(threshold)
     if not 0.0 < threshold <= 1.0:
         raise GANSynthesisError(f"The anomaly threshold must lie in (0, 1] (heatmap units); got {threshold:g}.")
     return threshold
@@ -76,17 +77,17 @@ def percent_text(share: float) -> str:
     return (text.rstrip("0").rstrip(".") if "." in text else text) + " %"
 
 
-def threshold_summary(manifest: dict, threshold: float) -> dict[str, float]:
+def threshold_summary(manifest: Manifest, threshold: float) -> dict[str, float]:
     """An anomaly run's summary entries for its threshold: the threshold and, where the model can tell, the share
     of its calibration phantoms' normal voxels it marks (``normal_share_marked``)."""
     share = normal_share_marked(manifest, threshold)
     return {"threshold": threshold} | ({} if share is None else {"normal_share_marked": share})
 
 
-def threshold_hint(manifest: dict, chosen: float = 0.0) -> str:
+def threshold_hint(manifest: Manifest, chosen: float = 0.0) -> str:
     """What a threshold chosen in the module (0: the model's default) means, e.g. 'model default: threshold 0.275,
     which marks 0.56 % of normal tissue on the model's calibration phantoms'."""
-    threshold = chosen or float(manifest["anomaly"]["threshold"])
+    threshold = chosen or float(manifest.anomaly.threshold)
     return ("" if chosen else "model default: ") + threshold_text(threshold_summary(manifest, threshold))
 
 

@@ -21,7 +21,7 @@ from .wholebody import synthesize_wholebody
 
 def model_labels(bundle: ModelBundle) -> dict[str, int]:
     """The model's label names → label values, background excluded, in channel order."""
-    return dict(bundle.manifest["input"]["labels"])
+    return dict(bundle.manifest.input.labels)
 
 
 def label_lookup(label_values: list[int], length: int | None = None) -> np.ndarray:
@@ -95,13 +95,13 @@ class LabelToImageTranslator:
 def translator_for(bundle: ModelBundle) -> LabelToImageTranslator:
     """The slice translator of a synthesis bundle, weights verified and loaded."""
     network = load_network(bundle, "generator")
-    normalisation = bundle.manifest["output"]["normalisation"]
+    normalisation = bundle.manifest.output.normalisation
     return LabelToImageTranslator(
         network=network,
         label_values=list(model_labels(bundle).values()),
-        in_plane_spacing=tuple(bundle.manifest["grid"]["in_plane_spacing_mm"]),
+        in_plane_spacing=tuple(bundle.manifest.grid.in_plane_spacing_mm),
         size_multiple=network.size_multiple,
-        window=(normalisation["low"], normalisation["high"]),
+        window=(normalisation.low, normalisation.high),
     )
 
 
@@ -128,7 +128,7 @@ def synthesize(labelmap: Volume, bundle: ModelBundle, mapping: Mapping[int, int]
     """A synthetic CT (HU, float32) on the label map's grid."""
     if bundle.task != "synthesize":
         raise GANSynthesisError(f"Model {bundle.name} is a {bundle.task} model, not a synthesize model.")
-    if bundle.manifest["input"].get("label_set"):  # whole-body label set (2.5-D): see wholebody.py
+    if bundle.manifest.input.label_set:  # whole-body label set (2.5-D): see wholebody.py
         return synthesize_wholebody(labelmap, bundle, mapping, options)[0]
     prepared = prepare_labelmap(labelmap, bundle, mapping)
     return run_translator(translator_for(bundle), prepared, options)

@@ -33,7 +33,7 @@ MMWHS_MODEL_WARNING = ("this model takes only the 7 MM-WHS cardiac structures: t
 
 
 def is_wholebody_bundle(bundle: ModelBundle) -> bool:
-    return bundle.manifest["input"].get("label_set") == LABEL_SET
+    return bundle.manifest.input.label_set == LABEL_SET
 
 
 @dataclass
@@ -57,9 +57,9 @@ class PackedClassTranslator:
 
 def packed_translator(bundle: ModelBundle) -> PackedClassTranslator:
     network = load_network(bundle, "generator")
-    normalisation = bundle.manifest["output"]["normalisation"]
-    return PackedClassTranslator(network, tuple(bundle.manifest["grid"]["in_plane_spacing_mm"]),
-                                 network.size_multiple, (normalisation["low"], normalisation["high"]))
+    normalisation = bundle.manifest.output.normalisation
+    return PackedClassTranslator(network, tuple(bundle.manifest.grid.in_plane_spacing_mm),
+                                 network.size_multiple, (normalisation.low, normalisation.high))
 
 
 def label_classes(labelmap: Volume, mapping: Mapping[int, int] | None = None) -> tuple[np.ndarray, str]:
