@@ -36,7 +36,7 @@ for _candidate in (_here, os.path.dirname(_here)):
 
 from GANSynthesisLib.core.devices import DEVICE_CHOICES  # noqa: E402  (needs no torch)
 from GANSynthesisLib.core.errors import GANSynthesisError  # noqa: E402
-from GANSynthesisLib.tasks.registry import TASKS  # noqa: E402
+from GANSynthesisLib.tasks.catalogue import TASKS  # noqa: E402
 
 NOT_USED = "(not used)"
 POLL_INTERVAL_MS = 100
@@ -69,8 +69,9 @@ class GANSynthesis(ScriptedLoadableModule):
 
 
 SAMPLE_URL_PREFIX = "gansynthesis-sample:"  # <sample name>/<role>: drawn on request, never downloaded
-SAMPLE_FILE_SUFFIXES = {"ct": ".nrrd", "mr": ".nrrd", "segmentation": ".seg.nrrd"}
-SAMPLE_FILE_TYPES = {"ct": "VolumeFile", "mr": "VolumeFile", "segmentation": "SegmentationFile"}
+SAMPLE_FILE_SUFFIXES = {"ct": ".nrrd", "mr": ".nrrd", "ct_low_dose": ".nrrd", "segmentation": ".seg.nrrd"}
+SAMPLE_FILE_TYPES = {"ct": "VolumeFile", "mr": "VolumeFile", "ct_low_dose": "VolumeFile",
+                     "segmentation": "SegmentationFile"}
 
 
 def registerSampleData() -> None:
@@ -85,7 +86,7 @@ def registerSampleData() -> None:
     from GANSynthesisLib.slicer.sample_data import SAMPLES
 
     for name, sample in SAMPLES.items():
-        roles = list(SAMPLE_FILE_SUFFIXES)
+        roles = list(sample.node_names)
         SampleData.SampleDataLogic.registerCustomSampleDataSource(
             category="GAN Synthesis", sampleName=name,
             uris=[f"{SAMPLE_URL_PREFIX}{name}/{role}" for role in roles],
@@ -654,8 +655,9 @@ class GANSynthesisTest(ScriptedLoadableModuleTest):
         from GANSynthesisLib.slicer.sample_data import SAMPLES
 
         logic = GANSynthesisLogic()
-        nodes = logic.loadSample(next(iter(SAMPLES)))
-        self.assertEqual(set(nodes), {"ct", "mr", "segmentation"})
+        name, sample = next(iter(SAMPLES.items()))
+        nodes = logic.loadSample(name)
+        self.assertEqual(set(nodes), set(sample.node_names))
         self.assertTrue(nodes["ct"].GetAttribute("GANSynthesis.Phantom").startswith("seed"))
         self.delayDisplay("samples: test passed")
 

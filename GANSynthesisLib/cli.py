@@ -1,5 +1,5 @@
-"""Command line: ``python -m GANSynthesisLib <command> …`` (synthesize, translate, anomaly, batch, models, phantom,
-evaluate, demo)."""
+"""Command line: ``python -m GANSynthesisLib <command> …``. One subcommand per registered task (synthesize,
+translate, anomaly, …), ``batch`` over a folder for any task, and ``models``, ``phantom``, ``evaluate``, ``demo``."""
 
 from __future__ import annotations
 
@@ -12,24 +12,22 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Callable
 
-from .anatomy.label_mapping import parse_label_mapping, resolve_label_mapping
 from .core.devices import DEVICE_CHOICES
 from .core.errors import GANSynthesisError
 from .core.interrupts import interrupt_exit_status, termination_as_interrupt
 from .core.progress import TerminalProgress
 from .engine.inference import InferenceOptions
-from .files.image_files import (IMAGE_FILE_SUFFIXES, check_writable_path, image_file_suffix, read_volume,
-                                write_image_file)
+from .files.image_files import IMAGE_FILE_SUFFIXES, check_writable_path, image_file_suffix, read_volume, write_image_file
 from .files.output_set import OutputSet, check_output_folder, written_paths
 from .models.bundle import ModelBundle
-from .models.provenance import PHANTOM_KEY, file_description, synthetic_metadata
+from .models.provenance import PHANTOM_KEY, file_description
 from .models.registry import find_model, survey_models
 from .phantoms.thorax import SUPERSAMPLE_CHOICES
-from .tasks.anomaly.thresholds import anomaly_threshold_inputs, resolve_threshold, threshold_text
+from .tasks.catalogue import TASKS, get_task
 from .tasks.model_cards import held_out_lines
-from .tasks.registry import TASKS, TaskResult, get_task
+from .tasks.run_to_files import run_to_files
+from .tasks.spec import TaskSpec
 
 
 def positive_int(text: str) -> int:
@@ -54,187 +52,124 @@ def positive_float(text: str) -> float:
     return value
 
 
-def _add_run_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--input", "-i", required=True, help="input volume: NIfTI, NRRD, MHA file or DICOM folder")
-    parser.add_argument("--output", "-o", required=True, help="output file (.nii.gz, .nii, .nrrd, .mha)")
-    parser.add_argument("--model", "-m", help="model name or bundle folder (default: the task's default model)")
-    parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="compute device (default auto)")
+def _add_model_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", "-m", help="model name or bundle folder (default: the task's default model; "
+                                              "`models` lists them)")
+    parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="compute device (default auto: "
+                                                                                   "CUDA, else Apple MPS, else CPU)")
     parser.add_argument("--batch-size", type=positive_int, default=None,
                         help="slices per batch (default 8 on CPU, 64 on GPU)")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing output file")
-    parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
 
 
-def _add_threshold_options(parser: argparse.ArgumentParser, note: str = "") -> None:
-    threshold = parser.add_mutually_exclusive_group()
-    threshold.add_argument("--threshold", type=float, help=f"{note}heatmap threshold in (0, 1] (default: the model's "
-                                                           "calibrated one)")
-    threshold.add_argument("--normal-share", type=float, help=f"{note}instead of --threshold: the threshold that marks "
-                           "this share of normal tissue on the model's calibration phantoms, e.g. 0.01 for 1 %%")
+def _task_options(task: TaskSpec) -> set[str]:
+    """The names of the options a task adds to a command line."""
+    probe = argparse.ArgumentParser(add_help=False)
+    task.add_options(probe)
+    return set(vars(probe.parse_args([])))
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m GANSynthesisLib",
                                      description="GAN image synthesis for medical volumes (research, not for diagnosis).")
-    commands = parser.add_subparsers(dest="command", required=True)
-
-    synth = commands.add_parser("synthesize", help="label map (segmentation) → synthetic CT")
-    _add_run_options(synth)
-    synth.add_argument("--labels", help="map your label values to the model's labels, e.g. "
-                                        "'left ventricle=1,myocardium=2,right ventricle=3'")
-
-    translate = commands.add_parser("translate", help="volume → the same anatomy in another modality (e.g. MR → CT)")
-    _add_run_options(translate)
-
-    anomaly = commands.add_parser("anomaly", help="volume → anomaly heatmap, suspected-anomaly label map, "
-                                  "per-slice scores")
-    _add_run_options(anomaly)
-    anomaly.add_argument("--segmentation", help="also write the voxels at or above the threshold as a 0/1 label map")
-    anomaly.add_argument("--scores", help="also write the per-slice anomaly scores as CSV")
-    _add_threshold_options(anomaly)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for task in TASKS.values():
+        run = commands.add_parser(task.name, help=task.command_help, description=f"{task.title}: {task.command_help}.")
+        run.add_argument("--input", "-i", required=True, help="input volume: NIfTI, NRRD, MHA file or DICOM folder")
+        run.add_argument("--output", "-o", required=True, help="output file (.nii.gz, .nii, .nrrd, .mha)")
+        _add_model_options(run)
+        run.add_argument("--overwrite", action="store_true", help="replace existing output files")
+        run.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+        task.add_options(run)
+        for extra in task.extra_outputs:
+            run.add_argument(extra.flag, help=f"{extra.help} ({' or '.join(extra.suffixes)})")
 
     batch = commands.add_parser("batch", help="run a task on every case in a folder (skips cases already done)")
-    batch.add_argument("task", choices=tuple(TASKS))
+    batch.add_argument("task", choices=tuple(TASKS), help="the task to run on each case")
     batch.add_argument("--input-dir", required=True, help="folder of image files and/or DICOM series sub-folders")
-    batch.add_argument("--output-dir", required=True)
-    batch.add_argument("--suffix", default=None, help="output name = case name + suffix (default _synthetic_ct.nii.gz)")
-    batch.add_argument("--model", "-m")
-    batch.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
-    batch.add_argument("--batch-size", type=positive_int, default=None)
+    batch.add_argument("--output-dir", required=True, help="folder for the outputs (created; not inside --input-dir)")
+    batch.add_argument("--suffix", default=None, help="output name = case name + suffix (default "
+                                                      "_synthetic_<output modality>.nii.gz, e.g. _synthetic_ct.nii.gz)")
+    _add_model_options(batch)
     batch.add_argument("--overwrite", action="store_true", help="redo cases whose output exists")
-    _add_threshold_options(batch, "anomaly only: ")
+    for task in TASKS.values():
+        task.add_options(batch.add_argument_group(f"{task.name} only"))
 
-    models = commands.add_parser("models", help="list installed models with task, labels and metrics")
+    models = commands.add_parser("models", help="list installed models with task, labels and held-out results")
     models.add_argument("--task", help="only models of this task")
     models.add_argument("--json", action="store_true", help="print the manifests as JSON")
 
-    phantom = commands.add_parser("phantom", help="write a procedural thorax phantom (CT, labels, body mask)")
+    phantom = commands.add_parser("phantom", help="write a procedural thorax phantom (CT, labels, body mask; "
+                                                  "optionally MR, low-dose CT, lesions)")
     phantom.add_argument("--output", "-o", required=True, help="output folder")
-    phantom.add_argument("--seed", type=int, default=0)
-    phantom.add_argument("--size", type=positive_int, nargs=3, default=(128, 128, 48), metavar=("X", "Y", "Z"))
-    phantom.add_argument("--spacing", type=positive_float, nargs=3, default=(3.0, 3.0, 3.0), metavar=("X", "Y", "Z"))
+    phantom.add_argument("--seed", type=int, default=0, help="random seed of the anatomy (default 0; the bundled "
+                                                             "models never trained on seeds 70000 and above)")
+    phantom.add_argument("--size", type=positive_int, nargs=3, default=(128, 128, 48), metavar=("X", "Y", "Z"),
+                         help="voxels (default 128 128 48)")
+    phantom.add_argument("--spacing", type=positive_float, nargs=3, default=(3.0, 3.0, 3.0), metavar=("X", "Y", "Z"),
+                         help="voxel size in mm (default 3 3 3, the bundled models' grid)")
     phantom.add_argument("--supersample", type=int, choices=SUPERSAMPLE_CHOICES, default=1, metavar="N",
                          help="each voxel averages N³ samples (1, 3 or 5): the partial volume of real scans at tissue "
                               "edges; labels and body mask stay those of the voxel centres (the bundled models were "
                               "trained on 1)")
-    phantom.add_argument("--format", choices=("nii.gz", "nrrd", "mha"), default="nii.gz")
+    phantom.add_argument("--format", choices=("nii.gz", "nrrd", "mha"), default="nii.gz", help="file format")
+    phantom.add_argument("--mr", action="store_true", help="also write the anatomy as T1-weighted MR (mr.*), an "
+                                                           "input for `translate -m mr-to-ct-phantom`")
+    phantom.add_argument("--low-dose", action="store_true", help="also write the CT at low dose (ct_low_dose.*: "
+                                                                 "sinogram noise), an input for the low-dose denoiser")
     phantom.add_argument("--lesions", action="store_true",
                          help="also write the phantom with inserted lesions as CT and MR, and their mask "
                               "(1 in the normal intensity range, 2 outside it)")
-    phantom.add_argument("--overwrite", action="store_true")
+    phantom.add_argument("--overwrite", action="store_true", help="replace existing files")
 
     evaluate = commands.add_parser("evaluate", help="SynthRAD2023 metrics of a synthetic image against a reference")
-    evaluate.add_argument("--synthetic", required=True)
-    evaluate.add_argument("--reference", required=True)
+    evaluate.add_argument("--synthetic", required=True, help="the synthetic volume")
+    evaluate.add_argument("--reference", required=True, help="the real volume on the same grid")
     evaluate.add_argument("--mask", help="body mask (default: derived from the reference by a -500 HU threshold)")
-    evaluate.add_argument("--json", action="store_true")
+    evaluate.add_argument("--json", action="store_true", help="print the metrics as JSON")
 
     demo = commands.add_parser("demo", help="phantom → default model → synthetic CT, previews and metrics")
     demo.add_argument("--output", "-o", default="demo-output", help="output folder (default demo-output)")
-    demo.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
+    demo.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="compute device (default auto)")
     demo.add_argument("--model", "-m", help="synthesis model (default: the bundled default)")
     return parser
 
 
-ExtraOutput = Callable[[TaskResult, dict, Path], str]  # writes one more output of a run; returns its 'wrote' note
+def chosen_model(args: argparse.Namespace, task: TaskSpec) -> ModelBundle:
+    """The model of ``--model``, or the task's default (said so, with how to list the others)."""
+    bundle = find_model(args.model, task.name)
+    if args.model is None:
+        print(f"model: {bundle.name}, the default {task.name} model ({bundle.title}); "
+              f"`models --task {task.name}` lists the others", flush=True)
+    return bundle
 
 
-def run_task(task_name: str, args: argparse.Namespace, bundle: ModelBundle, inputs: dict,
-             extra_outputs: dict[Path, ExtraOutput] | None = None) -> tuple[TaskResult, dict]:
-    """Read the input, run the task with the chosen model and write the output with provenance, plus
-    ``extra_outputs``; every output is checked and locked before the input is read, and all of them appear
-    together or none does. Returns the result and the provenance written with it."""
-    task = get_task(task_name)
-    output = check_writable_path(args.output, args.overwrite, [args.input])
-    extra_outputs = extra_outputs or {}
-    with OutputSet([output, *extra_outputs], args.overwrite, [args.input]) as outputs:
-        volume = read_volume(args.input)
-        progress = None if args.quiet else TerminalProgress(f"{task_name} ({bundle.name})")
-        options = InferenceOptions(device=args.device, batch_size=args.batch_size, progress=progress)
-        result = task.run(volume, bundle, inputs, options)
-        metadata = synthetic_metadata(bundle, str(args.input), result.warnings)
-        write_image_file(result.volume, outputs.staged(output), metadata, file_description(metadata))
-        notes = [write(result, metadata, outputs.staged(path)) for path, write in extra_outputs.items()]
-    for warning in result.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
-    print(f"wrote {output} ({' × '.join(map(str, result.volume.size))} voxels, synthetic "
-          f"{bundle.manifest.output.modality} by {bundle.name})")
-    for path, note in zip(extra_outputs, notes):
-        print(f"wrote {path} ({note})")
-    return result, metadata
-
-
-def cmd_synthesize(args: argparse.Namespace) -> int:
-    bundle = find_model(args.model, "synthesize")
-    inputs = {}
-    if args.labels:
-        inputs["label_mapping"] = resolve_label_mapping(parse_label_mapping(args.labels), bundle.manifest.input.labels)
-    run_task("synthesize", args, bundle, inputs)
-    return 0
-
-
-def cmd_translate(args: argparse.Namespace) -> int:
-    run_task("translate", args, find_model(args.model, "translate"), {})
-    return 0
-
-
-def write_csv(rows: list[dict], path: Path) -> None:
-    """Rows as CSV (header from the first row's keys) to exactly ``path`` (a staged output)."""
-    with open(path, "w", newline="") as stream:
-        writer = csv.DictWriter(stream, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-
-
-def threshold_inputs(args: argparse.Namespace, bundle: ModelBundle) -> dict[str, float]:
-    """The anomaly task's inputs from --threshold or --normal-share, checked against the model before any input
-    is read."""
-    inputs = anomaly_threshold_inputs(args.threshold, args.normal_share)
-    if inputs and bundle.task != "anomaly":
-        raise GANSynthesisError(f"--threshold and --normal-share apply to the anomaly task only, not {bundle.task}.")
-    if inputs:
-        resolve_threshold(bundle.manifest, **inputs)
-    return inputs
-
-
-def _write_segmentation(result: TaskResult, metadata: dict, path: Path) -> str:
-    write_image_file(result.segmentation, path, metadata | {"GANSynthesis.Segment": "suspected anomaly"})
-    return f"suspected anomaly: {result.summary['suspected_ml']:.2f} ml at {threshold_text(result.summary)}"
-
-
-def _write_scores(result: TaskResult, metadata: dict, path: Path) -> str:
-    write_csv(result.slice_table, path)
-    return f"{len(result.slice_table)} slices"
-
-
-def cmd_anomaly(args: argparse.Namespace) -> int:
-    bundle = find_model(args.model, "anomaly")
+def cmd_task(args: argparse.Namespace) -> int:
+    task = get_task(args.command)
     extra_outputs = {}
-    if args.segmentation:
-        extra_outputs[check_writable_path(args.segmentation, args.overwrite, [args.input])] = _write_segmentation
-    if args.scores:
-        scores = Path(args.scores)
-        if scores.suffix.lower() != ".csv":
-            raise GANSynthesisError(f"The scores file must end in .csv; got {scores.name}.")
-        extra_outputs[scores] = _write_scores
-    result, _ = run_task("anomaly", args, bundle, threshold_inputs(args, bundle), extra_outputs)
-    top = highest_slice(result)
-    print(f"volume anomaly score {result.summary['volume_score']:.4g} (highest at slice {top['slice']}, "
-          f"z = {top['position_mm']:.1f} mm)")
+    for extra in task.extra_outputs:
+        path = getattr(args, extra.dest)
+        if path is None:
+            continue
+        if not any(Path(path).name.lower().endswith(suffix) for suffix in extra.suffixes):
+            raise GANSynthesisError(f"The {extra.flag} file must end in {' or '.join(extra.suffixes)}; "
+                                    f"got {Path(path).name}.")
+        extra_outputs[Path(path)] = extra  # checked with the output when the run locks them
+    output = check_writable_path(args.output, args.overwrite, [args.input])
+    bundle = chosen_model(args, task)
+    inputs = task.inputs_from_options(args, bundle)
+    progress = None if args.quiet else TerminalProgress(f"{task.name} ({bundle.name})")
+    done = run_to_files(task, bundle, args.input, output, inputs,
+                        InferenceOptions(device=args.device, batch_size=args.batch_size, progress=progress),
+                        extra_outputs, args.overwrite)
+    for warning in done.result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    print(f"wrote {output} ({' × '.join(map(str, done.result.volume.size))} voxels, synthetic "
+          f"{bundle.manifest.output.modality} by {bundle.name})")
+    for path, note in done.notes.items():
+        print(f"wrote {path} ({note})")
+    for line in task.summary_lines(done.result):
+        print(line)
     return 0
-
-
-def highest_slice(result) -> dict:
-    """The per-slice score row of an anomaly result's most anomalous slice."""
-    return max(result.slice_table, key=lambda row: row["anomaly_score"])
-
-
-def case_summary(name: str, result, output: Path) -> dict:
-    """One row of the batch summary: a case's volume score, where it peaks and how much is suspected."""
-    top = highest_slice(result)
-    return {"case": name, "volume_score": round(result.summary["volume_score"], 4), "highest_slice": top["slice"],
-            "position_mm": round(top["position_mm"], 2), "suspected_ml": round(result.summary["suspected_ml"], 3),
-            "threshold": round(result.summary["threshold"], 6), "heatmap": output.name}
 
 
 def merge_summary(rows: list[dict], path: Path) -> None:
@@ -245,7 +180,10 @@ def merge_summary(rows: list[dict], path: Path) -> None:
         if path.exists():
             with open(path, newline="") as stream:
                 kept = [row for row in csv.DictReader(stream) if row["case"] not in cases]
-        write_csv(sorted(kept + rows, key=lambda row: row["case"]), outputs.staged(path))
+        with open(outputs.staged(path), "w", newline="") as stream:
+            writer = csv.DictWriter(stream, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(sorted(kept + rows, key=lambda row: row["case"]))
 
 
 def batch_cases(folder: Path) -> list[tuple[str, Path]]:
@@ -274,9 +212,21 @@ def batch_cases(folder: Path) -> list[tuple[str, Path]]:
     return cases
 
 
+def refuse_other_tasks_options(args: argparse.Namespace) -> None:
+    """A batch run refuses options that belong to another task than its own."""
+    for other in TASKS.values():
+        given = sorted(name for name in _task_options(other) - _task_options(get_task(args.task))
+                       if getattr(args, name, None) not in (None, False))
+        if given:
+            flags = " and ".join(f"--{name.replace('_', '-')}" for name in given)
+            raise GANSynthesisError(f"{flags} apply to the {other.name} task only, not {args.task}.")
+
+
 def cmd_batch(args: argparse.Namespace) -> int:
-    task, bundle = get_task(args.task), find_model(args.model, args.task)
-    inputs = threshold_inputs(args, bundle)
+    task = get_task(args.task)
+    refuse_other_tasks_options(args)
+    bundle = chosen_model(args, task)
+    inputs = task.inputs_from_options(args, bundle)
     cases = batch_cases(Path(args.input_dir))
     suffix = args.suffix or f"_synthetic_{bundle.manifest.output.modality.lower().replace(' ', '_')}.nii.gz"
     if not image_file_suffix(suffix) or Path(f"case{suffix}").name != f"case{suffix}":
@@ -292,23 +242,22 @@ def cmd_batch(args: argparse.Namespace) -> int:
             continue
         started = time.perf_counter()
         try:
-            with OutputSet([output], overwrite=True, inputs=[path]) as outputs:
-                result = task.run(read_volume(path), bundle, inputs, InferenceOptions(args.device, args.batch_size))
-                metadata = synthetic_metadata(bundle, str(path), result.warnings)
-                write_image_file(result.volume, outputs.staged(output), metadata, file_description(metadata))
+            result = run_to_files(task, bundle, path, output, inputs, InferenceOptions(args.device, args.batch_size),
+                                  overwrite=True).result
         except Exception as error:  # noqa: BLE001 - one case's failure, whatever it is, must not stop the others
             failed += 1
             reason = error if isinstance(error, GANSynthesisError) else f"unexpected {type(error).__name__}: {error}"
             print(f"{prefix} failed: {reason}", file=sys.stderr, flush=True)
             continue
-        note = f" (warning: {'; '.join(result.warnings)})" if result.warnings else ""
-        if result.summary:
-            summaries.append(case_summary(name, result, output))
-            note = f", volume anomaly score {result.summary['volume_score']:.4g}{note}"
+        row = task.batch_row(result, output)
+        if row:
+            summaries.append({"case": name, **row})
+        notes = [*task.summary_lines(result), *(f"warning: {w}" for w in result.warnings)]
+        note = f" ({'; '.join(notes)})" if notes else ""
         print(f"{prefix} done in {time.perf_counter() - started:.1f} s → {output}{note}", flush=True)
     if summaries:
         merge_summary(summaries, output_dir / "summary.csv")
-        print(f"wrote {output_dir / 'summary.csv'} (one row per case: volume score, highest slice, suspected ml)")
+        print(f"wrote {output_dir / 'summary.csv'} (one row per case: {', '.join(list(summaries[0])[1:])})")
     if failed:
         print(f"error: {failed} of {len(cases)} cases failed (see above)", file=sys.stderr)
         return 2
@@ -325,13 +274,17 @@ def cmd_models(args: argparse.Namespace) -> int:
         return 0
     if not entries:
         print("no models installed")
+    defaults = {task: find_model(None, task) for task in TASKS if any(e.bundle and e.bundle.task == task
+                                                                        for e in entries)}
     for entry in entries:
         if entry.bundle is None:
             print(f"{entry.path.name}  [broken: not usable]\n  problem: {entry.problem}\n  path: {entry.path}")
             continue
         bundle = entry.bundle
         m = bundle.manifest
-        print(f"{bundle.name}  [{bundle.task}]  v{m.version}{'  (default)' if m.default else ''}")
+        default = defaults.get(bundle.task)
+        mark = "  (default)" if default is not None and default.path == bundle.path else ""
+        print(f"{bundle.name}  [{bundle.task}]  v{m.version}{mark}")
         print(f"  {bundle.title}")
         if m.input.labels is not None:
             print("  labels: " + ", ".join(f"{k}={v}" for k, v in m.input.labels.items()))
@@ -349,21 +302,34 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 def cmd_phantom(args: argparse.Namespace) -> int:
     from .phantoms.lesions import lesions_in
+    from .phantoms.modalities import low_dose_ct, render_mr
     from .phantoms.thorax import generate_phantom
 
     folder = check_output_folder(args.output)
-    names = ("ct", "labels", "body") + (("ct_lesions", "mr_lesions", "lesion_mask") if args.lesions else ())
+    names = (("ct", "labels", "body") + (("mr",) if args.mr else ()) + (("ct_low_dose",) if args.low_dose else ())
+             + (("ct_lesions", "mr_lesions", "lesion_mask") if args.lesions else ()))
     paths = {name: folder / f"{name}.{args.format}" for name in names}
     note = {PHANTOM_KEY: f"seed {args.seed}"}
+    progress = TerminalProgress(f"phantom (seed {args.seed})")
     with OutputSet(paths.values(), args.overwrite) as outputs:
+        progress(0.0, "drawing the anatomy")
         phantom = generate_phantom(args.seed, tuple(args.size), tuple(args.spacing), args.supersample)
         volumes = {"ct": phantom.ct, "labels": phantom.labels, "body": phantom.body}
+        if args.mr:
+            progress(0.4, "rendering MR")
+            volumes["mr"] = render_mr(phantom)
+        if args.low_dose:
+            progress(0.55, "simulating low dose")
+            volumes["ct_low_dose"] = low_dose_ct(phantom.ct, seed=args.seed)
         if args.lesions:
+            progress(0.7, "inserting lesions")
             cases = lesions_in(phantom, ("ct", "mr"))
             volumes |= {f"{modality}_lesions": case.image for modality, case in cases.items()}
             volumes["lesion_mask"] = cases["ct"].mask
+        progress(0.9, "writing")
         for name, volume in volumes.items():
             write_image_file(volume, outputs.staged(paths[name]), note, file_description(note))
+        progress(1.0, "done")
     print("wrote " + ", ".join(str(p) for p in paths.values()))
     return 0
 
@@ -373,6 +339,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     synthetic, reference = read_volume(args.synthetic), read_volume(args.reference)
     mask = read_volume(args.mask) if args.mask else None
+    print("computing MAE, PSNR and SSIM in the body …", file=sys.stderr, flush=True)
     metrics, _ = evaluate_volumes(synthetic, reference, mask)
     undefined = [name for name, value in metrics.items() if math.isnan(value)]
     if undefined:
@@ -399,8 +366,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"demo": cmd_demo, "synthesize": cmd_synthesize, "translate": cmd_translate, "anomaly": cmd_anomaly,
-            "batch": cmd_batch, "models": cmd_models, "phantom": cmd_phantom, "evaluate": cmd_evaluate}
+COMMANDS = {"demo": cmd_demo, "batch": cmd_batch, "models": cmd_models, "phantom": cmd_phantom,
+            "evaluate": cmd_evaluate}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -408,7 +375,7 @@ def main(argv: list[str] | None = None) -> int:
     already_written = len(written_paths())
     try:
         with termination_as_interrupt():
-            status = COMMANDS[args.command](args)
+            status = COMMANDS.get(args.command, cmd_task)(args)
         sys.stdout.flush()  # a closed pipe shows here, not at exit
         return status
     except BrokenPipeError:  # the reader stopped early (`| head`); what it read is complete

@@ -11,10 +11,10 @@ from .core.progress import TerminalProgress
 from .engine.inference import InferenceOptions
 from .evaluation.against_reference import evaluate_volumes
 from .files.image_files import write_volume
-from .models.provenance import file_description, synthetic_metadata
 from .models.registry import find_model
 from .phantoms.thorax import generate_phantom
-from .tasks.synthesis.labels_to_ct import synthesize
+from .tasks.catalogue import get_task
+from .tasks.run_to_files import run_to_files
 
 DEMO_SEED = 424242  # not a training seed
 DEMO_SIZE = (192, 192, 72)
@@ -54,14 +54,14 @@ def save_preview(labels: np.ndarray, real: np.ndarray, synthetic: np.ndarray, pa
 def run_demo(output: Path, device: str = "auto", model: str | None = None) -> dict:
     """Write phantom, synthetic CT, preview PNG and metrics into ``output``; return the metrics."""
     output.mkdir(parents=True, exist_ok=True)
-    bundle = find_model(model, "synthesize")
+    task = get_task("synthesize")
+    bundle = find_model(model, task.name)
     phantom = generate_phantom(DEMO_SEED, DEMO_SIZE, DEMO_SPACING)
     write_volume(phantom.labels, output / "labels.nii.gz", overwrite=True)
     write_volume(phantom.ct, output / "real_ct.nii.gz", overwrite=True)
     options = InferenceOptions(device=device, progress=TerminalProgress(f"synthesize ({bundle.name})"))
-    synthetic = synthesize(phantom.labels, bundle, options=options)
-    metadata = synthetic_metadata(bundle, "labels.nii.gz")
-    write_volume(synthetic, output / "synthetic_ct.nii.gz", metadata, file_description(metadata), overwrite=True)
+    synthetic = run_to_files(task, bundle, output / "labels.nii.gz", output / "synthetic_ct.nii.gz", {}, options,
+                             overwrite=True).result.volume
     metrics, _ = evaluate_volumes(synthetic, phantom.ct, phantom.body)
     lv = synthetic.array[phantom.labels.array == 500].mean()
     myo = synthetic.array[phantom.labels.array == 205].mean()

@@ -22,7 +22,7 @@ from GANSynthesisLib.models.registry import find_model
 from GANSynthesisLib.phantoms.lesions import LesionKind, lesion_case, normal_image
 from GANSynthesisLib.phantoms.thorax import Tissue, generate_phantom
 from GANSynthesisLib.tasks.anomaly.detection import (AnomalyScorer, InpaintingScorer, axial_positions, context_evidence,
-                                                     detect_anomalies, intensity_evidence)
+                                                     find_anomalies, intensity_evidence)
 from GANSynthesisLib.tasks.anomaly.surprise import combined_heat, joint_surprise, tail_table
 from GANSynthesisLib.tasks.anomaly.thresholds import normal_share_marked, percent_text, threshold_for_normal_share
 from GANSynthesisLib.tasks.model_cards import held_out_lines
@@ -294,7 +294,7 @@ def test_heatmap_keeps_any_geometry_and_stays_inside_the_body(tiny_bundle):
     phantom = generate_phantom(5, (80, 70, 10), (3.5, 3.0, 4.0))
     volume = Volume(np.ascontiguousarray(phantom.ct.array.transpose(1, 0, 2)), (3.5, 4.0, 3.0), (10.0, -20.0, 5.0),
                     oblique_direction()[:, [0, 2, 1]])
-    result = detect_anomalies(volume, tiny_bundle, threshold=0.05)
+    result = find_anomalies(volume, tiny_bundle, threshold=0.05)
     heat = result.heatmap.array
     assert result.heatmap.same_geometry(volume) and heat.dtype == np.float32
     assert np.isfinite(heat).all() and heat.min() >= 0 and heat.max() <= 1
@@ -310,25 +310,25 @@ def test_heatmap_keeps_any_geometry_and_stays_inside_the_body(tiny_bundle):
 def test_bad_inputs_are_refused_with_a_reason(tiny_bundle, tiny_bundle_dir):
     volume = lesion_case(90003, "ct", (48, 48, 6)).image
     with pytest.raises(GANSynthesisError, match="threshold"):
-        detect_anomalies(volume, tiny_bundle, threshold=1.5)
+        find_anomalies(volume, tiny_bundle, threshold=1.5)
     broken = volume.array.copy()
     broken[0, 0, 0] = np.nan
     with pytest.raises(GANSynthesisError, match="non-finite"):
-        detect_anomalies(volume.with_array(broken), tiny_bundle)
+        find_anomalies(volume.with_array(broken), tiny_bundle)
     with pytest.raises(GANSynthesisError, match="not an anomaly model"):
-        detect_anomalies(volume, load_bundle(tiny_bundle_dir))
+        find_anomalies(volume, load_bundle(tiny_bundle_dir))
 
 
 def test_an_input_unlike_the_training_data_is_warned_about(tiny_bundle):
     phantom = generate_phantom(0, (64, 64, 12))  # one of the tiny model's training phantoms
-    assert detect_anomalies(phantom.ct, tiny_bundle).warnings == []
+    assert find_anomalies(phantom.ct, tiny_bundle).warnings == []
     mr_like = normal_image(phantom, "mr")  # CT model, MR intensities
-    warnings = detect_anomalies(mr_like, tiny_bundle).warnings
+    warnings = find_anomalies(mr_like, tiny_bundle).warnings
     assert len(warnings) == 1 and "unlike" in warnings[0]
     thin_slices = Volume(phantom.ct.array, (3.0, 3.0, 1.0))  # trained on 3 mm voxels
-    warnings = detect_anomalies(thin_slices, tiny_bundle).warnings
+    warnings = find_anomalies(thin_slices, tiny_bundle).warnings
     assert len(warnings) == 1 and "(3 mm in-plane, 1 mm slices) differ more than 2×" in warnings[0]
-    assert detect_anomalies(Volume(phantom.ct.array, (2.0, 2.0, 5.0)), tiny_bundle).warnings == []
+    assert find_anomalies(Volume(phantom.ct.array, (2.0, 2.0, 5.0)), tiny_bundle).warnings == []
 
 
 
@@ -492,7 +492,7 @@ def test_inpainting_training_exports_a_bundle_the_heatmap_runs(tmp_path):
     card = (run / "exported" / "README.md").read_text()
     assert "networks alone" in card and f"beyond a surprise of {settings.surprise['intensity_floor']:g}," in card
     volume = lesion_case(90006, "ct", (48, 48, 5)).image
-    result = detect_anomalies(volume, bundle)
+    result = find_anomalies(volume, bundle)
     heat = result.heatmap.array
     assert np.isfinite(heat).all() and heat.min() >= 0 and heat.max() < 1 and len(result.slice_scores) == 5
     evidence = context_evidence(volume, bundle)
@@ -593,7 +593,7 @@ def test_batch_anomaly_keeps_one_summary_row_per_case(tiny_anomaly_run, tmp_path
     assert "volume anomaly score" in capsys.readouterr().out
     first = list(csv.DictReader(open(outputs / "summary.csv")))
     assert [row["case"] for row in first] == ["patient90004", "patient90005"]
-    direct = detect_anomalies(read_volume(inputs / "patient90005.nii.gz"), load_bundle(model))
+    direct = find_anomalies(read_volume(inputs / "patient90005.nii.gz"), load_bundle(model))
     assert float(first[1]["volume_score"]) == pytest.approx(max(direct.slice_scores), abs=1e-4)
     assert int(first[1]["highest_slice"]) == int(np.argmax(direct.slice_scores))
     assert read_volume(outputs / first[1]["heatmap"]).same_geometry(direct.heatmap, atol=1e-4)
@@ -734,7 +734,7 @@ def test_bundled_models_rank_lesions_above_normal_tissue_better_than_an_intensit
     baseline = IntensityRarity(normal, bundle.manifest.input.normalisation, settings.body_level,
                                settings.smoothing_mm)
     cases = [lesion_case(seed, modality, supersample=supersample) for seed in (95010, 95011, 95012)]
-    scorers = {"model": lambda case: detect_anomalies(case.image, bundle).heatmap.array,
+    scorers = {"model": lambda case: find_anomalies(case.image, bundle).heatmap.array,
                "baseline": lambda case: baseline(case.image)}
     metrics = score_cases(cases, scorers, {"model": settings.threshold, "baseline": 0.5})
     assert set(SUBSETS) == {"all lesions", "in-range lesions"}

@@ -449,7 +449,7 @@ def test_the_child_returns_every_part_of_an_anomaly_result(tiny_anomaly_run):
     from GANSynthesisLib.models.registry import find_model
     from GANSynthesisLib.phantoms.thorax import generate_phantom
     from GANSynthesisLib.slicer.child_run import ChildRun
-    from GANSynthesisLib.tasks.registry import get_task
+    from GANSynthesisLib.tasks.catalogue import get_task
 
     ct = generate_phantom(5, (64, 64, 6), (6.0, 6.0, 6.0)).ct
     bundle = find_model(str(tiny_anomaly_run / "exported"), "anomaly")
@@ -593,7 +593,7 @@ from GANSynthesisLib.slicer.dependencies import missing_pip_packages, torch_miss
 from GANSynthesisLib.core.devices import DEVICE_CHOICES
 from GANSynthesisLib.models.registry import list_models
 from GANSynthesisLib.slicer.sample_data import SAMPLES, sample_input_for
-from GANSynthesisLib.tasks.registry import TASKS
+from GANSynthesisLib.tasks.catalogue import TASKS
 import GANSynthesisLib.slicer.child_run
 assert torch_missing() and missing_pip_packages() == ["safetensors", "scipy"]
 del sys.modules["scipy"]  # Slicer ships scipy; the samples need it and numpy, not torch

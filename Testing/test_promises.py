@@ -231,16 +231,16 @@ def test_batch_names_cases_of_two_formats_apart_and_keeps_going(inputs, tmp_path
 
 
 def test_batch_reports_an_unexpected_failure_for_its_case_and_runs_the_others(inputs, tmp_path, capsys, monkeypatch):
-    from GANSynthesisLib import cli
+    from GANSynthesisLib.tasks import run_to_files
 
-    real_read = cli.read_volume
+    real_read = run_to_files.read_volume
 
     def failing_read(path):
         if Path(path).name == "case.nii.gz":
             raise MemoryError("simulated")
         return real_read(path)
 
-    monkeypatch.setattr(cli, "read_volume", failing_read)
+    monkeypatch.setattr(run_to_files, "read_volume", failing_read)
     code, out, err = run(["batch", "synthesize", "--input-dir", inputs["cases"], "--output-dir", tmp_path], capsys)
     assert code == 2 and "unexpected MemoryError: simulated" in err and "Traceback" not in err
     assert [p.name for p in tmp_path.iterdir()] == ["case_nrrd_synthetic_ct.nii.gz"]

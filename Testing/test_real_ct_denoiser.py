@@ -10,7 +10,7 @@ from GANSynthesisLib.engine.inference import InferenceOptions
 from GANSynthesisLib.evaluation.image_metrics import body_mask_from_ct, masked_psnr
 from GANSynthesisLib.models.bundle import load_bundle
 from GANSynthesisLib.models.registry import BUNDLED_MODELS_DIR
-from GANSynthesisLib.tasks.translation import translate
+from GANSynthesisLib.tasks.translation.image_translation import translate
 from training.noise_insertion import Projector, low_dose_pair, noise_std_in_flat_regions, resample_slices
 
 BUNDLE = BUNDLED_MODELS_DIR / "lowdose-ct-real"

@@ -1,5 +1,7 @@
 """Sample phantoms drawn into a real slicer-core scene: nodes, geometry, segments, which model each one feeds."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from mrml_scene import add_volume_node, hierarchy_item_names, new_scene, node_ids
@@ -9,6 +11,8 @@ from sample_thumbnails import ICONS, render_all
 from GANSynthesisLib.core.errors import GANSynthesisError
 from GANSynthesisLib.core.volume import Volume
 from GANSynthesisLib.files.image_files import read_metadata
+from GANSynthesisLib.models.bundle import load_bundle
+from GANSynthesisLib.models.manifest import InputSpec
 from GANSynthesisLib.models.provenance import PHANTOM_KEY, SYNTHETIC_KEY
 from GANSynthesisLib.models.registry import find_model, list_models
 from GANSynthesisLib.phantoms.lesions import LesionKind
@@ -74,15 +78,12 @@ def test_the_lesion_segments_are_the_true_lesions_by_kind(cases):
     assert set(np.unique(truth)) == {0, *map(int, LesionKind)}  # both kinds are in the sample
 
 
-def test_every_bundled_model_but_the_low_dose_one_has_a_sample_input(cases):
+def test_every_bundled_model_has_a_sample_input(cases):
     for bundle in list_models():
-        fit = sample_input_for(bundle)
-        if "low dose" in (bundle.manifest.input.modality or "").lower():
-            assert fit is None
-            continue
-        name, role = fit
+        name, role = sample_input_for(bundle)
         assert role in set(cases[name].images) | {"segmentation"}, bundle.name
         assert (role == "segmentation") == (bundle.task == "synthesize")
+        assert (role == "ct_low_dose") == ("low dose" in (bundle.manifest.input.modality or "").lower())
 
 
 def test_the_sample_for_the_mr_model_is_translated_close_to_its_ct():
@@ -96,11 +97,14 @@ def test_the_sample_for_the_mr_model_is_translated_close_to_its_ct():
     assert metrics["mae"] < 150.0  # its card: 109.5 ± 8.9 HU on held-out phantoms, inside the body
 
 
-def test_no_sample_for_the_low_dose_model_and_an_unknown_name_add_nothing():
+def test_no_sample_for_a_pet_model_and_an_unknown_name_add_nothing(tiny_bundle_dir, tmp_path):
+    tiny = load_bundle(tiny_bundle_dir)
+    pet = replace(tiny, manifest=replace(tiny.manifest, name="tiny-pet", task="translate",
+                                         input=InputSpec(kind="image", modality="PET")))
     scene = new_scene()
     before = node_ids(scene)
-    with pytest.raises(GANSynthesisError, match="No sample fits the input of model lowdose-ct-phantom"):
-        load_sample_input(scene, find_model("lowdose-ct-phantom", "translate"))
+    with pytest.raises(GANSynthesisError, match="No sample fits the input of model tiny-pet"):
+        load_sample_input(scene, pet)
     with pytest.raises(GANSynthesisError, match="There is no sample 'CTChest'; choose one of GAN heart phantom"):
         load_sample(scene, "CTChest")
     assert node_ids(scene) == before

@@ -23,7 +23,7 @@ from GANSynthesisLib.models.networks import ResnetGenerator
 from GANSynthesisLib.models.registry import find_model
 from GANSynthesisLib.phantoms.modalities import low_dose_ct, render_mr
 from GANSynthesisLib.phantoms.thorax import Tissue, generate_phantom
-from GANSynthesisLib.tasks.translation import translate
+from GANSynthesisLib.tasks.translation.image_translation import translate
 from training.baselines import IntensityMapping
 from training.cyclegan import ImagePool
 from training.datasets import phantom_cases

@@ -9,7 +9,7 @@ from GANSynthesisLib.core.errors import GANSynthesisError
 from GANSynthesisLib.core.volume import Volume
 from GANSynthesisLib.engine.inference import InferenceOptions
 from GANSynthesisLib.models.bundle import load_bundle
-from GANSynthesisLib.tasks.registry import get_task
+from GANSynthesisLib.tasks.catalogue import get_task
 from GANSynthesisLib.tasks.synthesis.wholebody import label_classes
 
 

@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from GANSynthesisLib.models.bundle import ModelBundle, load_bundle  # noqa: E402
 from GANSynthesisLib.models.registry import find_model  # noqa: E402
 from GANSynthesisLib.phantoms.lesions import lesion_case  # noqa: E402
-from GANSynthesisLib.tasks.anomaly.detection import detect_anomalies  # noqa: E402
+from GANSynthesisLib.tasks.anomaly.detection import find_anomalies  # noqa: E402
 from GANSynthesisLib.tasks.anomaly.thresholds import (normal_heat_table, percent_text, resolve_threshold,  # noqa: E402
                                                       threshold_for_normal_share)
 from training.anomaly_evaluation import SUBSETS, judged_voxels  # noqa: E402
@@ -53,7 +53,7 @@ def pooled_heat(bundle: ModelBundle, seeds: list[int], supersample: int,
     modality = bundle.manifest.input.modality.lower()
     for seed in seeds:
         case = lesion_case(seed, "mr" if modality.startswith("mr") else "ct", size, supersample=supersample)
-        result = detect_anomalies(case.image, bundle)
+        result = find_anomalies(case.image, bundle)
         judged, lesion = judged_voxels(case, SUBSETS["all lesions"])
         warned += bool(result.warnings)
         heats.append(result.heatmap.array[judged])

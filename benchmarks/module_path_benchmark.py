@@ -31,7 +31,7 @@ from inference_benchmark import big_label_map  # noqa: E402
 def engine_seconds(labels, device: str) -> float:
     from GANSynthesisLib.engine.inference import InferenceOptions
     from GANSynthesisLib.models.registry import find_model
-    from GANSynthesisLib.tasks.registry import get_task
+    from GANSynthesisLib.tasks.catalogue import get_task
 
     start = time.perf_counter()
     get_task("synthesize").run(labels, find_model(None, "synthesize"), {}, InferenceOptions(device=device))

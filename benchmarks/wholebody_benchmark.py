@@ -28,7 +28,7 @@ from GANSynthesisLib.models.manifest import Grid, InputSpec, Manifest, Normalisa
 from GANSynthesisLib.models.networks import UNetGenerator, network_spec  # noqa: E402
 from GANSynthesisLib.models.registry import find_model  # noqa: E402
 from GANSynthesisLib.phantoms.wholebody import generate_wholebody_phantom  # noqa: E402
-from GANSynthesisLib.tasks.registry import get_task  # noqa: E402
+from GANSynthesisLib.tasks.catalogue import get_task  # noqa: E402
 
 # whole-body class → a TotalSegmentator 'total' number with that class (so the map is read as TS numbering)
 TS_NUMBER = {1: 0, 2: 0, 3: 86, 4: 10, 5: 16, 6: 32, 7: 79, 8: 51, 9: 51, 10: 51, 11: 52, 12: 62, 13: 5, 14: 18}

@@ -9,7 +9,7 @@ from pathlib import Path
 from GANSynthesisLib.models.bundle import ModelBundle, save_bundle
 from GANSynthesisLib.models.manifest import INTENDED_USE, Manifest
 from GANSynthesisLib.models.networks import UNetGenerator, count_parameters, network_spec
-from GANSynthesisLib.tasks.model_cards import normal_share_line
+from GANSynthesisLib.tasks.anomaly.card_lines import normal_share_line
 
 CONTEXT_ALONE = "context alone"  # metrics key: a model with intensity evidence judged on its networks alone
 

@@ -124,7 +124,7 @@ def volume_of(slices: np.ndarray):
 def model_denoiser(bundle) -> Callable[[np.ndarray], np.ndarray]:
     """Slices (n, rows, cols) HU → denoised slices, through the translate task path on the CPU."""
     from GANSynthesisLib.engine.inference import InferenceOptions
-    from GANSynthesisLib.tasks.translation import translate
+    from GANSynthesisLib.tasks.translation.image_translation import translate
 
     def denoise(slices: np.ndarray) -> np.ndarray:
         output, _ = translate(volume_of(slices), bundle, InferenceOptions(device="cpu", threads=2))

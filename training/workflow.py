@@ -16,7 +16,7 @@ from GANSynthesisLib.core.errors import GANSynthesisError
 from GANSynthesisLib.engine.inference import InferenceOptions, run_translator
 from GANSynthesisLib.engine.input_checks import input_range
 from GANSynthesisLib.phantoms.thorax import SUPERSAMPLE_CHOICES
-from GANSynthesisLib.tasks.translation import ImageTranslator
+from GANSynthesisLib.tasks.translation.image_translation import ImageTranslator
 
 from . import distributed
 from .augment import Augmentation

@@ -25,13 +25,14 @@ from ..models.bundle import ModelBundle
 from ..models.provenance import PREFIX, file_description, output_modality, synthetic_metadata
 from ..models.registry import find_model
 from ..tasks.anomaly.thresholds import anomaly_threshold_inputs
-from ..tasks.registry import TaskResult, TaskSpec, get_task
+from ..tasks.anomaly.task import SUSPECTED_SEGMENT
+from ..tasks.catalogue import get_task
+from ..tasks.spec import TaskResult, TaskSpec
 from .mrml import (SegmentMatch, check_output_node, labelmap_from_segmentation, publish_segmentation, publish_table,
                    publish_volume, show_overlay, style_heatmap, undone_on_error, volume_from_node)
 
 RELATED_NODE_ROLES = {"table": "GANSynthesisScores", "chart": "GANSynthesisChart",
                       "segmentation": "GANSynthesisSegmentation"}
-SUSPECTED_SEGMENT = "suspected anomaly"
 
 @dataclass
 class PreparedRun:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..core.errors import GANSynthesisError
-from ..tasks.registry import TaskResult
+from ..tasks.spec import TaskResult
 from .worker import INPUT_VOLUME, read_result, write_exchange_volume, write_request
 
 LIBRARY_PARENT = Path(__file__).resolve().parents[2]

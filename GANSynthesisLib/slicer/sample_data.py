@@ -16,6 +16,7 @@ from ..core.errors import GANSynthesisError
 from ..core.volume import Volume
 from ..models.bundle import ModelBundle
 from ..models.provenance import PHANTOM_KEY
+from ..tasks.catalogue import TASKS
 
 SAMPLE_SIZE = (128, 128, 48)  # voxels (i, j, k): the thorax at the bundled models' grid
 SAMPLE_SPACING = (3.0, 3.0, 3.0)
@@ -50,21 +51,23 @@ class Sample:
     make: Callable[[], SampleCase]
 
 
-HEART_NODE_NAMES = {"ct": "Heart phantom CT", "mr": "Heart phantom MR", "segmentation": "Heart phantom segmentation"}
+HEART_NODE_NAMES = {"ct": "Heart phantom CT", "mr": "Heart phantom MR", "ct_low_dose": "Heart phantom low-dose CT",
+                    "segmentation": "Heart phantom segmentation"}
 LESION_NODE_NAMES = {"ct": "Lesion phantom CT", "mr": "Lesion phantom MR",
                      "segmentation": "Lesion phantom true lesions"}
 
 
 def heart_case() -> SampleCase:
-    """A thorax phantom as CT and T1-like MR with its seven MM-WHS heart structures as a segmentation."""
-    from ..phantoms.modalities import render_mr
+    """A thorax phantom as CT, T1-like MR and low-dose CT with its seven MM-WHS heart structures as a segmentation."""
+    from ..phantoms.modalities import low_dose_ct, render_mr
     from ..phantoms.thorax import generate_phantom
 
     phantom = generate_phantom(HEART_SEED, SAMPLE_SIZE, SAMPLE_SPACING)
     segments = {value: (name.capitalize(), HEART_COLOURS[name]) for name, value in MMWHS_LABELS.items()}
     return SampleCase(f"Heart phantom (seed {HEART_SEED})",
                       {"ct": (HEART_NODE_NAMES["ct"], phantom.ct, "ct"),
-                       "mr": (HEART_NODE_NAMES["mr"], render_mr(phantom), "grey")},
+                       "mr": (HEART_NODE_NAMES["mr"], render_mr(phantom), "grey"),
+                       "ct_low_dose": (HEART_NODE_NAMES["ct_low_dose"], low_dose_ct(phantom.ct, seed=HEART_SEED), "ct")},
                       (HEART_NODE_NAMES["segmentation"], phantom.labels, segments), HEART_SEED)
 
 
@@ -83,7 +86,7 @@ def lesion_sample_case() -> SampleCase:
 
 
 SAMPLES: dict[str, Sample] = {
-    "GAN heart phantom": Sample("GANSynthesisHeartPhantom.png", HEART_NODE_NAMES, heart_case),  # synthesis, MR → CT
+    "GAN heart phantom": Sample("GANSynthesisHeartPhantom.png", HEART_NODE_NAMES, heart_case),  # synthesis, translation
     "GAN lesion phantom": Sample("GANSynthesisLesionPhantom.png", LESION_NODE_NAMES, lesion_sample_case),  # anomaly
 }
 
@@ -109,14 +112,8 @@ def load_sample(scene, name: str) -> dict[str, Any]:
 
 def sample_input_for(bundle: ModelBundle) -> tuple[str, str] | None:
     """(sample name, node role) of the sample whose node fits the model's input, or None when none does."""
-    model_input = bundle.manifest.input
-    modality = (model_input.modality or "").lower()
-    if bundle.task == "synthesize":
-        return ("GAN heart phantom", "segmentation") if model_input.kind == "labelmap" else None
-    role = "mr" if modality.startswith("mr") else "ct" if modality == "ct" else None
-    if role is None or bundle.task not in ("translate", "anomaly"):
-        return None
-    return ("GAN heart phantom" if bundle.task == "translate" else "GAN lesion phantom"), role
+    task = TASKS.get(bundle.task)
+    return task.sample_input(bundle.manifest) if task else None
 
 
 def load_sample_input(scene, bundle: ModelBundle) -> tuple[Any, dict[str, Any]]:

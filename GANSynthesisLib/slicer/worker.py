@@ -26,7 +26,7 @@ import numpy as np
 
 from ..core.errors import GANSynthesisError
 from ..core.volume import Volume
-from ..tasks.registry import TaskResult
+from ..tasks.spec import TaskResult
 
 REQUEST_FILE = "request.json"
 RESULT_FILE = "result.json"
@@ -87,7 +87,7 @@ def run_request(folder: Path) -> None:
     from ..core.devices import describe_device, resolve_device
     from ..engine.inference import InferenceOptions
     from ..models.registry import find_model
-    from ..tasks.registry import get_task
+    from ..tasks.catalogue import get_task
 
     request = json.loads((folder / REQUEST_FILE).read_text())
     task = get_task(request["task"])

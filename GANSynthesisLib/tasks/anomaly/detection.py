@@ -294,8 +294,8 @@ def intensity_evidence(volume: Volume, normalised: np.ndarray, body: np.ndarray,
     return smooth_heatmap(intensity_rarity(normalised, rarity), volume, smoothing_mm) * body
 
 
-def detect_anomalies(volume: Volume, bundle: ModelBundle, options: InferenceOptions | None = None,
-                     threshold: float | None = None, normal_share: float | None = None) -> AnomalyResult:
+def find_anomalies(volume: Volume, bundle: ModelBundle, options: InferenceOptions | None = None,
+                   threshold: float | None = None, normal_share: float | None = None) -> AnomalyResult:
     """Anomaly heatmap, per-slice and volume scores, and the voxels at or above the threshold as a 0/1
     segmentation. The threshold is ``threshold`` (heat units), else the one that marks ``normal_share`` of
     normal anatomy, else the model's calibrated default (:func:`.thresholds.resolve_threshold`)."""

@@ -8,13 +8,13 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..core.errors import GANSynthesisError
-from ..core.volume import Volume
-from ..engine.inference import InferenceOptions, host_to_device, run_translator
-from ..engine.input_checks import input_range, input_warnings
-from ..engine.unit_range import from_unit_range, to_unit_range
-from ..models.bundle import ModelBundle
-from ..models.bundled_networks import load_network
+from ...core.errors import GANSynthesisError
+from ...core.volume import Volume
+from ...engine.inference import InferenceOptions, host_to_device, run_translator
+from ...engine.input_checks import input_range, input_warnings
+from ...engine.unit_range import from_unit_range, to_unit_range
+from ...models.bundle import ModelBundle
+from ...models.bundled_networks import load_network
 
 
 @dataclass

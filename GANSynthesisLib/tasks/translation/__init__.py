@@ -1,0 +1,1 @@
+"""Image-to-image translation: MR → CT, low-dose → normal-dose CT."""
