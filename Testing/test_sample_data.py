@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 from mrml_scene import add_volume_node, hierarchy_item_names, new_scene, node_ids
 from PIL import Image
-from sample_thumbnails import ICONS, render_all
 
 from GANSynthesisLib.core.errors import GANSynthesisError
 from GANSynthesisLib.core.volume import Volume
@@ -20,6 +19,7 @@ from GANSynthesisLib.slicer import api
 from GANSynthesisLib.slicer.mrml import add_segmentation, labelmap_from_segmentation, match_segments, volume_from_node
 from GANSynthesisLib.slicer.sample_data import (LESION_SEED, SAMPLES, heart_case, lesion_sample_case, load_sample,
                                                 load_sample_input, sample_input_for)
+from tools.sample_thumbnails import ICONS, render_all
 
 slicer = pytest.importorskip("slicer")
 
@@ -158,7 +158,7 @@ def test_a_segmentation_keeps_only_the_listed_values_and_gets_empty_segments_for
 def test_thumbnails_are_drawn_for_every_sample_and_shipped_with_the_module(tmp_path):
     for drawn in render_all(tmp_path):
         shipped = ICONS / drawn.name
-        assert shipped.is_file(), f"{drawn.name} is not in {ICONS}; run Testing/sample_thumbnails.py"
+        assert shipped.is_file(), f"{drawn.name} is not in {ICONS}; run tools/sample_thumbnails.py"
         image = np.asarray(Image.open(drawn).convert("L"))
         assert image.shape == np.asarray(Image.open(shipped).convert("L")).shape
         assert image.std() > 20  # an image, not a blank canvas

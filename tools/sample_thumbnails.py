@@ -1,7 +1,7 @@
 """Draw the Sample Data thumbnails of the sample phantoms (GANSynthesis/Resources/Icons) and check them in a test.
 
 Each thumbnail is the axial slice with the most segmented voxels: CT | MR, the MR with the segments' outlines
-in their colours. Usage: python Testing/sample_thumbnails.py [OUTPUT_FOLDER] (default: the module's icon folder)
+in their colours. Usage: python tools/sample_thumbnails.py [OUTPUT_FOLDER] (default: the module's icon folder)
 """
 
 from __future__ import annotations
