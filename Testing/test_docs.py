@@ -14,9 +14,6 @@ from GANSynthesisLib.cli import build_parser
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 README_MAX_LINES = 200
-# Options the docs already use whose code has not landed yet (issue 30: `phantom` writes the MR and low-dose CT the
-# translation examples read). Empty this set when it lands; until then they are left out before parsing.
-PENDING_OPTIONS: set[str] = {"--mr", "--low-dose"}
 
 FENCE = re.compile(r"^```.*?^```", re.S | re.M)
 LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)\)")
@@ -97,7 +94,7 @@ def test_commands_name_a_real_subcommand_and_parse(page, command):
     assert words[3] in SUBCOMMANDS, f"{page_id(page)}: {words[3]!r} is not a subcommand ({', '.join(sorted(SUBCOMMANDS))})"
     if any(mark in command for mark in ("<", "[", "…", "...")):  # a pattern, not a command to run
         return
-    arguments = [word for word in shlex.split(command)[3:] if word not in PENDING_OPTIONS]
+    arguments = shlex.split(command)[3:]
     try:
         build_parser().parse_args(arguments)
     except SystemExit as exit_:  # argparse's way to refuse (status 2); --help ends with 0
