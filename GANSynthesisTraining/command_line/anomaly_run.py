@@ -13,7 +13,7 @@ from GANSynthesisLib.core.errors import GANSynthesisError
 from GANSynthesisLib.models.bundle import load_bundle
 from GANSynthesisLib.models.bundled_networks import load_network
 
-from GANSynthesisTraining.data.modalities import ANOMALY_MODALITIES as MODALITIES
+from GANSynthesisTraining.data.modalities import ANOMALY_MODALITIES
 from GANSynthesisTraining.data.normal_anatomy import normal_training_data, normal_volumes
 from GANSynthesisTraining.evaluation.anomaly_evaluation import evaluate_and_export_anomaly
 from GANSynthesisTraining.loop.trainer import TrainingConfig
@@ -38,7 +38,7 @@ def train_or_take_networks_then_export(args: argparse.Namespace, config: Trainin
     """What both anomaly training commands do: ``train()`` the networks (or take those of --networks-from), then
     calibrate, evaluate and export them (:func:`.anomaly_evaluation.evaluate_and_export_anomaly`); ``method``
     holds the title, description and anomaly settings."""
-    modality, normalisation = MODALITIES[args.modality]
+    modality, normalisation = ANOMALY_MODALITIES[args.modality]
     if args.networks_from:
         networks = bundled_networks(args.networks_from, method["settings"])
         volumes = normal_volumes(args)

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import torch
 import torch.nn.functional as F
 
 from GANSynthesisLib.engine.inference import host_to_device
+
+if TYPE_CHECKING:
+    from GANSynthesisTraining.loop.trainer import TrainingConfig
 
 LABELS = "labels"  # one-hot label channels: nearest-neighbour resampling, outside the slice is background
 IMAGE = "image"  # a network input in [-1, 1]: bilinear, outside is -1, intensity jitter applies
@@ -32,7 +35,7 @@ class Augmentation:
     intensity_jitter: float = 0.0  # IMAGE inputs: gain 1 ± j about the floor (-1), then offset ± j
 
     @classmethod
-    def from_config(cls, config) -> "Augmentation":
+    def from_config(cls, config: TrainingConfig) -> "Augmentation":
         """The augmentation a training config asks for (its ``flip``, ``rotation_deg``, ``scaling``,
         ``intensity_jitter``)."""
         return cls(config.flip, config.rotation_deg, config.scaling, config.intensity_jitter)

@@ -17,6 +17,7 @@ from GANSynthesisLib.engine.unit_range import to_unit_range
 from GANSynthesisLib.tasks.synthesis.labels_to_ct import one_hot_labels
 
 from GANSynthesisTraining.data.augmentation import IMAGE, LABELS, TARGET, Augmentation
+from GANSynthesisTraining.data.paired_cases import PairedCase
 
 
 class SourceEncoder(Protocol):
@@ -125,8 +126,9 @@ class SliceBank:
     device: torch.device = torch.device("cpu")  # where batches are delivered
 
     @classmethod
-    def from_cases(cls, cases, encoder: SourceEncoder, spacing_mm: float, canvas: int,
+    def from_cases(cls, cases: list[PairedCase], encoder: SourceEncoder, spacing_mm: float, canvas: int,
                    target_window: tuple[float, float]) -> "SliceBank":
+        """Every axial slice of the cases: sources encoded, targets in ``target_window`` mapped to [-1, 1]."""
         target_encoder = NormalisedImage({"type": "window", "low": target_window[0], "high": target_window[1]})
         sources = [axial_slices(case.source, encoder, spacing_mm, canvas) for case in cases]
         targets = [axial_slices(case.target, target_encoder, spacing_mm, canvas) for case in cases]

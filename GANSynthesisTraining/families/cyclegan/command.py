@@ -20,7 +20,7 @@ from GANSynthesisTraining.command_line.arguments import (add_config_arguments, a
                                                          add_window_argument, config_from_arguments)
 from GANSynthesisTraining.command_line.main import command_main
 from GANSynthesisTraining.data.input_statistics import input_statistics
-from GANSynthesisTraining.data.modalities import TRANSLATION_SOURCES as SOURCES
+from GANSynthesisTraining.data.modalities import TRANSLATION_SOURCES
 from GANSynthesisTraining.data.paired_cases import phantom_cases
 from GANSynthesisTraining.data.phantom_seeds import (held_out_phantoms_text, held_out_seeds, phantom_grid_text,
                                                      validation_phantoms)
@@ -36,7 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Data (phantoms or two unpaired folders), domain-A modality, run folder, window and CycleGAN settings."""
     add_data_arguments(parser, ["--domain-a", "--domain-b"], choose_one=False,
                        phantoms="N phantoms per domain, unpaired (shuffled seeds)")
-    parser.add_argument("--source", choices=SOURCES, default="mr", help="modality of domain A")
+    parser.add_argument("--source", choices=TRANSLATION_SOURCES, default="mr", help="modality of domain A")
     add_run_arguments(parser, "")
     add_window_argument(parser, "CT HU window of domain B mapped to [-1, 1]")
     add_config_arguments(parser, CycleGANConfig)
@@ -53,7 +53,7 @@ def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -
 
 def run(args: argparse.Namespace) -> int:
     """Train both directions, evaluate the A → B generator on held-out paired phantoms, export if asked."""
-    modality, normalisation, _, default_name = SOURCES[args.source]
+    modality, normalisation, _, default_name = TRANSLATION_SOURCES[args.source]
     args.name = args.name or default_name.replace("phantom", "cyclegan")
     config = config_from_arguments(CycleGANConfig, args)
     window = tuple(args.window)

@@ -21,10 +21,11 @@ from typing import Callable
 
 import torch
 
-from GANSynthesisTraining.command_line.anomaly_run import MODALITIES, train_or_take_networks_then_export
+from GANSynthesisTraining.command_line.anomaly_run import train_or_take_networks_then_export
 from GANSynthesisTraining.command_line.arguments import (add_anomaly_arguments, add_config_arguments,
                                                          config_from_arguments)
 from GANSynthesisTraining.command_line.main import command_main
+from GANSynthesisTraining.data.modalities import ANOMALY_MODALITIES
 from GANSynthesisTraining.data.normal_anatomy import normal_tile_bank
 from GANSynthesisTraining.data.tile_banks import TileBank
 from GANSynthesisTraining.evaluation.plots import save_image_grid
@@ -86,7 +87,7 @@ def train_networks(args: argparse.Namespace, config: AnomalyConfig, normalisatio
 
 def run(args: argparse.Namespace) -> int:
     """Train (or take --networks-from), calibrate, evaluate beside the intensity baseline, export if asked."""
-    modality, normalisation = MODALITIES[args.modality]
+    modality, normalisation = ANOMALY_MODALITIES[args.modality]
     args.name = args.name or f"fanogan-{args.modality}-phantom"
     config = config_from_arguments(AnomalyConfig, args)
     method = {"title": f"{modality} anomaly heatmap, f-AnoGAN (phantom-trained demo)",

@@ -21,10 +21,11 @@ import argparse
 import copy
 from dataclasses import replace
 
-from GANSynthesisTraining.command_line.anomaly_run import MODALITIES, train_or_take_networks_then_export
+from GANSynthesisTraining.command_line.anomaly_run import train_or_take_networks_then_export
 from GANSynthesisTraining.command_line.arguments import (add_anomaly_arguments, add_config_arguments,
                                                          config_from_arguments)
 from GANSynthesisTraining.command_line.main import command_main
+from GANSynthesisTraining.data.modalities import ANOMALY_MODALITIES
 from GANSynthesisTraining.data.normal_anatomy import normal_tile_bank
 from GANSynthesisTraining.families.inpainting.model import (ErrorScaleTrainer, InpaintingBank, InpaintingConfig,
                                                             InpaintingTrainer)
@@ -71,7 +72,7 @@ def train_networks(args: argparse.Namespace, config: InpaintingConfig, normalisa
 
 def run(args: argparse.Namespace) -> int:
     """Train (or take --networks-from), calibrate, evaluate beside the intensity baseline, export if asked."""
-    modality, normalisation = MODALITIES[args.modality]
+    modality, normalisation = ANOMALY_MODALITIES[args.modality]
     args.name = args.name or f"anomaly-{args.modality}-phantom"
     config = config_from_arguments(InpaintingConfig, args)
     method = method_info(modality, config)

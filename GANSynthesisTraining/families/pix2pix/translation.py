@@ -17,7 +17,7 @@ from GANSynthesisTraining.command_line.arguments import (add_config_arguments, a
                                                          add_window_argument, config_from_arguments)
 from GANSynthesisTraining.command_line.main import command_main
 from GANSynthesisTraining.data.input_statistics import input_statistics
-from GANSynthesisTraining.data.modalities import TRANSLATION_SOURCES as SOURCES
+from GANSynthesisTraining.data.modalities import TRANSLATION_SOURCES
 from GANSynthesisTraining.data.phantom_seeds import held_out_phantoms_text, phantom_grid_text, phantom_splits
 from GANSynthesisTraining.data.slice_banks import NormalisedImage
 from GANSynthesisTraining.data.splits import dataset_split, write_split
@@ -30,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Data (phantoms, SynthRAD2023, pairs), input modality, run folder, window and pix2pix settings."""
     add_data_arguments(parser, ["--synthrad", "--pairs-csv", "--pairs-folder"],
                        phantoms="N generated phantoms (seeds 0..N-1)")
-    parser.add_argument("--source", choices=SOURCES, required=True, help="input modality")
+    parser.add_argument("--source", choices=TRANSLATION_SOURCES, required=True, help="input modality")
     add_run_arguments(parser, "")
     add_window_argument(parser)
     add_config_arguments(parser, Pix2PixConfig)
@@ -59,7 +59,7 @@ def training_cases(args: argparse.Namespace, modality: str, seed: int) -> tuple[
 
 def run(args: argparse.Namespace) -> int:
     """Train, evaluate on the held-out cases beside plain baselines, export if asked."""
-    modality, normalisation, title, default_name = SOURCES[args.source]
+    modality, normalisation, title, default_name = TRANSLATION_SOURCES[args.source]
     args.name = args.name or default_name
     config = config_from_arguments(Pix2PixConfig, args)
     train, validation, test, data, test_data = training_cases(args, modality, config.seed)
