@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import locale
 import sys
 from pathlib import Path
 
@@ -17,6 +18,15 @@ from GANSynthesisLib.anatomy.mmwhs_structures import MMWHS_LABELS  # noqa: E402
 from GANSynthesisLib.core.volume import Volume  # noqa: E402
 from GANSynthesisLib.models.bundle import save_bundle  # noqa: E402
 from GANSynthesisLib.models.networks import UNetGenerator  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def keep_locale():
+    """Each test ends in the locale it began with: reading a DICOM series (GDCM) leaves the process in the C locale,
+    and the tests after it read and write UTF-8 text."""
+    before = locale.setlocale(locale.LC_ALL)
+    yield
+    locale.setlocale(locale.LC_ALL, before)
 
 
 def tiny_manifest(name: str = "tiny-synth") -> dict:
