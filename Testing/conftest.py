@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import locale
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -10,7 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-ROOT = Path(__file__).resolve().parent.parent
+from support import ROOT, TINY_ANOMALY_TRAINING  # ROOT also serves the tests that import it from here
+
 sys.path.insert(0, str(ROOT))
 
 from GANSynthesisLib.anatomy.mmwhs_structures import MMWHS_LABELS  # noqa: E402
@@ -18,6 +20,15 @@ from GANSynthesisLib.core.volume import Volume  # noqa: E402
 from GANSynthesisLib.models.bundle import save_bundle  # noqa: E402
 from GANSynthesisLib.models.manifest import Grid, InputSpec, Manifest, Normalisation, OutputSpec  # noqa: E402
 from GANSynthesisLib.models.networks import UNetGenerator, network_spec  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def keep_locale():
+    """Each test ends in the locale it began with: reading a DICOM series (GDCM) leaves the process in the C locale,
+    and the tests after it read and write UTF-8 text."""
+    before = locale.setlocale(locale.LC_ALL)
+    yield
+    locale.setlocale(locale.LC_ALL, before)
 
 
 def tiny_manifest(name: str, network: torch.nn.Module, **changes) -> Manifest:
@@ -88,17 +99,12 @@ def hand_drawn_heart(size=(150, 130, 36), spacing=(1.3, 1.1, 2.5), direction=Non
     labels[((x - 25) ** 2 + (y + 35) ** 2 <= 12**2) & (z > 25)] = MMWHS_LABELS["pulmonary artery"]
     return Volume(labels, spacing, (-40.0, 12.5, 100.0), np.eye(3) if direction is None else direction)
 
-TINY_ANOMALY_TRAINING = ["--phantoms", "2", "--modality", "ct", "--phantom-size", "64", "64", "12", "--canvas", "64",
-                         "--tile", "16", "--latent-dim", "8", "--base-width", "4", "--max-width", "16", "--batch-size",
-                         "4", "--critic-steps", "2", "--steps", "2", "--encoder-steps", "2", "--log-every", "1",
-                         "--held-out", "1", "--calibration", "1", "--threads", "1", "--snapshot-steps"]
-
 
 @pytest.fixture(scope="session")
 def tiny_anomaly_run(tmp_path_factory) -> Path:
     """A run folder of the project's own f-AnoGAN training (tiny, 2 steps per phase) with its exported bundle
     in ``<run>/exported``."""
-    from training.train_anomaly import main
+    from GANSynthesisTraining.families.fanogan.command import main
 
     run = tmp_path_factory.mktemp("anomaly-run")
     assert main([*TINY_ANOMALY_TRAINING, "--run-dir", str(run), "--export", str(run / "exported"),
@@ -109,8 +115,8 @@ def tiny_anomaly_run(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def phantom_slice_bank():
     """The slices of one small phantom as a training bank: one-hot label sources, CT targets in [-1, 1]."""
-    from training.datasets import phantom_cases
-    from training.slices import OneHotLabels, SliceBank
+    from GANSynthesisTraining.data.paired_cases import phantom_cases
+    from GANSynthesisTraining.data.slice_banks import OneHotLabels, SliceBank
 
     return SliceBank.from_cases(phantom_cases([1], (64, 64, 6), (6.0, 6.0, 6.0)),
                                 OneHotLabels(list(MMWHS_LABELS.values())), 6.0, 64, (-1024.0, 2000.0))

@@ -26,7 +26,7 @@ from GANSynthesisLib.tasks.anomaly.detection import (AnomalyScorer, InpaintingSc
 from GANSynthesisLib.tasks.anomaly.surprise import combined_heat, joint_surprise, tail_table
 from GANSynthesisLib.tasks.anomaly.thresholds import normal_share_marked, percent_text, threshold_for_normal_share
 from GANSynthesisLib.tasks.model_cards import held_out_lines
-from training.detection_metrics import at_threshold, detection_metrics
+from GANSynthesisTraining.evaluation.detection_metrics import at_threshold, detection_metrics
 
 from conftest import ROOT, TINY_ANOMALY_TRAINING, oblique_direction
 
@@ -142,7 +142,7 @@ def test_the_intensity_floor_drops_the_intensities_of_edges_and_keeps_those_rare
     explain. Faint lesions are unusual only in context (ordinary intensity), dense ones only in intensity
     (surprise 4, rarer than almost every edge). Summing in full lets edges outscore faint lesions; ignoring
     intensity loses the dense ones; the chosen floor lies between and beats both."""
-    from training.anomaly_evaluation import best_intensity_floor
+    from GANSynthesisTraining.evaluation.anomaly_evaluation import best_intensity_floor
 
     rng = np.random.default_rng(4)
     n = 200_000
@@ -351,7 +351,7 @@ def test_a_ct_with_partial_volume_is_warned_about_only_by_the_ct_model_that_does
 # --- training and export ----------------------------------------------------------------------------------------
 
 def test_training_exports_one_bundle_with_three_networks_and_its_evaluation(tiny_anomaly_run):
-    from training.anomaly_evaluation import judged_voxels
+    from GANSynthesisTraining.evaluation.anomaly_evaluation import judged_voxels
 
     bundle = load_bundle(tiny_anomaly_run / "exported")
     assert set(bundle.manifest.weights) == {"generator", "encoder", "critic"}
@@ -389,7 +389,7 @@ def test_training_exports_one_bundle_with_three_networks_and_its_evaluation(tiny
 
 
 def test_f_anogan_networks_from_a_bundle_are_calibrated_and_exported_without_training(tiny_anomaly_run, tmp_path):
-    from training.train_anomaly import main
+    from GANSynthesisTraining.families.fanogan.command import main
 
     assert main([*TINY_ANOMALY_TRAINING, "--run-dir", str(tmp_path), "--export", str(tmp_path / "exported"),
                  "--name", "tiny-anomaly", "--networks-from", str(tiny_anomaly_run / "exported")]) == 0
@@ -405,7 +405,7 @@ def test_f_anogan_networks_from_a_bundle_are_calibrated_and_exported_without_tra
 def test_training_resumes_both_phases_from_their_checkpoints(tiny_anomaly_run, tmp_path, capsys):
     import shutil
 
-    from training.train_anomaly import main
+    from GANSynthesisTraining.families.fanogan.command import main
 
     run = tmp_path / "run"
     shutil.copytree(tiny_anomaly_run, run)
@@ -417,7 +417,7 @@ def test_training_resumes_both_phases_from_their_checkpoints(tiny_anomaly_run, t
 
 def test_training_reads_a_folder_of_normal_scans_and_a_csv_of_lesion_scans(tmp_path, capsys):
     """Real-data layout: normal scans in a folder (any mix of formats), held-out scans listed with their masks."""
-    from training.train_anomaly import main
+    from GANSynthesisTraining.families.fanogan.command import main
 
     normal = tmp_path / "normal"
     normal.mkdir()
@@ -451,9 +451,9 @@ def test_inpainting_training_exports_a_bundle_the_heatmap_runs(tmp_path):
     phantoms, the surprise tables from the normal voxels of calibration phantoms with partial volume, whose
     intensities then draw no warning; the card says so and shows the networks alone beside the model; the shipped
     heatmap is the one that was evaluated."""
-    from training.anomaly_evaluation import CALIBRATION_SEED_BASE, INTENSITY_FLOORS, judged_voxels
-    from training.baselines import IntensityRarity
-    from training.train_inpainting_anomaly import main
+    from GANSynthesisTraining.evaluation.anomaly_evaluation import CALIBRATION_SEED_BASE, INTENSITY_FLOORS, judged_voxels
+    from GANSynthesisTraining.evaluation.baselines import IntensityRarity
+    from GANSynthesisTraining.families.inpainting.command import main
 
     run = tmp_path / "run"
     assert main([*TINY_INPAINTING_TRAINING, "--intensity-evidence", "--lesion-supersample", "3", "--run-dir", str(run),
@@ -507,7 +507,7 @@ def test_inpainting_training_exports_a_bundle_the_heatmap_runs(tmp_path):
 def test_networks_from_a_bundle_are_calibrated_and_exported_without_training(tmp_path):
     """--networks-from: no training; the bundle carries the same weights and calibration as the one exported right
     after training; a bundle made with other settings is refused before anything is written."""
-    from training.train_inpainting_anomaly import main
+    from GANSynthesisTraining.families.inpainting.command import main
 
     trained, again = tmp_path / "trained", tmp_path / "again"
     assert main([*TINY_INPAINTING_TRAINING, "--intensity-evidence", "--run-dir", str(trained),
@@ -563,7 +563,7 @@ def test_cli_writes_heatmap_segmentation_and_scores(tiny_anomaly_run, tmp_path, 
 
 def test_a_share_of_normal_tissue_sets_the_threshold_that_marks_it_on_the_calibration_phantom(tiny_anomaly_run,
                                                                                              tmp_path, capsys):
-    from training.anomaly_evaluation import CALIBRATION_SEED_BASE, judged_voxels
+    from GANSynthesisTraining.evaluation.anomaly_evaluation import CALIBRATION_SEED_BASE, judged_voxels
 
     case = lesion_case(CALIBRATION_SEED_BASE, "ct", (64, 64, 12))  # the tiny run's one calibration phantom
     source, heat = tmp_path / "calibration.nii.gz", tmp_path / "heat.nrrd"
@@ -725,8 +725,8 @@ def test_bundled_models_rank_lesions_above_normal_tissue_better_than_an_intensit
     """On lesion phantoms the bundled model never saw (not in training, calibration or its held-out set), drawn as
     its card was judged (CT with partial volume): the claims the README makes: both models beat the intensity
     threshold on AUROC and AUPRC, for all lesions and for in-range ones."""
-    from training.anomaly_evaluation import SUBSETS, score_cases
-    from training.baselines import IntensityRarity
+    from GANSynthesisTraining.evaluation.anomaly_evaluation import SUBSETS, score_cases
+    from GANSynthesisTraining.evaluation.baselines import IntensityRarity
 
     bundle = find_model(f"anomaly-{modality}-phantom", "anomaly")
     settings = bundle.manifest.anomaly

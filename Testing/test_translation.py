@@ -24,10 +24,10 @@ from GANSynthesisLib.models.registry import find_model
 from GANSynthesisLib.phantoms.modalities import low_dose_ct, render_mr
 from GANSynthesisLib.phantoms.thorax import Tissue, generate_phantom
 from GANSynthesisLib.tasks.translation.image_translation import translate
-from training.baselines import IntensityMapping
-from training.cyclegan import ImagePool
-from training.datasets import phantom_cases
-from training.volume_files import folder_cases, synthrad_cases
+from GANSynthesisTraining.data.paired_cases import phantom_cases
+from GANSynthesisTraining.data.volume_files import folder_cases, synthrad_cases
+from GANSynthesisTraining.evaluation.baselines import IntensityMapping
+from GANSynthesisTraining.families.cyclegan.model import ImagePool
 
 from conftest import ROOT, oblique_direction, tiny_manifest
 
@@ -179,8 +179,8 @@ def test_cyclegan_trains_unpaired_from_the_command_line_and_exports_a_usable_bun
             "--pool-size", "4", "--flip", "--rotation-deg", "10", "--scaling", "0.1", "--validation", "1",
             "--checkpoint-every", "2", "--run-dir", str(tmp_path / "run"), "--export", str(bundle_dir),
             "--name", "tiny-cycle"]
-    result = subprocess.run([sys.executable, "-m", "training.train_cyclegan", *args], cwd=ROOT, capture_output=True,
-                            text=True, timeout=600)
+    result = subprocess.run([sys.executable, "-m", "GANSynthesisTraining", "cyclegan", *args], cwd=ROOT,
+                            capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr
     assert "cycle" in (tmp_path / "run" / "losses.csv").read_text().splitlines()[0]
     assert "validation at step 4: mae_hu" in result.stdout
@@ -197,7 +197,7 @@ def test_cyclegan_trains_unpaired_from_the_command_line_and_exports_a_usable_bun
 
 
 def test_cyclegan_trains_from_two_folders_of_unpaired_volumes(tmp_path, capsys):
-    from training.train_cyclegan import main
+    from GANSynthesisTraining.families.cyclegan.command import main
 
     folders = {"mr": tmp_path / "mr", "ct": tmp_path / "ct"}
     for folder in folders.values():
@@ -234,7 +234,7 @@ def test_synthrad_layout_is_read_with_its_body_mask(tmp_path):
 
 def test_a_folder_of_pairs_trains_from_the_command_line(tmp_path, capsys):
     """source/, target/, mask/ matched by file name whatever the suffix; whole patients split; clear errors."""
-    from training.train_translation import main
+    from GANSynthesisTraining.families.pix2pix.translation import main
 
     pairs = tmp_path / "pairs"
     cases = phantom_cases([8, 9, 10], (48, 48, 6), (6.0, 6.0, 6.0), source="mr")
@@ -265,6 +265,6 @@ def test_a_folder_of_pairs_trains_from_the_command_line(tmp_path, capsys):
     (pairs / "target" / "phantom-9.nii.gz").unlink()
     with pytest.raises(GANSynthesisError, match="1 case.* lack a partner .*: phantom-9; give each"):
         folder_cases(pairs, "source", "target")
-    failed = subprocess.run([sys.executable, "-m", "training.train_synthesis", "--pairs-folder", str(pairs),
+    failed = subprocess.run([sys.executable, "-m", "GANSynthesisTraining", "synthesis", "--pairs-folder", str(pairs),
                              "--run-dir", str(tmp_path / "failed")], cwd=ROOT, capture_output=True, text=True)
     assert failed.returncode == 2 and failed.stderr.startswith(f"error: {pairs} needs subfolders label/ and image/")

@@ -26,8 +26,8 @@ from GANSynthesisLib.phantoms.lesions import lesion_case  # noqa: E402
 from GANSynthesisLib.tasks.anomaly.detection import find_anomalies  # noqa: E402
 from GANSynthesisLib.tasks.anomaly.thresholds import (normal_heat_table, percent_text, resolve_threshold,  # noqa: E402
                                                       threshold_for_normal_share)
-from training.anomaly_evaluation import SUBSETS, judged_voxels  # noqa: E402
-from training.detection_metrics import at_threshold, detection_metrics  # noqa: E402
+from GANSynthesisTraining.evaluation.anomaly_evaluation import SUBSETS, judged_voxels  # noqa: E402
+from GANSynthesisTraining.evaluation.detection_metrics import at_threshold, detection_metrics  # noqa: E402
 
 DEFAULT_SEEDS = list(range(97_000, 97_008))  # outside every training, calibration and card set
 

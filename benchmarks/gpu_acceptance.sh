@@ -55,10 +55,10 @@ part inference_unet256 "$PYTHON" benchmarks/inference_benchmark.py "${VOLUME[@]}
 part training "$PYTHON" benchmarks/training_benchmark.py --device "$DEVICE" "${NETWORK[@]}"
 part training_compile "$PYTHON" benchmarks/training_benchmark.py --device "$DEVICE" "${NETWORK[@]}" --compile
 part families bash -c "
-  $PYTHON -m training.train_cyclegan ${FAMILY[*]} --source mr --run-dir $RUNS/cyclegan &&
-  $PYTHON -m training.train_inpainting_anomaly ${FAMILY[*]} --modality ct --scale-steps $STEPS --calibration 1 \
+  $PYTHON -m GANSynthesisTraining cyclegan ${FAMILY[*]} --source mr --run-dir $RUNS/cyclegan &&
+  $PYTHON -m GANSynthesisTraining inpainting ${FAMILY[*]} --modality ct --scale-steps $STEPS --calibration 1 \
       --run-dir $RUNS/inpainting &&
-  $PYTHON -m training.train_anomaly ${FAMILY[*]} --modality ct --encoder-steps $STEPS --calibration 1 \
+  $PYTHON -m GANSynthesisTraining fanogan ${FAMILY[*]} --modality ct --encoder-steps $STEPS --calibration 1 \
       --run-dir $RUNS/fanogan"
 part resume "$PYTHON" benchmarks/resume_drill.py --processes 1 --run-dir "$RUNS/drill" "${DRILL[@]}" -- \
   --phantoms "$PHANTOMS" --phantom-size "${SIZE[@]}" --held-out 1 --batch-size "$BATCH" --device "$DEVICE" \

@@ -2,8 +2,9 @@
 input and scikit-image Gaussian, bilateral and non-local-means filters tuned per dose on training slices only.
 
 Held out: chest CT (pyradiomics lung1) slices 36–47 and abdomen CT (TotalSegmentator example) slices 84–111, at
-1.5 mm in-plane, made low-dose by projection-domain noise insertion (training.noise_insertion) at 25 % and 10 % dose,
-at 100 % dose (one more full-dose noise draw), and the noiseless reconstruction itself as input (full dose).
+1.5 mm in-plane, made low-dose by projection-domain noise insertion (GANSynthesisTraining.data.noise_insertion) at
+25 % and 10 % dose, at 100 % dose (one more full-dose noise draw), and the noiseless reconstruction itself as input
+(full dose).
 Prints a Markdown table; not a test.
 
     python benchmarks/lowdose_real_ct.py [--model lowdose-ct-real | --model Resources/Models/...] \
@@ -23,15 +24,16 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from GANSynthesisLib.models.registry import find_model  # noqa: E402
-from training.lowdose_evaluation import (evaluate, figure, held_out_sets, model_denoiser, table_text,  # noqa: E402
-                                         tune_baselines, tuning_pairs)
+from GANSynthesisTraining.evaluation.lowdose_evaluation import (evaluate, figure, held_out_sets,  # noqa: E402
+                                                                model_denoiser, table_text, tune_baselines,
+                                                                tuning_pairs)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="lowdose-ct-real", help="translate model name or bundle folder")
     parser.add_argument("--cache", type=Path, help="folder for (or with) the held-out/tuning pairs and "
-                        "baseline_parameters.json (training.lowdose_data writes the pairs)")
+                        "baseline_parameters.json (python -m GANSynthesisTraining lowdose-pairs writes the pairs)")
     parser.add_argument("--figure", type=Path)
     parser.add_argument("--json", type=Path)
     parser.add_argument("--threads", type=int, default=2)

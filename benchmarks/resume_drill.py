@@ -1,6 +1,6 @@
 """Kill a torchrun training mid-run and resume it: does it finish, and what did the kill cost?
 
-Starts ``torchrun -m <trainer> … --run-dir RUN``, waits for a checkpoint at or past ``--kill-after`` steps,
+Starts ``torchrun -m GANSynthesisTraining <command> … --run-dir RUN``, waits for a checkpoint at or past ``--kill-after`` steps,
 kills the launcher and its workers (SIGKILL, nothing flushed), then runs the same command with ``--resume``
 and ``--steps`` raised by ``--more-steps``. Checks that it resumed from the checkpoint the kill left, reached the
 last step and left identical replicas; prints the timings. Exit status 1 when a check fails (the test suite
@@ -25,9 +25,9 @@ from typing import IO
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def torchrun(module: str, processes: int, arguments: list[str], log: IO[str]) -> subprocess.Popen:
+def torchrun(training_command: str, processes: int, arguments: list[str], log: IO[str]) -> subprocess.Popen:
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}",
-               "-m", module, *arguments]
+               "-m", "GANSynthesisTraining", training_command, *arguments]
     return subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, text=True,
                             start_new_session=True)
 
@@ -59,7 +59,8 @@ def kill(process: subprocess.Popen, run_dir: Path) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--trainer", default="training.train_synthesis", help="module run by torchrun")
+    parser.add_argument("--command", default="synthesis",
+                        help="training command run by torchrun (python -m GANSynthesisTraining COMMAND)")
     parser.add_argument("--processes", type=int, default=1)
     parser.add_argument("--run-dir", type=Path, required=True)
     parser.add_argument("--checkpoint-every", type=int, default=20)
@@ -75,7 +76,7 @@ def main() -> int:
 
     with tempfile.TemporaryFile("w+") as first_log, tempfile.TemporaryFile("w+") as second_log:
         start = time.perf_counter()
-        first = torchrun(args.trainer, args.processes, [*common, "--steps", "1000000000"], first_log)
+        first = torchrun(args.command, args.processes, [*common, "--steps", "1000000000"], first_log)
         while checkpoint_step(args.run_dir) < args.kill_after:
             if first.poll() is not None:
                 print(tail(first_log))
@@ -93,7 +94,7 @@ def main() -> int:
         print(f"killed after {killed_after:.1f} s; last checkpoint at step {killed_at}", flush=True)
 
         start = time.perf_counter()
-        second = torchrun(args.trainer, args.processes, [*common, "--steps", str(final), "--resume"], second_log)
+        second = torchrun(args.command, args.processes, [*common, "--steps", str(final), "--resume"], second_log)
         try:
             second.wait(timeout=args.timeout)
         except subprocess.TimeoutExpired:

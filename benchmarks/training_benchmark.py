@@ -32,9 +32,9 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from GANSynthesisLib.anatomy.mmwhs_structures import MMWHS_LABELS  # noqa: E402
-from training.datasets import phantom_cases  # noqa: E402
-from training.pix2pix import Pix2PixConfig, Pix2PixTrainer  # noqa: E402
-from training.slices import NormalisedImage, OneHotLabels, SliceBank  # noqa: E402
+from GANSynthesisTraining.data.paired_cases import phantom_cases  # noqa: E402
+from GANSynthesisTraining.data.slice_banks import NormalisedImage, OneHotLabels, SliceBank  # noqa: E402
+from GANSynthesisTraining.families.pix2pix.model import Pix2PixConfig, Pix2PixTrainer  # noqa: E402
 
 WINDOW = (-1024.0, 2000.0)
 HU_OFFSET = 1024  # 16-bit PNGs hold HU + 1024 (CT values from -1024 HU up)

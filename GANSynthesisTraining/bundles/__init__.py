@@ -1,0 +1,1 @@
+"""Model bundles written by training: weights, manifest and model card."""

@@ -1,0 +1,1 @@
+"""One folder per model family: its config, networks, training step, command and manifest section."""

@@ -1,0 +1,1 @@
+"""CycleGAN: unpaired image → CT translation."""

@@ -1,0 +1,1 @@
+"""f-AnoGAN: WGAN-GP on normal tiles, then the izi_f encoder."""

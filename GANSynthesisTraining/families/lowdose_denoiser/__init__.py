@@ -1,0 +1,1 @@
+"""Real-CT low-dose denoiser: residual CNN, L1 (optionally + LSGAN)."""

@@ -1,0 +1,1 @@
+"""The training loop: trainer, checkpoints, torchrun processes, losses, validation and snapshots."""

@@ -1,0 +1,83 @@
+"""Whole-body training data: phantoms in the whole-body classes, CT-like noise, threshold label maps, label variants,
+packed-code bank, and the evaluation metrics."""
+
+import numpy as np
+import torch
+
+from GANSynthesisLib.anatomy.wholebody_classes import CLASS_INDEX, INPUT_CHANNELS, given_classes
+from GANSynthesisLib.phantoms.wholebody import ct_noise, generate_wholebody_phantom
+from GANSynthesisTraining.data.wholebody_data import packed, threshold_classes, to_model_grid, variant
+from GANSynthesisTraining.evaluation.wholebody_evaluation import body_mae, histogram_emd, roughness
+from GANSynthesisTraining.families.pix2pix.wholebody import CodeBank
+
+C = CLASS_INDEX
+
+
+def test_phantom_has_the_whole_body_anatomy():
+    p = generate_wholebody_phantom(3, size=(96, 96, 24), spacing=(4.0, 4.0, 4.0))
+    given = given_classes(p.classes.array)
+    assert {"fat", "soft tissue", "lung", "bone", "airway", "myocardium", "cardiac blood pool", "artery"} <= given
+    ct, classes = p.ct.array, p.classes.array
+    assert ct[classes == C["lung"]].mean() < -600
+    assert ct[classes == C["bone"]].mean() > 250
+    assert ct[classes == C["cardiac blood pool"]].mean() > 150
+    assert ct[classes == C["fat"]].mean() < -40
+    assert ct[classes == 0].mean() < -900
+
+
+def test_ct_noise_is_correlated_in_plane_and_scaled():
+    rng = np.random.default_rng(0)
+    noise = ct_noise((4, 64, 64), (3.0, 1.0, 1.0), rng, 20.0, 0.5)
+    assert abs(noise.std() - 20.0) < 1.0
+    neighbour = np.corrcoef(noise[:, :, :-1].ravel(), noise[:, :, 1:].ravel())[0, 1]
+    white = np.random.default_rng(1).standard_normal((4, 64, 64))
+    assert abs(neighbour) > 0.1 > abs(np.corrcoef(white[:, :, :-1].ravel(), white[:, :, 1:].ravel())[0, 1])
+
+
+def test_threshold_classes_of_a_drawn_ct():
+    hu = np.full((6, 60, 60), -1000.0, np.float32)
+    yy, xx = np.mgrid[:60, :60]
+    body = (yy - 30) ** 2 / 26**2 + (xx - 30) ** 2 / 26**2 <= 1
+    hu[:, body] = -100  # fat
+    hu[:, (yy - 30) ** 2 + (xx - 30) ** 2 <= 18**2] = 40  # muscle
+    hu[:, (yy - 30) ** 2 + (xx - 18) ** 2 <= 8**2] = -850  # lung
+    hu[:, (yy - 40) ** 2 + (xx - 38) ** 2 <= 4**2] = 900  # bone
+    hu[:, (yy - 22) ** 2 + (xx - 38) ** 2 <= 3**2] = 350  # contrast vessel
+    classes = threshold_classes(hu, (5.0, 5.0, 5.0))
+    assert classes[3, 30, 18] == C["lung"]
+    assert classes[3, 40, 38] == C["bone"]
+    assert classes[3, 22, 38] == C["artery"]
+    assert classes[3, 30, 30] == C["soft tissue"]
+    assert classes[3, 30, 52] == C["fat"]
+    assert classes[3, 1, 1] == 0
+
+
+def test_variants_drop_what_users_lack():
+    classes = np.array([C["fat"], C["soft tissue"], C["myocardium"], C["cardiac blood pool"], C["body"], C["lung"]],
+                       np.uint8)
+    assert variant(classes, "totalsegmentator").tolist() == [C["body"], C["body"], C["heart"], C["heart"], C["body"],
+                                                              C["lung"]]
+    assert variant(classes, "no body").tolist() == [0, 0, C["heart"], C["heart"], 0, C["lung"]]
+    assert variant(classes, "full").tolist() == classes.tolist()
+
+
+def test_code_bank_batches():
+    p = generate_wholebody_phantom(1, size=(64, 64, 8), spacing=(6.0, 6.0, 3.0))
+    hu, codes = to_model_grid(p.ct.array, packed(p.classes.array), (3.0, 6.0, 6.0), 3.0, 160)
+    assert hu.shape == codes.shape == (8, 160, 160)
+    assert codes[:, 0, 0].max() == 0 and hu[:, 0, 0].max() == -1024  # canvas padding
+    bank = CodeBank(torch.from_numpy(codes), torch.from_numpy(((hu + 1024) / 1512 - 1).astype(np.float16))[:, None],
+                    crop=64)
+    x, y = bank.sample(4, torch.Generator().manual_seed(0))
+    assert x.shape == (4, INPUT_CHANNELS, 64, 64) and y.shape == (4, 1, 64, 64)
+    assert torch.allclose(x[:, :45].sum(1), torch.full((4, 64, 64), 3.0))
+
+
+def test_metrics():
+    real = np.zeros((3, 10, 10), np.float32)
+    real[1] = 10
+    body = np.ones_like(real, bool)
+    assert body_mae(real + 5, real, body) == 5
+    assert abs(histogram_emd(real + 5, real, body) - 5) < 1e-6
+    assert roughness(real, body, (1.0, 1.0, 1.0)) > 0
+    assert roughness(np.zeros_like(real), body, (1.0, 1.0, 1.0)) == 0
