@@ -31,7 +31,7 @@ from GANSynthesisTraining.families.cyclegan.model import ImagePool
 
 from conftest import ROOT, oblique_direction, tiny_manifest
 
-MR_NORMALISATION = {"type": "percentile", "low_percentile": 0.5, "high_percentile": 99.5}
+MR_NORMALISATION = Normalisation("percentile", low_percentile=0.5, high_percentile=99.5)
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +82,7 @@ def tiny_translation_bundle(tmp_path_factory):
                                  warn_distance=0.3, data="one phantom")
     manifest = tiny_manifest("tiny-translate", generator, task="translate",
                              input=InputSpec(kind="image", modality="MR (T1-weighted)",
-                                             normalisation=Normalisation.from_dict(MR_NORMALISATION),
+                                             normalisation=MR_NORMALISATION,
                                              statistics=statistics))
     folder = tmp_path_factory.mktemp("translate") / "tiny-translate"
     save_bundle(folder, manifest, {"generator": generator.state_dict()}, dtype=torch.float32)

@@ -31,6 +31,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from GANSynthesisLib.models.manifest import Normalisation  # noqa: E402
 from GANSynthesisLib.anatomy.mmwhs_structures import MMWHS_LABELS  # noqa: E402
 from GANSynthesisTraining.data.paired_cases import phantom_cases  # noqa: E402
 from GANSynthesisTraining.data.slice_banks import NormalisedImage, OneHotLabels, SliceBank  # noqa: E402
@@ -109,7 +110,7 @@ def main() -> None:
         run = Path(folder)
         files = write_slice_files(cases, run)
         rng = np.random.default_rng(0)
-        ct_encoder = NormalisedImage({"type": "window", "low": WINDOW[0], "high": WINDOW[1]})
+        ct_encoder = NormalisedImage(Normalisation("window", low=WINDOW[0], high=WINDOW[1]))
         device = torch.device(args.device)
 
         def reference_sample():

@@ -37,6 +37,16 @@ class InferenceOptions:
     threads: int | None = None
 
 
+@dataclass
+class SliceNetwork:
+    """A network that runs on axial slices: its in-plane pixel size (row, column, mm) and the multiple its input
+    sides must have; translators add how they encode and decode slices (see :class:`SliceTranslator`)."""
+
+    network: torch.nn.Module
+    in_plane_spacing: tuple[float, float]
+    size_multiple: int
+
+
 class SliceTranslator(Protocol):
     """What the engine needs from a task: the network, its grid and how to encode and decode slices."""
 

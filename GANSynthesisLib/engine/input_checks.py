@@ -8,8 +8,6 @@ intensities the training data (almost) never had.
 
 from __future__ import annotations
 
-from typing import Mapping
-
 import numpy as np
 import torch
 
@@ -28,10 +26,8 @@ UNSEEN_BIN_SHARE = 1e-4  # a histogram bin that held less than this share of the
 UNSEEN_WARN_SHARE = 0.01  # more of the input's voxels than this in unseen bins get a warning
 
 
-def input_range(array: np.ndarray, normalisation: Normalisation | Mapping) -> tuple[float, float]:
+def input_range(array: np.ndarray, normalisation: Normalisation) -> tuple[float, float]:
     """The input intensities mapped to [-1, 1]: a fixed window, or the volume's robust percentiles."""
-    if isinstance(normalisation, Mapping):  # as training code still writes it
-        normalisation = Normalisation.from_dict(normalisation)
     if normalisation.type == "window":
         return float(normalisation.low), float(normalisation.high)
     low, high = np.percentile(array, [normalisation.low_percentile, normalisation.high_percentile])
@@ -55,7 +51,7 @@ def histogram_distance(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.abs(np.cumsum(a) - np.cumsum(b)).sum() * 2.0 / len(a))
 
 
-def normalised_input(array: np.ndarray, normalisation: Normalisation | Mapping,
+def normalised_input(array: np.ndarray, normalisation: Normalisation,
                      window: tuple[float, float] | None = None) -> np.ndarray:
     """The input in the network's [-1, 1] scale (clipped); ``window``: its :func:`input_range`, if known."""
     low, high = window or input_range(array, normalisation)

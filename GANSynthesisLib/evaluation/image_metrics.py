@@ -14,6 +14,8 @@ import math
 import numpy as np
 from scipy import ndimage
 
+from ..core.regions import largest_region
+
 HU_RANGE = (-1024.0, 3000.0)
 SSIM_WINDOW = 7
 
@@ -89,10 +91,5 @@ def image_metrics(reference: np.ndarray, synthetic: np.ndarray, mask: np.ndarray
 
 def body_mask_from_ct(ct: np.ndarray, threshold: float = -500.0) -> np.ndarray:
     """The patient's body in a CT: the largest connected region above ``threshold`` HU, holes filled per slice."""
-    foreground = ct > threshold
-    labelled, count = ndimage.label(foreground)
-    if count == 0:
-        return foreground
-    sizes = ndimage.sum_labels(foreground, labelled, index=np.arange(1, count + 1))
-    body = labelled == (1 + int(np.argmax(sizes)))
+    body = largest_region(ct > threshold)
     return np.stack([ndimage.binary_fill_holes(s) for s in body])

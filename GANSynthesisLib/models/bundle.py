@@ -28,7 +28,7 @@ def refuse_pickle(path: Path) -> None:
     if path.suffix.lower() in PICKLE_SUFFIXES:
         raise GANSynthesisError(
             f"{path.name} is a pickle-based checkpoint ({path.suffix}); GANSynthesis never unpickles weights because "
-            "loading a pickle can run arbitrary code. Convert it to .safetensors (training/export.py does) and "
+            "loading a pickle can run arbitrary code. Convert it to .safetensors (GANSynthesisTraining.bundles.writer does) and "
             "list it with its SHA-256 in model.json."
         )
 

@@ -25,7 +25,7 @@ def safetensors_shapes(path: Path) -> dict[str, tuple[int, ...]]:
                 if any(start.startswith(magic) for magic in _PICKLE_OR_ZIP):
                     raise GANSynthesisError(
                         f"{path} is a pickle or torch.save archive, not safetensors; GANSynthesis never unpickles "
-                        "weights because loading a pickle can run arbitrary code. Convert it with training/export.py.")
+                        "weights because loading a pickle can run arbitrary code. Convert it with GANSynthesisTraining.bundles.writer.")
                 raise ValueError("no safetensors header")
             header = json.loads(stream.read(header_size))
     except GANSynthesisError:

@@ -142,11 +142,6 @@ class Normalisation:
         return cls(kind, low, high, low_percentile, high_percentile, tuple(value_range) if value_range else None,
                    reader.rest())
 
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any], where: str = "normalisation") -> Normalisation:
-        """A normalisation from its JSON form, checked."""
-        return cls.read(_Reader(data, where, "normalisation"))
-
     def to_dict(self) -> dict[str, Any]:
         return _dict_of(self)
 
@@ -300,6 +295,11 @@ class AnomalySettings:
                    reader.number("grid_shifts"), reader.number("kappa"), reader.number("stride_fraction"),
                    reader.text("calibration"), reader.listing("intensity_rarity"), reader.mapping("surprise"),
                    reader.listing("normal_heat"), reader.rest())
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], where: str = "anomaly settings") -> AnomalySettings:
+        """Anomaly settings from their JSON form, checked."""
+        return cls.read(_Reader(data, where, "anomaly"))
 
     @property
     def scoring_method(self) -> str:

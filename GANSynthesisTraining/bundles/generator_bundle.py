@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import datetime
-import shutil
+from dataclasses import replace
 from pathlib import Path
 
-from GANSynthesisLib.models.bundle import ModelBundle, save_bundle
-from GANSynthesisLib.models.manifest import INTENDED_USE, Manifest
-from GANSynthesisLib.models.networks import UNetGenerator, count_parameters, network_spec
+from GANSynthesisLib.models.bundle import ModelBundle
+from GANSynthesisLib.models.manifest import Manifest
+from GANSynthesisLib.models.networks import UNetGenerator, count_parameters
 from GANSynthesisLib.tasks.anomaly.card_lines import normal_share_line
+from GANSynthesisTraining.bundles.writer import write_bundle
 
 CONTEXT_ALONE = "context alone"  # metrics key: a model with intensity evidence judged on its networks alone
 
@@ -71,18 +71,8 @@ def model_card(manifest: Manifest) -> str:
     return "\n".join(lines)
 
 
-def export_generator(folder: Path, generator: UNetGenerator, manifest: dict, figure: Path | None = None) -> ModelBundle:
-    """Write generator weights (fp16 safetensors), model.json and README.md (model card) into ``folder``."""
-    manifest = dict(manifest)
-    manifest.setdefault("intended_use", INTENDED_USE)
-    manifest["architecture"] = {"generator": network_spec(generator)}
-    manifest["training"] = dict(manifest.get("training", {}), generator_parameters=count_parameters(generator))
-    manifest["created"] = datetime.date.today().isoformat()
-    folder.mkdir(parents=True, exist_ok=True)
-    if figure is not None:
-        shutil.copyfile(figure, folder / "held_out.png")
-        manifest["figure"] = "held_out.png"
-    bundle = save_bundle(folder, Manifest.from_dict(manifest, folder, with_weights=False),
-                         {"generator": generator.state_dict()})
-    (folder / "README.md").write_text(model_card(bundle.manifest))
-    return bundle
+def export_generator(folder: Path, generator: UNetGenerator, manifest: Manifest,
+                     figure: Path | None = None) -> ModelBundle:
+    """Write the generator's bundle (fp16 safetensors, model.json) and its model card (README.md) into ``folder``."""
+    manifest = replace(manifest, training=manifest.training | {"generator_parameters": count_parameters(generator)})
+    return write_bundle(folder, manifest, {"generator": generator}, model_card, figure)

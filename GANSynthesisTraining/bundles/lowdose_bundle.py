@@ -3,26 +3,26 @@
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
-import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from GANSynthesisLib.engine.input_checks import histogram_distance, intensity_histogram, normalised_input
-from GANSynthesisLib.models.bundle import load_bundle, save_bundle
-from GANSynthesisLib.models.manifest import Manifest
-from GANSynthesisLib.models.networks import count_parameters, network_spec
-
+from GANSynthesisLib.models.manifest import InputSpec, InputStatistics, Manifest
+from GANSynthesisLib.models.networks import count_parameters
 from GANSynthesisTraining.bundles.generator_bundle import export_generator
+from GANSynthesisTraining.bundles.manifest_parts import axial_grid, ct_output
+from GANSynthesisTraining.bundles.writer import write_bundle
 from GANSynthesisTraining.data.lowdose_pairs import EVAL_DOSES, PIXEL_MM, SCANS, TRAIN_DOSES, load_pairs
-from GANSynthesisTraining.evaluation.lowdose_evaluation import (Evaluation, evaluate, figure, held_out_sets, model_denoiser, table_text,
-                                 tune_baselines, tuning_pairs)
+from GANSynthesisTraining.data.modalities import CT_WINDOW
 from GANSynthesisTraining.data.noise_insertion import ANGLES, ELECTRONIC_NOISE, FULL_DOSE_PHOTONS
+from GANSynthesisTraining.evaluation.lowdose_evaluation import (Evaluation, evaluate, figure, held_out_sets,
+                                                                model_denoiser, table_text, tune_baselines,
+                                                                tuning_pairs)
 
-NORMALISATION = {"type": "window", "low": -1024.0, "high": 2000.0}
 DATA = ("real CT, axial slices resampled to 1.5 mm in-plane: pyradiomics_lung1_ct (chest CT, slices 0–33; "
         "pyradiomics 3.1.0 sdist data/lung1_image.nrrd, BSD-3-Clause) and ts_abdomen_ct (abdomen/pelvis CT, slices "
         "0–79; TotalSegmentator 2.18.0 sdist tests/reference_files/example_ct.nii.gz, Apache-2.0), made low-dose by "
@@ -37,17 +37,18 @@ SIMULATION = (f"Each 1.5 mm slice → linear attenuation (water 0.0192/mm) → p
               "±15 % per slice) plus noiseless inputs (15 % of samples).")
 
 
-def input_statistics(pairs_dir: Path) -> dict:
+def input_statistics(pairs_dir: Path) -> InputStatistics:
+    """The training pairs' intensities (inputs and targets) and voxel size, for the input checks."""
     histograms = []
     for name in SCANS:
         pairs = load_pairs(pairs_dir / f"{name}_train.npz")
         for inputs in (pairs.inputs.reshape(-1, *pairs.inputs.shape[2:]), pairs.targets):
-            histograms.append(intensity_histogram(normalised_input(inputs, NORMALISATION)))
+            histograms.append(intensity_histogram(normalised_input(inputs, CT_WINDOW)))
     mean = np.mean(histograms, axis=0)
     spread = max(histogram_distance(h, mean) for h in histograms)
-    return {"histogram": [round(float(v), 6) for v in mean], "warn_distance": round(max(0.1, 1.5 * spread), 3),
-            "voxel_spacing_mm": {"in_plane": PIXEL_MM, "slice": 3.0},
-            "data": "real chest and abdomen CT (pyradiomics lung1, TotalSegmentator example CT) at 5–100 % dose"}
+    return InputStatistics(tuple(round(float(v), 6) for v in mean), round(max(0.1, 1.5 * spread), 3),
+                           {"in_plane": PIXEL_MM, "slice": 3.0},
+                           "real chest and abdomen CT (pyradiomics lung1, TotalSegmentator example CT) at 5–100 % dose")
 
 
 def summary_metrics(table: dict) -> dict:
@@ -58,20 +59,27 @@ def summary_metrics(table: dict) -> dict:
                           for name, scores in row.items() if name != "model"}}
 
 
-def manifest_for(args: argparse.Namespace, generator: torch.nn.Module, evaluation: Evaluation | None) -> dict:
+def manifest_for(args: argparse.Namespace, generator: torch.nn.Module, evaluation: Evaluation | None) -> Manifest:
+    """The denoiser's manifest, with its held-out metrics once ``evaluation`` is done."""
     steps = getattr(generator, "steps_trained", None)
     adversarial = f"+ {args.adversarial:g} × LSGAN (PatchGAN on input+output)" if args.adversarial else "only (no adversarial term)"
-    manifest = {
-        "name": args.name, "version": "1.0.0", "task": "translate",
-        "title": "Low-dose → normal-dose CT (trained on real CT texture)",
-        "description": ("Residual CNN denoiser (input + 0.5 · ResNet(input), full resolution, no normalisation layers) "
+    metrics = {}
+    if evaluation is not None:
+        metrics = {**summary_metrics(evaluation.table), "data": HELD_OUT, "table": evaluation.table,
+                   "per_scan": evaluation.per_scan, "baseline_parameters": evaluation.tuned,
+                   "note": "mean over held-out slices; metrics in the body mask, PSNR/SSIM on [-1024, 3000] HU (data "
+                           "range 4024); noise std: flat soft-tissue regions"}
+        metrics = json.loads(json.dumps(metrics), parse_constant=lambda name: None)  # strict JSON: inf PSNR → null
+    return Manifest(
+        name=args.name, version="1.0.0", task="translate", architecture={}, default=True if args.default else None,
+        title="Low-dose → normal-dose CT (trained on real CT texture)",
+        description=("Residual CNN denoiser (input + 0.5 · ResNet(input), full resolution, no normalisation layers) "
                         "that removes CT noise slice by slice (axial). Trained on real chest and abdomen CT made "
-                        "low-dose by projection-domain noise insertion; dose-blind (5–100 % and noiseless inputs)."),
-        "input": {"kind": "image", "modality": "CT (low dose)", "normalisation": NORMALISATION,
-                  "statistics": input_statistics(args.pairs)},
-        "output": {"modality": "CT", "units": "HU", "normalisation": dict(NORMALISATION, range=[-1, 1])},
-        "grid": {"plane": "axial", "in_plane_spacing_mm": [PIXEL_MM, PIXEL_MM], "in_plane_size": [256, 256]},
-        "training": {"data": DATA, "dose_simulation": SIMULATION, "held_out": HELD_OUT,
+                     "low-dose by projection-domain noise insertion; dose-blind (5–100 % and noiseless inputs)."),
+        input=InputSpec(kind="image", modality="CT (low dose)", normalisation=CT_WINDOW,
+                        statistics=input_statistics(args.pairs)),
+        output=ct_output((CT_WINDOW.low, CT_WINDOW.high)), grid=axial_grid(PIXEL_MM, 256),
+        training={"data": DATA, "dose_simulation": SIMULATION, "held_out": HELD_OUT,
                      "steps": steps, "batch_size": args.batch, "crop": args.crop,
                      "loss": f"L1 {adversarial}",
                      "device": "CPU (2 shared cores, no GPU was available)",
@@ -79,12 +87,11 @@ def manifest_for(args: argparse.Namespace, generator: torch.nn.Module, evaluatio
                                  f"on 2 shared CPU cores, {args.minutes:g} minutes; L1 {adversarial}; Adam lr "
                                  f"{args.lr:g} with cosine decay; exported weights: EMA (decay {args.ema:g}). "
                                  + (f"{args.note} " if getattr(args, "note", None) else "") + SIMULATION),
-                     "paired": True},
-        "license": "Apache-2.0",
-        "data_licences": ["pyradiomics 3.1.0 data/lung1_image.nrrd: BSD-3-Clause",
-                          "TotalSegmentator 2.18.0 tests/reference_files/example_ct.nii.gz: Apache-2.0"],
-        "intended_use": "research, not for diagnosis",
-        "limits": [
+                  "paired": True},
+        metrics=metrics,
+        extra={"data_licences": ["pyradiomics 3.1.0 data/lung1_image.nrrd: BSD-3-Clause",
+                                 "TotalSegmentator 2.18.0 tests/reference_files/example_ct.nii.gz: Apache-2.0"]},
+        limits=(
             "Trained on two real CT scans only (one chest, one abdomen/pelvis; 114 slices), with simulated "
             "(parallel-beam, filtered back-projection) noise: real low-dose scans from a fan/cone-beam scanner with "
             "iterative reconstruction have differently shaped (correlated) noise that it has not seen.",
@@ -92,25 +99,16 @@ def manifest_for(args: argparse.Namespace, generator: torch.nn.Module, evaluatio
             "finer scans lose detail below that scale.",
             "It has not seen: heads, extremities, paediatric scans, metal, contrast-enhanced vessels beyond those in "
             "the two scans, doses below 5 %, other kernels or reconstructions.",
-            "Research use only, not for diagnosis or treatment planning.",
-        ],
-    }
-    if args.default:
-        manifest["default"] = True
-    if evaluation is not None:
-        manifest["metrics"] = {**summary_metrics(evaluation.table), "data": HELD_OUT, "table": evaluation.table, "per_scan": evaluation.per_scan,
-                               "baseline_parameters": evaluation.tuned,
-                               "note": "mean over held-out slices; metrics in the body mask, PSNR/SSIM on "
-                                       "[-1024, 3000] HU (data range 4024); noise std: flat soft-tissue regions"}
-    return json.loads(json.dumps(manifest), parse_constant=lambda name: None)  # strict JSON: inf PSNR → null
+            "Research use only, not for diagnosis or treatment planning."))
 
 
-def card(manifest: dict, evaluation: Evaluation) -> str:
-    t = manifest["training"]
-    lines = [f"# {manifest['title']} (`{manifest['name']}` v{manifest['version']})", "", manifest["description"], "",
-             f"**Intended use:** {manifest['intended_use']}.", "",
+def card(manifest: Manifest, evaluation: Evaluation) -> str:
+    """The denoiser's model card: data and licences, dose simulation, held-out table against the baselines."""
+    t = manifest.training
+    lines = [f"# {manifest.title} (`{manifest.name}` v{manifest.version})", "", manifest.description, "",
+             f"**Intended use:** {manifest.intended_use}.", "",
              f"**Data:** {t['data']}. A file derived into this project keeps its source and licence: "
-             + "; ".join(manifest["data_licences"]) + ". The bundle holds weights only, no image data.", "",
+             + "; ".join(manifest.extra["data_licences"]) + ". The bundle holds weights only, no image data.", "",
              f"**Dose simulation:** {t['dose_simulation']}", "",
              f"**Training:** {t['summary'].replace(t['dose_simulation'], '').strip()}", "",
              "## Held-out evaluation", "", f"{HELD_OUT}; the same simulation (another noise draw). Doses: "
@@ -122,24 +120,20 @@ def card(manifest: dict, evaluation: Evaluation) -> str:
              "[-1024, 3000] HU, data range 4024, as SynthRAD2023); noise std: the residual of a 7×7 local mean in "
              "flat soft-tissue regions of the target. The model ran through the `translate` task path.", "",
              "![held-out slice: input | baselines | model | target](held_out.png)", "",
-             "## Limits", "", *[f"- {limit}" for limit in manifest["limits"]], ""]
+             "## Limits", "", *[f"- {limit}" for limit in manifest.limits], ""]
     return "\n".join(lines)
 
 
 def export_real_denoiser(args: argparse.Namespace, generator: torch.nn.Module) -> None:
+    """Export, evaluate the exported bundle on the held-out slices (as users run it), and export again with the
+    metrics, the figure and the card."""
     folder = Path(args.export)
-    export_generator(folder, generator, manifest_for(args, generator, None))
-    evaluation = run_evaluation(load_bundle(folder), args.pairs, args.run_dir)
+    draft = export_generator(folder, generator, manifest_for(args, generator, None))
+    evaluation = run_evaluation(draft, args.pairs, args.run_dir)
     figure(evaluation, args.run_dir / "held_out.png")
     manifest = manifest_for(args, generator, evaluation)
-    manifest["architecture"] = {"generator": network_spec(generator)}
-    manifest["training"]["generator_parameters"] = count_parameters(generator)
-    manifest["created"] = datetime.date.today().isoformat()
-    shutil.copyfile(args.run_dir / "held_out.png", folder / "held_out.png")
-    manifest["figure"] = "held_out.png"
-    bundle = save_bundle(folder, Manifest.from_dict(manifest, folder, with_weights=False),
-                         {"generator": generator.state_dict()})
-    (folder / "README.md").write_text(card(bundle.manifest.to_dict(), evaluation))
+    manifest = replace(manifest, training=manifest.training | {"generator_parameters": count_parameters(generator)})
+    write_bundle(folder, manifest, {"generator": generator}, lambda m: card(m, evaluation), args.run_dir / "held_out.png")
     print(table_text(evaluation.table))
 
 

@@ -6,9 +6,9 @@ import argparse
 
 import torch
 
+from GANSynthesisLib.models.manifest import Normalisation
 from GANSynthesisLib.phantoms.lesions import normal_image
 from GANSynthesisLib.phantoms.thorax import generate_phantom
-
 from GANSynthesisTraining.data.phantom_seeds import phantom_grid_text
 from GANSynthesisTraining.data.slice_banks import NormalisedImage, axial_slices
 from GANSynthesisTraining.data.tile_banks import TileBank
@@ -26,7 +26,7 @@ def normal_volumes(args: argparse.Namespace) -> list:
     return folder_volumes(args.normal_folder)
 
 
-def normal_tile_bank(args: argparse.Namespace, normalisation: dict, tile: int, device: str) -> tuple[list, TileBank]:
+def normal_tile_bank(args: argparse.Namespace, normalisation: Normalisation, tile: int, device: str) -> tuple[list, TileBank]:
     """The normal training volumes and a bank of their axial slices (normalised, on the model grid)."""
     volumes = normal_volumes(args)
     encoder = NormalisedImage(normalisation)

@@ -14,8 +14,8 @@ from GANSynthesisLib.core.volume import Volume
 from GANSynthesisLib.engine.inference import host_to_device, model_grid_size
 from GANSynthesisLib.engine.input_checks import input_range
 from GANSynthesisLib.engine.unit_range import to_unit_range
+from GANSynthesisLib.models.manifest import Normalisation
 from GANSynthesisLib.tasks.synthesis.labels_to_ct import one_hot_labels
-
 from GANSynthesisTraining.data.augmentation import IMAGE, LABELS, TARGET, Augmentation
 from GANSynthesisTraining.data.paired_cases import PairedCase
 
@@ -49,7 +49,7 @@ class NormalisedImage:
 
     kind = IMAGE
 
-    def __init__(self, normalisation: dict) -> None:
+    def __init__(self, normalisation: Normalisation) -> None:
         self.normalisation = normalisation
         self.fill = torch.tensor([-1.0])
 
@@ -129,7 +129,7 @@ class SliceBank:
     def from_cases(cls, cases: list[PairedCase], encoder: SourceEncoder, spacing_mm: float, canvas: int,
                    target_window: tuple[float, float]) -> "SliceBank":
         """Every axial slice of the cases: sources encoded, targets in ``target_window`` mapped to [-1, 1]."""
-        target_encoder = NormalisedImage({"type": "window", "low": target_window[0], "high": target_window[1]})
+        target_encoder = NormalisedImage(Normalisation("window", low=target_window[0], high=target_window[1]))
         sources = [axial_slices(case.source, encoder, spacing_mm, canvas) for case in cases]
         targets = [axial_slices(case.target, target_encoder, spacing_mm, canvas) for case in cases]
         return cls(torch.cat(sources), torch.cat(targets), encoder.kind)

@@ -4,9 +4,8 @@ Dice per case and pooled, for all lesions and for in-range lesions alone; thresh
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
-import shutil
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
@@ -14,16 +13,15 @@ import numpy as np
 import torch
 
 from GANSynthesisLib.engine.inference import InferenceOptions
-from GANSynthesisLib.models.bundle import ModelBundle, save_bundle
-from GANSynthesisLib.models.manifest import Manifest
-from GANSynthesisLib.models.networks import count_parameters, network_spec
+from GANSynthesisLib.models.manifest import AnomalySettings, Grid, InputSpec, Manifest, OutputSpec
+from GANSynthesisLib.models.networks import count_parameters
 from GANSynthesisLib.phantoms.lesions import LesionCase, LesionKind, lesion_case, lesions_in, normal_image
 from GANSynthesisLib.phantoms.thorax import generate_phantom
 from GANSynthesisLib.tasks.anomaly.detection import context_evidence, heat_units
 from GANSynthesisLib.tasks.anomaly.surprise import combined_heat, joint_surprise, tail_table
-
 from GANSynthesisTraining.bundles.generator_bundle import CONTEXT_ALONE, detection_table, model_card
 from GANSynthesisTraining.bundles.training_section import training_summary
+from GANSynthesisTraining.bundles.writer import write_bundle
 from GANSynthesisTraining.data.input_statistics import input_statistics
 from GANSynthesisTraining.data.phantom_seeds import drawn_seeds_text, held_out_seeds
 from GANSynthesisTraining.evaluation.baselines import IntensityRarity
@@ -168,52 +166,35 @@ def familiar_volumes(args: argparse.Namespace, volumes: list, data: str, calibra
 
 
 def anomaly_manifest(args: argparse.Namespace, config, familiar: tuple[list, str], networks: dict[str, torch.nn.Module],
-                     info: dict, data: str) -> dict:
+                     info: dict, data: str) -> Manifest:
     """The bundle manifest; ``familiar``: the volumes behind the input statistics and what they are (see
     :func:`familiar_volumes`); ``info`` holds modality, normalisation, title, method description and settings."""
     normalisation = info["normalisation"]
     familiar, familiar_data = familiar
-    return {
-        "name": args.name, "version": "1.0.0", "task": "anomaly", "title": info["title"],
-        "default": args.modality == "ct" and info["settings"]["method"] == "inpainting",
-        "description": info["description"] + " The heatmap shows where an axial slice differs from that normal "
-                                             "explanation, smoothed, inside the body"
-                       + (INTENSITY_EVIDENCE_NOTE if args.intensity_evidence else "."),
-        "input": {"kind": "image", "modality": info["modality"], "normalisation": normalisation,
-                  "statistics": input_statistics(familiar, normalisation, familiar_data)},
-        "output": {"modality": "anomaly heatmap", "range": [0, 1], "units": heat_units("error_scale" in networks,
-                                                                                  args.intensity_evidence)},
-        "grid": {"plane": "axial", "in_plane_spacing_mm": [args.spacing, args.spacing],
-                 "in_plane_size": [info["settings"]["tile"]] * 2},
-        "anomaly": info["settings"] | {"smoothing_mm": SMOOTHING_MM, "body_level": BODY_LEVELS[normalisation["type"]],
-                                       "threshold": 0.1},
-        "architecture": {part: network_spec(network) for part, network in networks.items()},
-        "training": training_summary(config, data, args.training_note) | {
+    settings = info["settings"] | {"smoothing_mm": SMOOTHING_MM, "body_level": BODY_LEVELS[normalisation.type],
+                                   "threshold": 0.1}
+    return Manifest(
+        name=args.name, version="1.0.0", task="anomaly", title=info["title"], architecture={},
+        default=args.modality == "ct" and info["settings"]["method"] == "inpainting",
+        description=info["description"] + " The heatmap shows where an axial slice differs from that normal "
+                                          "explanation, smoothed, inside the body"
+                    + (INTENSITY_EVIDENCE_NOTE if args.intensity_evidence else "."),
+        input=InputSpec(kind="image", modality=info["modality"], normalisation=normalisation,
+                        statistics=input_statistics(familiar, normalisation, familiar_data)),
+        output=OutputSpec(modality="anomaly heatmap", range=(0, 1),
+                          units=heat_units("error_scale" in networks, args.intensity_evidence)),
+        grid=Grid((args.spacing, args.spacing), plane="axial", in_plane_size=(info["settings"]["tile"],) * 2),
+        anomaly=AnomalySettings.from_dict(settings),
+        training=training_summary(config, data, args.training_note) | {
             "parameters": {part: count_parameters(network) for part, network in networks.items()}},
-        "license": "Apache-2.0", "intended_use": "research, not for diagnosis",
-        "limits": ["Trained on procedural phantoms only: real images look different and the model has never seen "
-                   "them; it warns when an input's intensities are far from its training data.",
-                   "Normal anatomy the generator reconstructs poorly (bone edges, small vessels, the body outline) "
-                   "glows too; read the heatmap with the image, never alone.",
-                   "Lesions smaller than about two voxels at the model's 3 mm grid are smoothed away.",
-                   *(["Intensity evidence flags any intensity rare in the normal training data (contrast agent, "
-                      "metal, another scanner's calibration) as well as lesions."] if args.intensity_evidence else []),
-                   "Research use only, not for diagnosis."],
-    }
-
-
-def write_bundle(folder: Path, manifest: dict, networks: dict[str, torch.nn.Module],
-                 figure_path: Path | None = None) -> ModelBundle:
-    """The bundle (fp16 safetensors for every network) with its model card."""
-    manifest = manifest | {"created": datetime.date.today().isoformat()}
-    folder.mkdir(parents=True, exist_ok=True)
-    if figure_path is not None:
-        shutil.copyfile(figure_path, folder / "held_out.png")
-        manifest["figure"] = "held_out.png"
-    bundle = save_bundle(folder, Manifest.from_dict(manifest, folder, with_weights=False),
-                         {part: n.state_dict() for part, n in networks.items()})
-    (folder / "README.md").write_text(model_card(bundle.manifest))
-    return bundle
+        limits=("Trained on procedural phantoms only: real images look different and the model has never seen "
+                "them; it warns when an input's intensities are far from its training data.",
+                "Normal anatomy the generator reconstructs poorly (bone edges, small vessels, the body outline) "
+                "glows too; read the heatmap with the image, never alone.",
+                "Lesions smaller than about two voxels at the model's 3 mm grid are smoothed away.",
+                *(["Intensity evidence flags any intensity rare in the normal training data (contrast agent, "
+                   "metal, another scanner's calibration) as well as lesions."] if args.intensity_evidence else []),
+                "Research use only, not for diagnosis."))
 
 
 def test_cases(args: argparse.Namespace) -> tuple[list[LesionCase], str]:
@@ -235,8 +216,8 @@ def evaluate_and_export_anomaly(args: argparse.Namespace, config, volumes: list,
     calibration, calibration_normal, drawn = calibration_phantoms(args)
     familiar = familiar_volumes(args, volumes, data, calibration_normal, drawn)
     manifest = anomaly_manifest(args, config, familiar, networks, info, data)
-    draft = write_bundle(args.run_dir / "bundle", manifest, networks)  # evaluated exactly as shipped (fp16)
-    settings = manifest["anomaly"]
+    draft = write_bundle(args.run_dir / "bundle", manifest, networks, model_card)  # evaluated as shipped (fp16)
+    settings = manifest.anomaly.to_dict()
     options = InferenceOptions(device="cpu")
     baseline = IntensityRarity(volumes, info["normalisation"], settings["body_level"], settings["smoothing_mm"])
     context = _Cached(lambda case: context_evidence(case.image, draft, options).heat)
@@ -275,6 +256,7 @@ def evaluate_and_export_anomaly(args: argparse.Namespace, config, volumes: list,
                                       "mean_auprc": metrics[name][subset]["mean_auprc"],
                                       "mean_best_dice": metrics[name][subset]["mean_best_dice"],
                                       "cases": metrics[name][subset]["cases"]} for subset in SUBSETS}
-        bundle = write_bundle(args.export, manifest | {"metrics": summary}, networks, figure_path)
+        calibrated = replace(manifest, anomaly=AnomalySettings.from_dict(settings), metrics=summary)
+        bundle = write_bundle(args.export, calibrated, networks, model_card, figure_path)
         print(f"exported {bundle.name} to {bundle.path}")
     return metrics

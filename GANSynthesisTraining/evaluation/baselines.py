@@ -7,9 +7,9 @@ from scipy import ndimage
 
 from GANSynthesisLib.engine.input_checks import normalised_input
 from GANSynthesisLib.evaluation.image_metrics import masked_psnr
+from GANSynthesisLib.models.manifest import Normalisation
 from GANSynthesisLib.tasks.anomaly.detection import body_mask, intensity_evidence
 from GANSynthesisLib.tasks.anomaly.intensity_rarity import fit_intensity_rarity
-
 from GANSynthesisTraining.data.paired_cases import PairedCase
 
 
@@ -38,7 +38,7 @@ class IntensityMapping:
     name = "per-tissue intensity mapping"
     bins = 64
 
-    def __init__(self, cases: list[PairedCase], normalisation: dict) -> None:
+    def __init__(self, cases: list[PairedCase], normalisation: Normalisation) -> None:
         self.normalisation = normalisation
         sums, counts = np.zeros(self.bins), np.zeros(self.bins)
         for case in cases:
@@ -91,7 +91,7 @@ class IntensityRarity:
 
     name = "intensity threshold (rarity of the voxel's intensity in normal anatomy)"
 
-    def __init__(self, volumes: list, normalisation: dict, body_level: float, smoothing_mm: float) -> None:
+    def __init__(self, volumes: list, normalisation: Normalisation, body_level: float, smoothing_mm: float) -> None:
         self.normalisation, self.body_level, self.smoothing_mm = normalisation, body_level, smoothing_mm
         bodies = []
         for volume in volumes:

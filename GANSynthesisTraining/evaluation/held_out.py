@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
@@ -13,10 +14,10 @@ import torch
 from GANSynthesisLib.engine.inference import InferenceOptions, run_translator
 from GANSynthesisLib.engine.input_checks import input_range
 from GANSynthesisLib.evaluation.image_metrics import image_metrics
+from GANSynthesisLib.models.manifest import Manifest, Normalisation
 from GANSynthesisLib.tasks.translation.image_translation import ImageTranslator
-
-from GANSynthesisTraining.data.paired_cases import PairedCase
 from GANSynthesisTraining.bundles.generator_bundle import export_generator
+from GANSynthesisTraining.data.paired_cases import PairedCase
 from GANSynthesisTraining.evaluation.plots import save_image_grid
 from GANSynthesisTraining.loop.trainer import GanTrainer
 
@@ -64,7 +65,7 @@ def evaluate_cases(cases: list[PairedCase], predict: Predictor, baselines: list[
             "per_case": {"model": model_scores, **baseline_scores}}
 
 
-def image_predictor(generator: torch.nn.Module, spacing: float, normalisation: dict,
+def image_predictor(generator: torch.nn.Module, spacing: float, normalisation: Normalisation,
                     output_window: tuple[float, float]) -> Predictor:
     """Whole-case prediction of an image-to-image generator, input normalised as its manifest will say."""
 
@@ -84,7 +85,7 @@ def print_metrics(metrics: dict) -> None:
 
 
 def evaluate_and_export(args: argparse.Namespace, trainer: GanTrainer, test_cases: list, predict: Predictor,
-                        baselines: list, manifest: dict, test_data: str) -> dict:
+                        baselines: list, manifest: Manifest, test_data: str) -> dict:
     """Held-out metrics (model and baselines) to metrics.json and held_out.png; bundle export if asked."""
     print(f"evaluating on {len(test_cases)} held-out cases …", flush=True)
     metrics = evaluate_cases(test_cases, predict, baselines, args.run_dir / "held_out.png",
@@ -93,7 +94,7 @@ def evaluate_and_export(args: argparse.Namespace, trainer: GanTrainer, test_case
     (args.run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
     print_metrics(metrics)
     if args.export:
-        manifest = manifest | {"metrics": {k: v for k, v in metrics.items() if k != "per_case"}}
+        manifest = replace(manifest, metrics={k: v for k, v in metrics.items() if k != "per_case"})
         bundle = export_generator(args.export, trainer.export_generator.cpu().eval(), manifest,
                                   args.run_dir / "held_out.png")
         print(f"exported {bundle.name} to {bundle.path}")

@@ -17,7 +17,6 @@ import numpy as np
 from GANSynthesisLib.core.volume import Volume
 from GANSynthesisLib.evaluation.image_metrics import body_mask_from_ct, masked_mae, masked_psnr, masked_ssim
 from GANSynthesisLib.models.bundle import ModelBundle
-
 from GANSynthesisTraining.data.lowdose_pairs import (EVAL_DOSES, PIXEL_MM, SCANS, PairSet, held_out_pairs, load_pairs,
                                                      make_pairs, save_pairs, scan_slices)
 from GANSynthesisTraining.data.noise_insertion import noise_std_in_flat_regions

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -26,10 +27,11 @@ from GANSynthesisLib.anatomy.wholebody_classes import CLASS_INDEX, CLASSES, MODE
 from GANSynthesisLib.core.volume import Volume
 from GANSynthesisLib.engine.inference import InferenceOptions
 from GANSynthesisLib.models.bundle import ModelBundle, load_bundle
+from GANSynthesisLib.models.manifest import Manifest
 from GANSynthesisLib.models.registry import find_model
 from GANSynthesisLib.phantoms.wholebody import generate_wholebody_phantom
 from GANSynthesisLib.tasks.synthesis.wholebody import synthesize_wholebody
-
+from GANSynthesisTraining.bundles.writer import update_bundle
 from GANSynthesisTraining.command_line.arguments import add_threads_argument
 from GANSynthesisTraining.data.wholebody_data import (DATA_DIR, REAL_SPLITS, VARIANTS, _axial, load_real,
                                                       threshold_classes, variant)
@@ -239,8 +241,8 @@ def metrics_markdown(results: dict) -> str:
     return "\n".join(lines)
 
 
-GPU_NOTE = ("A GPU run (training/gpu_wholebody.sh: one run, about 8 minutes of training within a 15-minute device "
-            "budget) would train on whole 256² slices instead of 128² crops, with a U-Net twice as wide (base 32, "
+GPU_NOTE = ("A GPU run (GANSynthesisTraining/gpu_wholebody.sh: one run, about 8 minutes of training within a "
+            "15-minute device budget) would train on whole 256² slices instead of 128² crops, with a U-Net twice as wide (base 32, "
             "depth 7), four times the phantoms and batches of 32, for several times the updates of this CPU run: "
             "sharper edges, more real-CT texture and noise, and better mean HU of small structures. It cannot add "
             "what the data lack: a real CT angiogram with heart labels to learn contrast-filled chambers from.")
@@ -266,20 +268,19 @@ def acceptance_lines(results: dict) -> list[str]:
 
 def write_card(bundle_path: Path, results: dict, out: Path, speed: str | None = None) -> None:
     """Put the held-out metrics into the bundle's manifest, its figure next to it, and write its model card."""
-    import shutil
+    bundle = load_bundle(bundle_path)
+    metrics = {"data": "held-out real CT slices and held-out phantoms (python -m GANSynthesisTraining "
+                       "evaluate-wholebody)", "cases": len(results), "results": results}
+    extra = bundle.manifest.extra | ({"speed": speed} if speed else {})
+    manifest = replace(bundle.manifest, metrics=metrics, extra=extra)
+    update_bundle(bundle, manifest, lambda written: wholebody_card(written, results, speed), out / "held_out.png")
 
-    manifest_path = bundle_path / "model.json"
-    manifest = json.loads(manifest_path.read_text())
-    manifest["metrics"] = {"data": "held-out real CT slices and held-out phantoms (training/evaluate_wholebody.py)",
-                           "cases": len(results), "results": results}
-    manifest["figure"] = "held_out.png"
-    if speed:
-        manifest["speed"] = speed
-    shutil.copyfile(out / "held_out.png", bundle_path / "held_out.png")
-    manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
-    t = manifest["training"]
-    lines = [f"# {manifest['title']} (`{manifest['name']}` v{manifest['version']})", "", manifest["description"], "",
-             f"**Intended use:** {manifest['intended_use']}.", "",
+
+def wholebody_card(manifest: Manifest, results: dict, speed: str | None) -> str:
+    """The whole-body model's card: input names, training data and held-out results beside the baseline."""
+    t = manifest.training
+    lines = [f"# {manifest.title} (`{manifest.name}` v{manifest.version})", "", manifest.description, "",
+             f"**Intended use:** {manifest.intended_use}.", "",
              "## Input", "",
              "A segmentation with any of these names (Slicer segment names, `--labels name=value`), or a plain label "
              "map in TotalSegmentator v2 `total` numbering (1–117), in MM-WHS values (205–850) or in the model's own "
@@ -297,7 +298,7 @@ def write_card(bundle_path: Path, results: dict, out: Path, speed: str | None = 
              "in the module's status line.", "",
              "2.5-D: each axial slice is made from its own labels and those of the slices above and below, plus "
              "flags saying which classes the segmentation gives anywhere; classes are resampled to the model's "
-             f"{manifest['grid']['in_plane_spacing_mm'][0]} mm grid by nearest neighbour and the CT back bilinearly.",
+             f"{manifest.grid.in_plane_spacing_mm[0]} mm grid by nearest neighbour and the CT back bilinearly.",
              "", "## Trained on", "", t["data"], "",
              "Held out (never trained on, with a two-slice gap so no 2.5-D neighbour was seen either): pyradiomics "
              "lung1 slices 0–11 (the inferior, mid-thorax end, heart level), ts_abdomen_ct_30 slices 20–29 (= slices "
@@ -314,12 +315,12 @@ def write_card(bundle_path: Path, results: dict, out: Path, speed: str | None = 
              "with its mean HU over the training slices.", "",
              "The issue's acceptance figures, on the held-out real data available here (its thorax CT angiogram is "
              "held back, so these are not that check):", "", *acceptance_lines(results), "",
-             f"![held-out slices: axial, coronal, sagittal]({manifest['figure']})", ""]
+             f"![held-out slices: axial, coronal, sagittal]({manifest.extra['figure']})", ""]
     if speed:
         lines += ["## Speed", "", speed, ""]
     lines += ["## What a GPU run would add", "", GPU_NOTE, "",
-              "## Limits", "", *[f"- {limit}" for limit in manifest.get("limits", [])], ""]
-    (bundle_path / "README.md").write_text("\n".join(lines))
+              "## Limits", "", *[f"- {limit}" for limit in manifest.limits], ""]
+    return "\n".join(lines)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -6,6 +6,7 @@ import json
 import pytest
 import torch
 
+from GANSynthesisLib.models.manifest import Normalisation
 from GANSynthesisLib.models.bundle import load_bundle
 from GANSynthesisLib.tasks.synthesis.labels_to_ct import one_hot_labels
 from GANSynthesisTraining.data.augmentation import IMAGE, LABELS, Augmentation
@@ -88,7 +89,7 @@ def test_what_comes_from_outside_the_slice_is_background_and_air():
 
 def test_intensity_jitter_changes_image_inputs_only_by_a_gain_and_offset_per_sample(phantom_slice_bank):
     cases = phantom_cases([1], (64, 64, 6), (6.0, 6.0, 6.0), source="mr")
-    percentiles = NormalisedImage({"type": "percentile", "low_percentile": 0.5, "high_percentile": 99.5})
+    percentiles = NormalisedImage(Normalisation("percentile", low_percentile=0.5, high_percentile=99.5))
     bank = SliceBank.from_cases(cases, percentiles, 6.0, 64, (-1024.0, 2000.0))
     assert bank.source_kind == IMAGE
     plain_source, plain_target = bank.sample(8, seeded())

@@ -32,6 +32,7 @@ from scipy import ndimage
 
 from ...core.errors import GANSynthesisError
 from ...core.orientation import axial_view
+from ...core.regions import largest_region
 from ...core.volume import Volume
 from ...engine.inference import InferenceOptions, host_to_device, run_slice_model
 from ...engine.input_checks import input_range, input_warnings
@@ -246,12 +247,7 @@ def has_intensity_evidence(bundle: ModelBundle) -> bool:
 
 def body_mask(normalised: np.ndarray, volume: Volume, level: float) -> np.ndarray:
     """The patient: the largest region above ``level`` (normalised intensity), holes filled per axial slice."""
-    foreground = normalised > level
-    labelled, count = ndimage.label(foreground)
-    if count == 0:
-        return foreground
-    sizes = ndimage.sum_labels(foreground, labelled, index=np.arange(1, count + 1))
-    body = labelled == (1 + int(np.argmax(sizes)))
+    body = largest_region(normalised > level)
     view = axial_view(volume)
     filled = np.stack([ndimage.binary_fill_holes(s) for s in view.forward(body)])
     return np.ascontiguousarray(view.backward(filled))

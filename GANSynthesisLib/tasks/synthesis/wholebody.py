@@ -20,7 +20,7 @@ from ...anatomy.wholebody_classes import (LABEL_SET, MODEL_TABLE, NUMBERINGS, fl
 from ...core.errors import GANSynthesisError
 from ...core.orientation import axial_view
 from ...core.volume import Volume
-from ...engine.inference import InferenceOptions, model_grid_size, run_translator
+from ...engine.inference import InferenceOptions, SliceNetwork, model_grid_size, run_translator
 from ...engine.unit_range import from_unit_range
 from ...models.bundle import ModelBundle
 from ...models.bundled_networks import load_network
@@ -37,12 +37,9 @@ def is_wholebody_bundle(bundle: ModelBundle) -> bool:
 
 
 @dataclass
-class PackedClassTranslator:
+class PackedClassTranslator(SliceNetwork):
     """Slice translator: packed class codes (see :func:`label_sets.pack_codes`) → CT in the manifest's window."""
 
-    network: torch.nn.Module
-    in_plane_spacing: tuple[float, float]
-    size_multiple: int
     window: tuple[float, float]
 
     def encode(self, slices: np.ndarray, device: torch.device) -> torch.Tensor:

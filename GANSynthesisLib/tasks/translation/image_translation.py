@@ -10,7 +10,7 @@ import torch
 
 from ...core.errors import GANSynthesisError
 from ...core.volume import Volume
-from ...engine.inference import InferenceOptions, host_to_device, run_translator
+from ...engine.inference import InferenceOptions, SliceNetwork, host_to_device, run_translator
 from ...engine.input_checks import input_range, input_warnings
 from ...engine.unit_range import from_unit_range, to_unit_range
 from ...models.bundle import ModelBundle
@@ -18,12 +18,9 @@ from ...models.bundled_networks import load_network
 
 
 @dataclass
-class ImageTranslator:
+class ImageTranslator(SliceNetwork):
     """Slice translator: one normalised image channel → image in the manifest's output window."""
 
-    network: torch.nn.Module
-    in_plane_spacing: tuple[float, float]
-    size_multiple: int
     input_window: tuple[float, float]
     output_window: tuple[float, float]
 

@@ -15,6 +15,8 @@ import random
 
 import torch
 
+from GANSynthesisLib.models.manifest import InputSpec, Manifest, Normalisation
+from GANSynthesisTraining.bundles.manifest_parts import axial_grid, ct_output
 from GANSynthesisTraining.bundles.training_section import training_summary
 from GANSynthesisTraining.command_line.arguments import (add_config_arguments, add_data_arguments, add_run_arguments,
                                                          add_window_argument, config_from_arguments)
@@ -57,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     args.name = args.name or default_name.replace("phantom", "cyclegan")
     config = config_from_arguments(CycleGANConfig, args)
     window = tuple(args.window)
-    ct_window = {"type": "window", "low": window[0], "high": window[1]}
+    ct_window = Normalisation("window", low=window[0], high=window[1])
     drawn = dict(size=tuple(args.phantom_size), supersample=args.phantom_supersample)
     test = phantom_cases(held_out_seeds(args.held_out), source=args.source, **drawn) if args.held_out else []
     if args.phantoms:
@@ -91,22 +93,20 @@ def run(args: argparse.Namespace) -> int:
         return 0
     predict = image_predictor(trainer.export_generator.cpu().eval(), args.spacing, normalisation, window)
 
-    baselines = [IntensityMapping(a_cases, normalisation)] if a_cases and normalisation["type"] == "percentile" else []
-    manifest = {
-        "name": args.name, "version": "1.0.0", "task": "translate", "title": f"{modality} → CT (unpaired CycleGAN)",
-        "description": f"CycleGAN ({config.generator} generators, PatchGAN discriminators, cycle λ {config.lambda_cycle:g}, "
-                       f"identity {config.lambda_identity:g}, image pool {config.pool_size}) trained without pairs.",
-        "input": {"kind": "image", "modality": modality, "normalisation": normalisation,
-                  "statistics": input_statistics(a_volumes, normalisation, data)},
-        "output": {"modality": "CT", "units": "HU", "normalisation": ct_window | {"range": [-1, 1]}},
-        "grid": {"plane": "axial", "in_plane_spacing_mm": [args.spacing, args.spacing],
-                 "in_plane_size": [args.canvas, args.canvas]},
-        "training": training_summary(config, data, args.training_note) | {"paired": False, "lambda_cycle": config.lambda_cycle,
-                                                      "lambda_identity": config.lambda_identity},
-        "license": "Apache-2.0", "intended_use": "research, not for diagnosis",
-        "limits": ["Unpaired training: nothing ties each output voxel to the truth, so check the anatomy.",
-                   "Research use only, not for diagnosis or treatment planning."],
-    }
+    baselines = [IntensityMapping(a_cases, normalisation)] if a_cases and normalisation.type == "percentile" else []
+    manifest = Manifest(
+        name=args.name, version="1.0.0", task="translate", title=f"{modality} → CT (unpaired CycleGAN)",
+        architecture={},
+        description=f"CycleGAN ({config.generator} generators, PatchGAN discriminators, cycle λ "
+                    f"{config.lambda_cycle:g}, identity {config.lambda_identity:g}, image pool {config.pool_size}) "
+                    "trained without pairs.",
+        input=InputSpec(kind="image", modality=modality, normalisation=normalisation,
+                        statistics=input_statistics(a_volumes, normalisation, data)),
+        output=ct_output(window), grid=axial_grid(args.spacing, args.canvas),
+        training=training_summary(config, data, args.training_note) | {
+            "paired": False, "lambda_cycle": config.lambda_cycle, "lambda_identity": config.lambda_identity},
+        limits=("Unpaired training: nothing ties each output voxel to the truth, so check the anatomy.",
+                "Research use only, not for diagnosis or treatment planning."))
     evaluate_and_export(args, trainer, test, predict, baselines, manifest,
                         f"held-out paired phantoms, {held_out_phantoms_text(args)} "
                         "(baseline fitted on the domain-A phantoms' own CT)")

@@ -10,7 +10,6 @@ import torch
 
 from GANSynthesisLib.engine.inference import host_to_device
 from GANSynthesisLib.models.networks import PatchDiscriminator
-
 from GANSynthesisTraining.data.augmentation import TARGET
 from GANSynthesisTraining.data.slice_banks import on_device_or_pinned, sample_rows
 from GANSynthesisTraining.families.pix2pix.model import Pix2PixConfig, build_generator

@@ -21,6 +21,7 @@ from typing import Callable
 
 import torch
 
+from GANSynthesisLib.models.manifest import Normalisation
 from GANSynthesisTraining.command_line.anomaly_run import train_or_take_networks_then_export
 from GANSynthesisTraining.command_line.arguments import (add_anomaly_arguments, add_config_arguments,
                                                          config_from_arguments)
@@ -68,7 +69,7 @@ def tile_snapshot(bank: TileBank, run_dir: Path) -> Callable[[GanTrainer, int], 
     return snapshot
 
 
-def train_networks(args: argparse.Namespace, config: AnomalyConfig, normalisation: dict) -> tuple[list, dict] | None:
+def train_networks(args: argparse.Namespace, config: AnomalyConfig, normalisation: Normalisation) -> tuple[list, dict] | None:
     """The normal training volumes and the trained generator, encoder and critic; None on ranks other than 0."""
     volumes, bank = normal_tile_bank(args, normalisation, config.tile, config.device)
     snapshot = tile_snapshot(bank, args.run_dir)

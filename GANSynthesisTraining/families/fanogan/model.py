@@ -10,7 +10,6 @@ from typing import Callable, ClassVar
 import torch
 
 from GANSynthesisLib.models.networks import Critic, LatentEncoder, LatentGenerator
-
 from GANSynthesisTraining.data.tile_banks import TileBank
 from GANSynthesisTraining.loop.losses import AdversarialLoss, gradient_penalty
 from GANSynthesisTraining.loop.trainer import GanTrainer, TrainingConfig, adam

@@ -21,6 +21,7 @@ import argparse
 import copy
 from dataclasses import replace
 
+from GANSynthesisLib.models.manifest import Normalisation
 from GANSynthesisTraining.command_line.anomaly_run import train_or_take_networks_then_export
 from GANSynthesisTraining.command_line.arguments import (add_anomaly_arguments, add_config_arguments,
                                                          config_from_arguments)
@@ -53,7 +54,7 @@ def method_info(modality: str, config: InpaintingConfig) -> dict:
                          "scale_steps": config.scale_steps, "grid_shifts": config.grid_shifts}}
 
 
-def train_networks(args: argparse.Namespace, config: InpaintingConfig, normalisation: dict) -> tuple[list, dict] | None:
+def train_networks(args: argparse.Namespace, config: InpaintingConfig, normalisation: Normalisation) -> tuple[list, dict] | None:
     """The normal training volumes and the trained networks; None on ranks other than 0."""
     volumes, tiles = normal_tile_bank(args, normalisation, config.tile, config.device)
     bank = InpaintingBank(tiles, config.hole)

@@ -11,7 +11,6 @@ import torch
 
 from GANSynthesisLib.models.networks import ErrorScaleNetwork, InpaintingGenerator, network_spec
 from GANSynthesisLib.tasks.anomaly.detection import inpainting_input
-
 from GANSynthesisTraining.data.augmentation import Augmentation
 from GANSynthesisTraining.data.tile_banks import TileBank
 from GANSynthesisTraining.families.pix2pix.model import Pix2PixConfig, Pix2PixTrainer, build_generator

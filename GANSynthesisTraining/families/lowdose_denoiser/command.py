@@ -22,7 +22,6 @@ import torch
 import torch.nn.functional as F
 
 from GANSynthesisLib.models.networks import build_network
-
 from GANSynthesisTraining.command_line.arguments import add_data_arguments, add_threads_argument
 from GANSynthesisTraining.command_line.main import command_main
 from GANSynthesisTraining.data.lowdose_pairs import SCANS, load_pairs

@@ -12,7 +12,6 @@ import torch
 
 from GANSynthesisLib.models.networks import (PatchDiscriminator, ResidualGenerator, ResnetGenerator, UNetGenerator,
                                              network_spec)
-
 from GANSynthesisTraining.data.slice_banks import PairedBank, SliceBank, SourceEncoder
 from GANSynthesisTraining.loop.losses import AdversarialLoss, gradient_penalty, weighted_l1
 from GANSynthesisTraining.loop.monitoring import snapshot_writer, validation_error

@@ -13,8 +13,9 @@ import numpy as np
 
 from GANSynthesisLib.anatomy.mmwhs_structures import MMWHS_LABELS
 from GANSynthesisLib.engine.inference import InferenceOptions, run_translator
+from GANSynthesisLib.models.manifest import InputSpec, Manifest
 from GANSynthesisLib.tasks.synthesis.labels_to_ct import LabelToImageTranslator
-
+from GANSynthesisTraining.bundles.manifest_parts import axial_grid, ct_output
 from GANSynthesisTraining.bundles.training_section import training_summary
 from GANSynthesisTraining.command_line.arguments import (add_config_arguments, add_data_arguments, add_run_arguments,
                                                          add_window_argument, config_from_arguments)
@@ -71,24 +72,20 @@ def run(args: argparse.Namespace) -> int:
     def predict(case) -> np.ndarray:
         return run_translator(translator, case.source, InferenceOptions(device="cpu")).array
 
-    manifest = {
-        "name": args.name, "version": "1.0.0", "task": "synthesize", "default": True,
-        "title": "Cardiac CT from MM-WHS labels (phantom-trained demo)",
-        "description": "pix2pix (U-Net generator, conditional PatchGAN) that turns a label map of the 7 MM-WHS "
-                       "cardiac structures into a contrast-enhanced CT volume, slice by slice (axial).",
-        "input": {"kind": "labelmap", "encoding": "one-hot (background + labels, in this order)",
-                  "labels": dict(MMWHS_LABELS)},
-        "output": {"modality": "CT", "units": "HU", "contrast": "contrast-enhanced (arterial) blood pool",
-                   "normalisation": {"type": "window", "low": window[0], "high": window[1], "range": [-1, 1]}},
-        "grid": {"plane": "axial", "in_plane_spacing_mm": [args.spacing, args.spacing],
-                 "in_plane_size": [args.canvas, args.canvas]},
-        "training": training_summary(config, data, args.training_note) | {"lambda_l1": config.lambda_l1},
-        "license": "Apache-2.0", "intended_use": "research, not for diagnosis",
-        "limits": ["Trained on procedural phantoms only: real patient CT looks different and the model has "
-                   "never seen it.", "Only the 7 cardiac labels are given to the model: lungs, bones and the "
-                   "body outline are invented, not measured.", "Axial slices at 3 mm in-plane; finer detail is "
-                   "smoothed away.", "Research use only, not for diagnosis or treatment planning."],
-    }
+    manifest = Manifest(
+        name=args.name, version="1.0.0", task="synthesize", default=True, architecture={},
+        title="Cardiac CT from MM-WHS labels (phantom-trained demo)",
+        description="pix2pix (U-Net generator, conditional PatchGAN) that turns a label map of the 7 MM-WHS "
+                    "cardiac structures into a contrast-enhanced CT volume, slice by slice (axial).",
+        input=InputSpec(kind="labelmap", encoding="one-hot (background + labels, in this order)",
+                        labels=dict(MMWHS_LABELS)),
+        output=ct_output(window, contrast="contrast-enhanced (arterial) blood pool"),
+        grid=axial_grid(args.spacing, args.canvas),
+        training=training_summary(config, data, args.training_note) | {"lambda_l1": config.lambda_l1},
+        limits=("Trained on procedural phantoms only: real patient CT looks different and the model has "
+                "never seen it.", "Only the 7 cardiac labels are given to the model: lungs, bones and the "
+                "body outline are invented, not measured.", "Axial slices at 3 mm in-plane; finer detail is "
+                "smoothed away.", "Research use only, not for diagnosis or treatment planning."))
     evaluate_and_export(args, trainer, test, predict, [LabelMeanHU(train, label_values)], manifest, test_data)
     return 0
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import argparse
 
+from GANSynthesisLib.models.manifest import InputSpec, Manifest
+from GANSynthesisTraining.bundles.manifest_parts import axial_grid, ct_output
 from GANSynthesisTraining.bundles.training_section import training_summary
 from GANSynthesisTraining.command_line.arguments import (add_config_arguments, add_data_arguments, add_run_arguments,
                                                          add_window_argument, config_from_arguments)
@@ -70,26 +72,20 @@ def run(args: argparse.Namespace) -> int:
     if trainer is None:
         return 0
     predict = image_predictor(trainer.export_generator.cpu().eval(), args.spacing, normalisation, output_window)
-    baselines = ([IntensityMapping(train, normalisation)] if normalisation["type"] == "percentile"
+    baselines = ([IntensityMapping(train, normalisation)] if normalisation.type == "percentile"
                  else [UnchangedInput(), GaussianDenoiser(train)])
-    manifest = {
-        "name": args.name, "version": "1.0.0", "task": "translate", "title": title,
-        "description": f"pix2pix ({config.generator} generator, conditional PatchGAN) that translates {modality} "
-                       "into CT, slice by slice (axial), trained on registered pairs.",
-        "input": {"kind": "image", "modality": modality, "normalisation": normalisation,
-                  "statistics": input_statistics([c.source for c in train], normalisation, data)},
-        "output": {"modality": "CT", "units": "HU",
-                   "normalisation": {"type": "window", "low": output_window[0], "high": output_window[1],
-                                     "range": [-1, 1]}},
-        "grid": {"plane": "axial", "in_plane_spacing_mm": [args.spacing, args.spacing],
-                 "in_plane_size": [args.canvas, args.canvas]},
-        "training": training_summary(config, data, args.training_note) | {"lambda_l1": config.lambda_l1, "paired": True},
-        "license": "Apache-2.0", "intended_use": "research, not for diagnosis",
-        "limits": ["Trained on procedural phantoms only: real images look different and the model has never seen "
-                   "them; it warns when an input's intensities are far from its training data.",
-                   "Axial slices at 3 mm in-plane; finer detail is smoothed away.",
-                   "Research use only, not for diagnosis or treatment planning."],
-    }
+    manifest = Manifest(
+        name=args.name, version="1.0.0", task="translate", title=title, architecture={},
+        description=f"pix2pix ({config.generator} generator, conditional PatchGAN) that translates {modality} "
+                    "into CT, slice by slice (axial), trained on registered pairs.",
+        input=InputSpec(kind="image", modality=modality, normalisation=normalisation,
+                        statistics=input_statistics([c.source for c in train], normalisation, data)),
+        output=ct_output(output_window), grid=axial_grid(args.spacing, args.canvas),
+        training=training_summary(config, data, args.training_note) | {"lambda_l1": config.lambda_l1, "paired": True},
+        limits=("Trained on procedural phantoms only: real images look different and the model has never seen "
+                "them; it warns when an input's intensities are far from its training data.",
+                "Axial slices at 3 mm in-plane; finer detail is smoothed away.",
+                "Research use only, not for diagnosis or treatment planning."))
     evaluate_and_export(args, trainer, test, predict, baselines, manifest, test_data)
     return 0
 

@@ -15,15 +15,16 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from GANSynthesisLib.anatomy.wholebody_classes import INPUT_CHANNELS, LABEL_SET, unpack_codes, wholebody_labels
+from GANSynthesisLib.models.manifest import InputSpec, Manifest
 from GANSynthesisLib.phantoms.wholebody import generate_wholebody_phantom
-
+from GANSynthesisTraining.bundles.manifest_parts import axial_grid, ct_output
 from GANSynthesisTraining.command_line.arguments import (add_config_arguments, add_data_arguments, add_threads_argument,
                                                          config_from_arguments)
 from GANSynthesisTraining.command_line.main import command_main
@@ -110,23 +111,22 @@ def build_bank(phantoms: int, spacing: float, canvas: int, crop: int, seed: int,
     return bank, summary
 
 
-def manifest_for(args: argparse.Namespace, config: Pix2PixConfig, summary: dict, seconds: float) -> dict:
+def manifest_for(args: argparse.Namespace, config: Pix2PixConfig, summary: dict, seconds: float) -> Manifest:
+    """The whole-body model's manifest (architecture and metrics come at export and evaluation)."""
     real = ", ".join(f"{name} slices {a}–{b - 1}" for name, (a, b) in summary["real_slices"].items())
-    return {
-        "name": args.name, "version": "1.0.0", "task": "synthesize", "default": True,
-        "title": "Whole-body CT from TotalSegmentator-style labels (2.5-D, phantoms + real CT)",
-        "description": "pix2pix (U-Net generator, conditional PatchGAN) that turns a whole-body segmentation "
+    return Manifest(
+        name=args.name, version="1.0.0", task="synthesize", default=True, architecture={},
+        title="Whole-body CT from TotalSegmentator-style labels (2.5-D, phantoms + real CT)",
+        description="pix2pix (U-Net generator, conditional PatchGAN) that turns a whole-body segmentation "
                        "(TotalSegmentator names or numbers, MM-WHS names, or coarse classes such as body, lung, bone, "
                        "fat, soft tissue, heart) into a contrast-enhanced CT. 2.5-D: each axial slice is made with "
                        "its two neighbours' labels as extra input channels, so reformats have no slice stripes.",
-        "input": {"kind": "labelmap", "label_set": LABEL_SET, "encoding": "2.5-D packed classes (label_sets.py): "
-                  "one-hot of slices k-1, k, k+1 (15 classes each) + 14 given-class flags",
-                  "context_slices": 1, "labels": wholebody_labels()},
-        "output": {"modality": "CT", "units": "HU", "contrast": "contrast-enhanced (arterial) vessels and blood pool",
-                   "normalisation": {"type": "window", "low": WINDOW[0], "high": WINDOW[1], "range": [-1, 1]}},
-        "grid": {"plane": "axial", "in_plane_spacing_mm": [args.spacing, args.spacing],
-                 "in_plane_size": [args.canvas, args.canvas]},
-        "training": {
+        input=InputSpec(kind="labelmap", label_set=LABEL_SET, labels=wholebody_labels(), extra={"context_slices": 1},
+                        encoding="2.5-D packed classes (label_sets.py): one-hot of slices k-1, k, k+1 (15 classes "
+                                 "each) + 14 given-class flags"),
+        output=ct_output(WINDOW, contrast="contrast-enhanced (arterial) vessels and blood pool"),
+        grid=axial_grid(args.spacing, args.canvas),
+        training={
             "data": (f"{args.phantoms} whole-body procedural thorax phantoms (GANSynthesisLib.phantoms.wholebody, "
                      f"seeds 0–{args.phantoms - 1}, 2 label variants each) and real CT slices from ../shared/data: "
                      f"{real}; label variants full, TotalSegmentator-like, no body, coarse, heart only (phantoms). Real CT sources: "
@@ -140,15 +140,13 @@ def manifest_for(args: argparse.Namespace, config: Pix2PixConfig, summary: dict,
                         f"{config.lr_g:g} β1 {config.beta1:g}"),
             "bank_slices": summary["bank_slices"],
         },
-        "license": "Apache-2.0", "intended_use": "research, not for diagnosis",
-        "limits": [
+        limits=(
             "Trained briefly on a 2-core CPU on phantoms and three small real CTs (two of them the same patient): "
             "real texture and anatomy are only partly learned.",
             "Vessels labelled as arteries are drawn contrast-filled (CT angiogram); a non-contrast scan's arteries "
             "are not.",
             "Regions the segmentation does not give (e.g. no body outline) are drawn by the model; the run says which.",
-            "Research use only, not for diagnosis or treatment planning."],
-    }
+            "Research use only, not for diagnosis or treatment planning."))
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -194,12 +192,12 @@ def export_checkpoint(args: argparse.Namespace, config: Pix2PixConfig, folder: P
     generator.load_state_dict({k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)})
     draft = args.run_dir / "manifest_draft.json"
     if draft.exists():
-        manifest = json.loads(draft.read_text())
+        manifest = Manifest.from_dict(json.loads(draft.read_text()), draft, with_weights=False)
     else:
         manifest = manifest_for(args, config, {"real_slices": {n: list(s[2]) for n, s in REAL_SPLITS.items()},
                                                "bank_slices": None}, 0)
-        manifest["training"]["steps"] = step
-        manifest["training"]["summary"] = f"checkpoint at step {step} of: " + manifest["training"]["summary"]
+        manifest = replace(manifest, training=manifest.training | {
+            "steps": step, "summary": f"checkpoint at step {step} of: " + manifest.training["summary"]})
     export_generator(folder, generator.eval(), manifest)
     print(f"exported step {step} to {folder}", flush=True)
 
@@ -221,7 +219,7 @@ def run(args: argparse.Namespace) -> int:
     trainer.train()
     seconds = time.monotonic() - train_started
     manifest = manifest_for(args, config, summary, seconds)
-    (args.run_dir / "manifest_draft.json").write_text(json.dumps(manifest, indent=2))
+    (args.run_dir / "manifest_draft.json").write_text(json.dumps(manifest.to_dict(), indent=2))
     if args.export:
         from GANSynthesisTraining.bundles.generator_bundle import export_generator
 
