@@ -74,7 +74,7 @@ def test_batch_size_does_not_change_the_result_and_progress_reaches_one(bundle):
     many = synthesize(labels, bundle, options=InferenceOptions(device="cpu", batch_size=4,
                                                                progress=lambda f, m: seen.append(f)))
     np.testing.assert_allclose(one.array, many.array, atol=1e-2)  # HU; float noise only
-    assert seen == sorted(seen) and seen[-1] == 1.0 and len(seen) == 3
+    assert seen == sorted(seen) and seen[0] == 0.0 and seen[-1] == 1.0 and len(seen) == 4  # at once, then per batch
 
 
 def test_cancel_stops_the_run(bundle):

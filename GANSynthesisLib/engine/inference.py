@@ -182,6 +182,8 @@ def run_slice_model(translator: SliceTranslator, volume: Volume, options: Infere
     pending: _InFlight | None = None
     start = 0
     batch_size = max(1, options.batch_size or (64 if device.type == "cuda" else 8))
+    if options.progress:  # the bar shows at once, not only when the first batch is done
+        options.progress(0.0, f"slice 0/{depth} on {device.type}")
     while start < depth:
         if options.cancel and options.cancel():
             raise CancelledError()
