@@ -28,7 +28,7 @@ from GANSynthesisLib.tasks.anomaly.thresholds import normal_share_marked, percen
 from GANSynthesisLib.tasks.model_cards import held_out_lines
 from GANSynthesisTraining.evaluation.detection_metrics import at_threshold, detection_metrics
 
-from conftest import ROOT, TINY_ANOMALY_TRAINING, oblique_direction
+from support import ROOT, TINY_ANOMALY_TRAINING, oblique_direction
 
 SIZE = (96, 96, 20)
 
@@ -705,7 +705,7 @@ def test_an_anomaly_result_that_fails_half_way_into_the_scene_adds_nothing_and_k
 
 def test_bundled_mr_model_on_a_real_brain_mr_keeps_geometry_and_warns(tmp_path):
     """The MNI152 T1 template: real MR no one here wrote (a brain, unlike the thorax phantoms)."""
-    from test_translation import mni152_t1
+    from support import mni152_t1
 
     source = mni152_t1()
     heat, scores = tmp_path / "mni_heat.nrrd", tmp_path / "mni_scores.csv"

@@ -14,7 +14,7 @@ from GANSynthesisLib.tasks.synthesis.label_values import present_values
 from GANSynthesisLib.tasks.synthesis.labels_to_ct import (LabelToImageTranslator, labels_to_channels, prepare_labelmap,
                                                           synthesize)
 
-from conftest import hand_drawn_heart, oblique_direction
+from support import hand_drawn_heart, oblique_direction
 
 
 @pytest.fixture(scope="module")

@@ -28,7 +28,7 @@ from GANSynthesisLib.core.errors import GANSynthesisError
 from GANSynthesisLib.files.output_set import OutputSet
 from GANSynthesisLib.models.registry import USER_MODELS_ENV
 
-from conftest import ROOT
+from support import ROOT
 
 CT_VALUES = np.random.default_rng(0).normal(0, 100, (4, 16, 16)).astype(np.float32)
 

@@ -1,10 +1,8 @@
 """Modality translation: phantoms in other modalities, normalisation, warnings, CycleGAN, evaluation."""
 
-import importlib.util
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -29,7 +27,7 @@ from GANSynthesisTraining.data.volume_files import folder_cases, synthrad_cases
 from GANSynthesisTraining.evaluation.baselines import IntensityMapping
 from GANSynthesisTraining.families.cyclegan.model import ImagePool
 
-from conftest import ROOT, oblique_direction, tiny_manifest
+from support import ROOT, mni152_t1, oblique_direction, tiny_manifest
 
 MR_NORMALISATION = {"type": "percentile", "low_percentile": 0.5, "high_percentile": 99.5}
 
@@ -104,13 +102,6 @@ def test_translate_refuses_non_finite_input(tiny_translation_bundle):
     bad[0, 0, 0] = np.nan
     with pytest.raises(GANSynthesisError, match="non-finite"):
         translate(Volume(bad), tiny_translation_bundle)
-
-
-def mni152_t1() -> Path:
-    spec = importlib.util.find_spec("nilearn")
-    if spec is None:
-        pytest.fail("nilearn (for its MNI152 template) is installed by the Makefile; run make test")
-    return Path(spec.submodule_search_locations[0]) / "datasets" / "data" / "mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz"
 
 
 def test_translate_a_real_mr_from_the_command_line(tmp_path):

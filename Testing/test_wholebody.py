@@ -77,7 +77,7 @@ def test_neighbouring_slices_reach_the_network(wholebody_bundle):
 
 
 def test_mmwhs_model_warns_that_it_invents_the_body(tiny_bundle_dir):
-    from conftest import hand_drawn_heart
+    from support import hand_drawn_heart
 
     result = get_task("synthesize").run(hand_drawn_heart(size=(40, 36, 6)), load_bundle(tiny_bundle_dir), {},
                                         InferenceOptions(device="cpu"))
