@@ -11,7 +11,7 @@ import torch
 from support import TINY_ANOMALY_TRAINING, tiny_manifest  # support also puts the repository root on sys.path
 
 from GANSynthesisLib.anatomy.mmwhs_structures import MMWHS_LABELS  # noqa: E402
-from GANSynthesisLib.models.bundle import save_bundle  # noqa: E402
+from GANSynthesisLib.models.bundle import load_bundle, save_bundle  # noqa: E402
 from GANSynthesisLib.models.manifest import Grid, InputSpec  # noqa: E402
 from GANSynthesisLib.models.networks import UNetGenerator  # noqa: E402
 
@@ -39,6 +39,12 @@ def tiny_bundle_dir(tmp_path_factory) -> Path:
     return folder
 
 
+@pytest.fixture(scope="module")
+def bundle(tiny_bundle_dir):
+    """The tiny synthesis bundle, loaded once per test file."""
+    return load_bundle(tiny_bundle_dir)
+
+
 @pytest.fixture(scope="session")
 def tiny_wholebody_bundle_dir(tmp_path_factory) -> Path:
     """A real whole-body (2.5-D, TotalSegmentator-named classes) bundle holding a small random U-Net."""
@@ -53,6 +59,12 @@ def tiny_wholebody_bundle_dir(tmp_path_factory) -> Path:
                              grid=Grid(in_plane_spacing_mm=(1.5, 1.5), plane="axial", in_plane_size=(64, 64)))
     save_bundle(folder, manifest, {"generator": generator.state_dict()}, dtype=torch.float32)
     return folder
+
+
+@pytest.fixture(scope="module")
+def wholebody_bundle(tiny_wholebody_bundle_dir):
+    """The tiny whole-body bundle, loaded once per test file."""
+    return load_bundle(tiny_wholebody_bundle_dir)
 
 
 @pytest.fixture(scope="session")

@@ -30,6 +30,18 @@ TINY_ANOMALY_TRAINING = ["--phantoms", "2", "--modality", "ct", "--phantom-size"
                          "4", "--critic-steps", "2", "--steps", "2", "--encoder-steps", "2", "--log-every", "1",
                          "--held-out", "1", "--calibration", "1", "--threads", "1", "--snapshot-steps"]
 
+MR_NORMALISATION = {"type": "percentile", "low_percentile": 0.5, "high_percentile": 99.5}
+
+CT_VALUES = np.random.default_rng(0).normal(0, 100, (4, 16, 16)).astype(np.float32)
+
+
+def heart_labels(shape=(4, 16, 16)) -> np.ndarray:
+    labels = np.zeros(shape, np.uint16)
+    k, j, i = shape
+    labels[:, j // 4: 3 * j // 4, i // 4: 3 * i // 4] = 500
+    labels[:, 3 * j // 8: 5 * j // 8, 3 * i // 8: 5 * i // 8] = 205
+    return labels
+
 
 def tiny_manifest(name: str, network: torch.nn.Module, **changes) -> Manifest:
     """The manifest of an untrained MM-WHS synthesis model holding ``network``; ``changes`` replace fields."""
@@ -68,6 +80,21 @@ def hand_drawn_heart(size=(150, 130, 36), spacing=(1.3, 1.1, 2.5), direction=Non
     labels[((x - 0) ** 2 + (y + 5) ** 2 <= 14**2) & (z > 20)] = MMWHS_LABELS["ascending aorta"]
     labels[((x - 25) ** 2 + (y + 35) ** 2 <= 12**2) & (z > 25)] = MMWHS_LABELS["pulmonary artery"]
     return Volume(labels, spacing, (-40.0, 12.5, 100.0), np.eye(3) if direction is None else direction)
+
+
+def ts_labelmap(with_body: bool = False) -> Volume:
+    """A small label map in TotalSegmentator 'total' numbering: heart 51, aorta 52, lobes 10/12, T12 32, rib 94."""
+    shape = (6, 40, 48)
+    labels = np.zeros(shape, np.uint8)
+    if with_body:
+        labels[:, 4:36, 4:44] = 0  # body is not a 'total' class; see the --labels test
+    labels[:, 10:20, 8:20] = 10
+    labels[:, 10:20, 28:40] = 12
+    labels[:, 18:26, 20:28] = 51
+    labels[:, 12:16, 22:26] = 52
+    labels[:, 30:34, 22:26] = 32
+    labels[:, 8:10, 6:12] = 94
+    return Volume(labels, spacing=(3.0, 3.0, 3.0), origin=(0.0, 0.0, 0.0), direction=np.eye(3))
 
 
 def mni152_t1() -> Path:

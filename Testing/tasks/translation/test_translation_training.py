@@ -1,4 +1,5 @@
-"""Modality translation: phantoms in other modalities, normalisation, warnings, CycleGAN, evaluation."""
+"""Translation training (GANSynthesisTraining): the CycleGAN image pool, unpaired and paired training from
+the command line, and the SynthRAD and folder layouts."""
 
 import json
 import subprocess
@@ -10,138 +11,15 @@ import SimpleITK as sitk
 import torch
 
 from GANSynthesisLib.core.errors import GANSynthesisError
-from GANSynthesisLib.core.volume import Volume
-from GANSynthesisLib.engine.inference import InferenceOptions
-from GANSynthesisLib.engine.input_checks import histogram_distance, input_range, intensity_histogram, normalised_input
-from GANSynthesisLib.evaluation.image_metrics import masked_mae, masked_psnr
-from GANSynthesisLib.files.image_files import read_metadata, read_volume, volume_to_sitk, write_volume
-from GANSynthesisLib.models.bundle import load_bundle, save_bundle
-from GANSynthesisLib.models.manifest import InputSpec, InputStatistics, Normalisation
-from GANSynthesisLib.models.networks import ResnetGenerator
-from GANSynthesisLib.models.registry import find_model
-from GANSynthesisLib.phantoms.modalities import low_dose_ct, render_mr
-from GANSynthesisLib.phantoms.thorax import Tissue, generate_phantom
-from GANSynthesisLib.tasks.translation.image_translation import translate
+from GANSynthesisLib.files.image_files import read_volume, volume_to_sitk, write_volume
+from GANSynthesisLib.models.bundle import load_bundle
+from GANSynthesisLib.phantoms.modalities import render_mr
+from GANSynthesisLib.phantoms.thorax import generate_phantom
 from GANSynthesisTraining.data.paired_cases import phantom_cases
 from GANSynthesisTraining.data.volume_files import folder_cases, synthrad_cases
-from GANSynthesisTraining.evaluation.baselines import IntensityMapping
 from GANSynthesisTraining.families.cyclegan.model import ImagePool
 
-from support import ROOT, mni152_t1, oblique_direction, tiny_manifest
-
-MR_NORMALISATION = {"type": "percentile", "low_percentile": 0.5, "high_percentile": 99.5}
-
-
-@pytest.fixture(scope="module")
-def phantom():
-    return generate_phantom(21, (96, 96, 16), (4.0, 4.0, 4.0))
-
-
-def test_mr_rendering_has_t1_contrast_on_the_same_anatomy(phantom):
-    mr, tissues = render_mr(phantom).array, phantom.tissues.array
-    mean = {t: mr[tissues == t].mean() for t in (Tissue.FAT, Tissue.MUSCLE, Tissue.BLOOD_LEFT, Tissue.CORTICAL_BONE,
-                                                   Tissue.LUNG, Tissue.AIR)}
-    assert mean[Tissue.FAT] > mean[Tissue.MUSCLE] > mean[Tissue.BLOOD_LEFT] > mean[Tissue.CORTICAL_BONE]
-    assert mean[Tissue.LUNG] < 0.15 * mean[Tissue.FAT] and mean[Tissue.AIR] < 0.1 * mean[Tissue.FAT]
-    air = mr[tissues == Tissue.AIR]
-    assert air.min() >= 0 and air.std() > 0  # Rician: magnitude noise, never negative
-    np.testing.assert_array_equal(render_mr(phantom).array, mr)  # deterministic by seed
-
-
-def test_low_dose_ct_is_noisier_with_the_same_anatomy(phantom):
-    low = low_dose_ct(phantom.ct, seed=21).array
-    muscle = phantom.tissues.array == Tissue.MUSCLE
-    assert low[muscle].std() > 1.5 * phantom.ct.array[muscle].std()
-    assert abs(low[muscle].mean() - phantom.ct.array[muscle].mean()) < 10  # noise, not a shift
-    more = low_dose_ct(phantom.ct, photons_per_ray=1e3, seed=21).array
-    assert more[muscle].std() > low[muscle].std()
-
-
-def test_percentile_normalisation_and_histograms():
-    rng = np.random.default_rng(0)
-    array = rng.uniform(0, 1000, (4, 50, 50))
-    low, high = input_range(array, MR_NORMALISATION)
-    assert low == pytest.approx(np.percentile(array, 0.5)) and high == pytest.approx(np.percentile(array, 99.5))
-    normalised = normalised_input(array, MR_NORMALISATION)
-    assert normalised.min() == -1 and normalised.max() == 1
-    h = intensity_histogram(normalised)
-    assert h.sum() == pytest.approx(1) and histogram_distance(h, h) == 0
-    assert histogram_distance(h, intensity_histogram(-np.abs(normalised) * 0.05)) > 0.4
-    with pytest.raises(GANSynthesisError, match="constant"):
-        input_range(np.full((2, 5, 5), 7.0), MR_NORMALISATION)
-
-
-@pytest.fixture(scope="module")
-def tiny_translation_bundle(tmp_path_factory):
-    torch.manual_seed(1)
-    generator = ResnetGenerator(1, 1, base_width=4, n_blocks=1)
-    phantom_mr = render_mr(generate_phantom(5, (64, 64, 8), (6.0, 6.0, 6.0)))
-    statistics = InputStatistics(tuple(intensity_histogram(normalised_input(phantom_mr.array, MR_NORMALISATION))),
-                                 warn_distance=0.3, data="one phantom")
-    manifest = tiny_manifest("tiny-translate", generator, task="translate",
-                             input=InputSpec(kind="image", modality="MR (T1-weighted)",
-                                             normalisation=Normalisation.from_dict(MR_NORMALISATION),
-                                             statistics=statistics))
-    folder = tmp_path_factory.mktemp("translate") / "tiny-translate"
-    save_bundle(folder, manifest, {"generator": generator.state_dict()}, dtype=torch.float32)
-    return load_bundle(folder)
-
-
-def test_translate_keeps_oblique_geometry_and_warns_only_on_unfamiliar_input(tiny_translation_bundle):
-    mr = render_mr(generate_phantom(6, (64, 64, 8), (6.0, 6.0, 6.0)))
-    oblique = Volume(mr.array, (2.5, 3.5, 6.0), (10.0, -4.0, 7.0), oblique_direction())
-    out, warnings = translate(oblique, tiny_translation_bundle, InferenceOptions(device="cpu"))
-    assert out.same_geometry(oblique) and np.isfinite(out.array).all() and warnings == []
-    checker = np.indices((8, 64, 64)).sum(axis=0) % 2 * 1000.0  # nothing like a body
-    _, warnings = translate(oblique.with_array(checker), tiny_translation_bundle, InferenceOptions(device="cpu"))
-    assert len(warnings) == 1 and "unlike the data" in warnings[0]
-
-
-def test_translate_refuses_non_finite_input(tiny_translation_bundle):
-    bad = np.ones((2, 16, 16), np.float32)
-    bad[0, 0, 0] = np.nan
-    with pytest.raises(GANSynthesisError, match="non-finite"):
-        translate(Volume(bad), tiny_translation_bundle)
-
-
-def test_translate_a_real_mr_from_the_command_line(tmp_path):
-    """The MNI152 T1 template: real MR no one here wrote (a brain, unlike the thorax the model knows)."""
-    source = mni152_t1()
-    output = tmp_path / "mni_synthetic_ct.nrrd"
-    result = subprocess.run([sys.executable, "-m", "GANSynthesisLib", "translate", "-i", source, "-o", output,
-                             "-m", "mr-to-ct-phantom", "--device", "cpu", "-q"], cwd=ROOT, capture_output=True,
-                            text=True, timeout=600)
-    assert result.returncode == 0, result.stderr
-    assert "warning:" in result.stderr and "unlike the data" in result.stderr
-    assert "(1 mm in-plane, 1 mm slices) differ more than 2× in size" in result.stderr  # trained on 3 mm voxels
-    assert read_volume(output).same_geometry(read_volume(source), atol=1e-5)
-    assert np.isfinite(read_volume(output).array).all()
-    assert "unlike the data" in read_metadata(output)["GANSynthesis.Warnings"]
-
-
-def test_bundled_mr_to_ct_beats_intensity_mapping_on_a_new_phantom():
-    bundle = find_model("mr-to-ct-phantom", "translate")
-    test = phantom_cases([95001], source="mr")[0]
-    baseline = IntensityMapping(phantom_cases([0, 1, 2], source="mr"), bundle.manifest.input.normalisation)
-    synthetic, warnings = translate(test.source, bundle, InferenceOptions(device="cpu"))
-    assert warnings == []
-    model_mae = masked_mae(test.target.array, synthetic.array, test.body)
-    assert model_mae < masked_mae(test.target.array, baseline(test), test.body)
-    metrics = bundle.manifest.metrics
-    assert metrics["model"]["mae"] < metrics["baselines"]["per-tissue intensity mapping"]["mae"]
-
-
-def test_bundled_denoiser_beats_a_low_dose_input_on_psnr():
-    """A new phantom scanned at the lowest training dose (2e3 photons/ray); the card states the model's limit for
-    cleaner scans."""
-    bundle = find_model("lowdose-ct-phantom", "translate")
-    test = phantom_cases([95002])[0]
-    low_dose = low_dose_ct(test.target, 2e3, seed=95002)
-    denoised, _ = translate(low_dose, bundle, InferenceOptions(device="cpu"))
-    assert masked_psnr(test.target.array, denoised.array, test.body) > masked_psnr(test.target.array,
-                                                                                   low_dose.array, test.body)
-    metrics = bundle.manifest.metrics
-    assert metrics["model"]["psnr"] > metrics["baselines"]["low-dose input"]["psnr"]
+from support import ROOT
 
 
 def test_image_pool_returns_a_mix_of_new_and_stored_images():
