@@ -1,25 +1,19 @@
-"""Shared fixtures: real files, real torch models, real bundles."""
+"""Shared fixtures: real files, real torch models, real bundles. Plain helpers live in support.py."""
 
 from __future__ import annotations
 
 import locale
-import sys
-from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 
-from support import ROOT, TINY_ANOMALY_TRAINING  # ROOT also serves the tests that import it from here
-
-sys.path.insert(0, str(ROOT))
+from support import TINY_ANOMALY_TRAINING, tiny_manifest  # support also puts the repository root on sys.path
 
 from GANSynthesisLib.anatomy.mmwhs_structures import MMWHS_LABELS  # noqa: E402
-from GANSynthesisLib.core.volume import Volume  # noqa: E402
-from GANSynthesisLib.models.bundle import save_bundle  # noqa: E402
-from GANSynthesisLib.models.manifest import Grid, InputSpec, Manifest, Normalisation, OutputSpec  # noqa: E402
-from GANSynthesisLib.models.networks import UNetGenerator, network_spec  # noqa: E402
+from GANSynthesisLib.models.bundle import load_bundle, save_bundle  # noqa: E402
+from GANSynthesisLib.models.manifest import Grid, InputSpec  # noqa: E402
+from GANSynthesisLib.models.networks import UNetGenerator  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -29,18 +23,6 @@ def keep_locale():
     before = locale.setlocale(locale.LC_ALL)
     yield
     locale.setlocale(locale.LC_ALL, before)
-
-
-def tiny_manifest(name: str, network: torch.nn.Module, **changes) -> Manifest:
-    """The manifest of an untrained MM-WHS synthesis model holding ``network``; ``changes`` replace fields."""
-    manifest = Manifest(
-        name=name, version="0.0.1", task="synthesize", title="tiny untrained test model",
-        architecture={"generator": network_spec(network)},
-        input=InputSpec(kind="labelmap", labels=dict(MMWHS_LABELS)),
-        output=OutputSpec(modality="CT", units="HU", normalisation=Normalisation("window", low=-1024, high=2000)),
-        grid=Grid(in_plane_spacing_mm=(3.0, 3.0), plane="axial", in_plane_size=(64, 64)),
-        training={"data": "none (random weights)", "summary": "untrained"})
-    return replace(manifest, **changes)
 
 
 @pytest.fixture(scope="session")
@@ -55,6 +37,12 @@ def tiny_bundle_dir(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("bundles") / "tiny-synth"
     save_bundle(folder, tiny_manifest("tiny-synth", generator), {"generator": generator.state_dict()}, dtype=torch.float32)
     return folder
+
+
+@pytest.fixture(scope="module")
+def bundle(tiny_bundle_dir):
+    """The tiny synthesis bundle, loaded once per test file."""
+    return load_bundle(tiny_bundle_dir)
 
 
 @pytest.fixture(scope="session")
@@ -73,31 +61,10 @@ def tiny_wholebody_bundle_dir(tmp_path_factory) -> Path:
     return folder
 
 
-def oblique_direction(yaw_deg: float = 20.0, roll_deg: float = 10.0) -> np.ndarray:
-    """A proper rotation (det +1) away from the axes: yaw about z then roll about x."""
-    a, b = np.deg2rad(yaw_deg), np.deg2rad(roll_deg)
-    rz = np.array([[np.cos(a), -np.sin(a), 0], [np.sin(a), np.cos(a), 0], [0, 0, 1]])
-    rx = np.array([[1, 0, 0], [0, np.cos(b), -np.sin(b)], [0, np.sin(b), np.cos(b)]])
-    return rz @ rx
-
-
-def hand_drawn_heart(size=(150, 130, 36), spacing=(1.3, 1.1, 2.5), direction=None) -> Volume:
-    """A cardiac label map drawn here with plain numpy ellipsoids (not the project's phantom)."""
-    nx, ny, nz = size
-    z, y, x = np.meshgrid(*[(np.arange(n) - (n - 1) / 2) * s for n, s in zip((nz, ny, nx), spacing[::-1])], indexing="ij")
-    labels = np.zeros((nz, ny, nx), np.uint16)
-
-    def blob(cx, cy, cz, ax, ay, az):
-        return ((x - cx) / ax) ** 2 + ((y - cy) / ay) ** 2 + ((z - cz) / az) ** 2 <= 1
-
-    labels[blob(15, -5, 0, 50, 36, 45)] = MMWHS_LABELS["right ventricle"]
-    labels[blob(-30, 5, 10, 28, 24, 30)] = MMWHS_LABELS["right atrium"]
-    labels[blob(20, 25, 15, 25, 20, 25)] = MMWHS_LABELS["left atrium"]
-    labels[blob(25, 5, -5, 38, 32, 36)] = MMWHS_LABELS["myocardium"]
-    labels[blob(25, 5, -5, 27, 21, 26)] = MMWHS_LABELS["left ventricle"]
-    labels[((x - 0) ** 2 + (y + 5) ** 2 <= 14**2) & (z > 20)] = MMWHS_LABELS["ascending aorta"]
-    labels[((x - 25) ** 2 + (y + 35) ** 2 <= 12**2) & (z > 25)] = MMWHS_LABELS["pulmonary artery"]
-    return Volume(labels, spacing, (-40.0, 12.5, 100.0), np.eye(3) if direction is None else direction)
+@pytest.fixture(scope="module")
+def wholebody_bundle(tiny_wholebody_bundle_dir):
+    """The tiny whole-body bundle, loaded once per test file."""
+    return load_bundle(tiny_wholebody_bundle_dir)
 
 
 @pytest.fixture(scope="session")

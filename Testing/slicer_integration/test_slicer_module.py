@@ -20,7 +20,7 @@ from mrml_scene import add_segmentation, add_volume_node, node_ids
 
 from GANSynthesisLib.core.volume import Volume
 
-from conftest import ROOT, hand_drawn_heart
+from support import ROOT, hand_drawn_heart
 
 MODULE_FILE = ROOT / "GANSynthesis" / "GANSynthesis.py"
 MODULE_CMAKE = ROOT / "GANSynthesis" / "CMakeLists.txt"

@@ -13,7 +13,6 @@ import json
 import os
 import shutil
 import signal
-import struct
 import subprocess
 import sys
 import time
@@ -28,17 +27,7 @@ from GANSynthesisLib.core.errors import GANSynthesisError
 from GANSynthesisLib.files.output_set import OutputSet
 from GANSynthesisLib.models.registry import USER_MODELS_ENV
 
-from conftest import ROOT
-
-CT_VALUES = np.random.default_rng(0).normal(0, 100, (4, 16, 16)).astype(np.float32)
-
-
-def heart_labels(shape=(4, 16, 16)) -> np.ndarray:
-    labels = np.zeros(shape, np.uint16)
-    k, j, i = shape
-    labels[:, j // 4: 3 * j // 4, i // 4: 3 * i // 4] = 500
-    labels[:, 3 * j // 8: 5 * j // 8, 3 * i // 8: 5 * i // 8] = 205
-    return labels
+from support import CT_VALUES, ROOT, heart_labels
 
 
 def write_image(array: np.ndarray, path: Path, spacing=(2.0, 2.0, 2.0), direction=None) -> Path:
@@ -347,66 +336,6 @@ def test_models_lists_every_bundle_with_its_state_and_broken_ones_disable_nothin
     assert code == 0, err  # the default model still works
     code, _, err = run(["synthesize", "-i", inputs["labels"], "-o", tmp_path / "y.nii.gz", "-m", "broken-null"], capsys)
     assert code == 2 and "cannot be used" in err and "not a JSON object" in err
-
-
-def test_torch_zip_checkpoint_is_refused_without_unpickling(tiny_bundle_dir, tmp_path):
-    import torch
-
-    from GANSynthesisLib.models.bundle import load_bundle
-
-    folder = shutil.copytree(tiny_bundle_dir, tmp_path / "zipped")
-    weights = folder / "generator.safetensors"
-    torch.save({"boom": torch.zeros(1)}, weights)
-    manifest = json.loads((folder / "model.json").read_text())
-    manifest["weights"]["generator"]["sha256"] = hashlib.sha256(weights.read_bytes()).hexdigest()
-    (folder / "model.json").write_text(json.dumps(manifest))
-    with pytest.raises(GANSynthesisError, match="never unpickles"):
-        load_bundle(folder)
-
-
-def test_safetensors_header_is_read_exactly(tmp_path):
-    from GANSynthesisLib.models.bundle_checks import safetensors_shapes
-
-    file = tmp_path / "w.safetensors"
-    file.write_bytes(struct.pack("<Q", 10 ** 9) + b"{}")
-    with pytest.raises(GANSynthesisError, match="not a valid safetensors"):
-        safetensors_shapes(file)
-    header = json.dumps({"w": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}}).encode().ljust(0x80)
-    file.write_bytes(struct.pack("<Q", len(header)) + header + bytes(8))  # starts with 0x80, like a pickle
-    assert safetensors_shapes(file) == {"w": (2,)}
-
-
-# --- the scripting API ----------------------------------------------------------------------------------------
-
-
-def test_api_refuses_empty_and_vector_volumes_and_a_segmentation_as_output(tiny_bundle_dir):
-    pytest.importorskip("slicer")
-    from mrml_scene import add_segmentation, add_volume_node, new_scene, node_ids
-
-    from GANSynthesisLib.core.volume import Volume
-    from GANSynthesisLib.slicer import api
-
-    scene = new_scene()
-    labels = Volume(heart_labels(), (2.0, 2.0, 2.0))
-    reference = add_volume_node(scene, labels.with_array(CT_VALUES), "CT")
-    segmentation = add_segmentation(scene, labels, {500: "left ventricle", 205: "myocardium"}, reference)
-    empty = scene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", "empty")
-    empty.SetAndObserveImageData(__import__("vtk").vtkImageData())
-    vector = scene.AddNewNodeByClass("vtkMRMLVectorVolumeNode", "vector")
-    image = __import__("vtk").vtkImageData()
-    image.SetDimensions(16, 16, 4)
-    image.AllocateScalars(__import__("vtk").VTK_FLOAT, 3)
-    vector.SetAndObserveImageData(image)
-    before = node_ids(scene)
-    for node, message in ((empty, "no voxels"), (vector, "components per voxel")):
-        with pytest.raises(GANSynthesisError, match=message):
-            api.run_task("translate", node, device="cpu")
-    other_segmentation = scene.AddNewNodeByClass("vtkMRMLSegmentationNode", "other")
-    before = node_ids(scene)
-    with pytest.raises(GANSynthesisError, match="not a scalar volume"):
-        api.synthesize_ct(segmentation, reference, model=str(tiny_bundle_dir), output_node=other_segmentation,
-                          device="cpu")
-    assert node_ids(scene) == before
 
 
 # --- child processes: concurrent runs and signals ------------------------------------------------------------

@@ -13,7 +13,7 @@ from scipy import ndimage
 
 from GANSynthesisLib.files.image_files import read_metadata, volume_to_sitk
 
-from conftest import ROOT, hand_drawn_heart, oblique_direction
+from support import ROOT, hand_drawn_heart, oblique_direction
 
 
 def cli(*args, check=True):

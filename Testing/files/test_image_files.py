@@ -10,7 +10,7 @@ from GANSynthesisLib.core.errors import GANSynthesisError
 from GANSynthesisLib.core.volume import Volume
 from GANSynthesisLib.files.image_files import read_metadata, read_volume, write_volume
 
-from conftest import oblique_direction
+from support import oblique_direction
 
 
 def oblique_volume() -> Volume:

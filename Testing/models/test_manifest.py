@@ -14,7 +14,7 @@ from GANSynthesisLib.core.errors import GANSynthesisError
 from GANSynthesisLib.models.bundle import load_bundle, save_bundle, sha256_of
 from GANSynthesisLib.models.manifest import Manifest, Normalisation, WeightFile
 
-BUNDLED = sorted((Path(__file__).resolve().parents[1] / "Resources" / "Models").glob("*/model.json"))
+BUNDLED = sorted((Path(__file__).resolve().parents[2] / "Resources" / "Models").glob("*/model.json"))
 
 
 @pytest.mark.parametrize("path", BUNDLED, ids=lambda p: p.parent.name)

@@ -1,25 +1,21 @@
+"""CT synthesis from label maps: geometry kept, any storage order, resampling by physical size, label values
+and mappings, refusals."""
+
 import numpy as np
 import pytest
 import torch
 from scipy import ndimage
 
 from GANSynthesisLib.anatomy.mmwhs_structures import MMWHS_LABELS
-from GANSynthesisLib.core import slabs
-from GANSynthesisLib.core.errors import CancelledError, GANSynthesisError
+from GANSynthesisLib.core.errors import GANSynthesisError
 from GANSynthesisLib.core.orientation import axial_view
 from GANSynthesisLib.core.volume import Volume
 from GANSynthesisLib.engine.inference import InferenceOptions, run_translator
-from GANSynthesisLib.models.bundle import load_bundle
 from GANSynthesisLib.tasks.synthesis.label_values import present_values
 from GANSynthesisLib.tasks.synthesis.labels_to_ct import (LabelToImageTranslator, labels_to_channels, prepare_labelmap,
                                                           synthesize)
 
-from conftest import hand_drawn_heart, oblique_direction
-
-
-@pytest.fixture(scope="module")
-def bundle(tiny_bundle_dir):
-    return load_bundle(tiny_bundle_dir)
+from support import hand_drawn_heart, oblique_direction
 
 
 def test_output_keeps_oblique_anisotropic_geometry(bundle):
@@ -67,29 +63,6 @@ def test_in_plane_resampling_follows_physical_size():
     assert abs(a.mean() - b.mean()) < 0.02 * np.abs(a - a.mean()).mean()
 
 
-def test_batch_size_does_not_change_the_result_and_progress_reaches_one(bundle):
-    labels = hand_drawn_heart(size=(50, 40, 11))
-    seen = []
-    one = synthesize(labels, bundle, options=InferenceOptions(device="cpu", batch_size=1))
-    many = synthesize(labels, bundle, options=InferenceOptions(device="cpu", batch_size=4,
-                                                               progress=lambda f, m: seen.append(f)))
-    np.testing.assert_allclose(one.array, many.array, atol=1e-2)  # HU; float noise only
-    assert seen == sorted(seen) and seen[0] == 0.0 and seen[-1] == 1.0 and len(seen) == 4  # at once, then per batch
-
-
-def test_cancel_stops_the_run(bundle):
-    calls = []
-
-    def cancel():
-        calls.append(1)
-        return len(calls) > 1
-
-    with pytest.raises(CancelledError):
-        synthesize(hand_drawn_heart(size=(40, 40, 10)), bundle, options=InferenceOptions(device="cpu", batch_size=2,
-                                                                                           cancel=cancel))
-    assert len(calls) == 2
-
-
 def test_bad_label_maps_are_refused_clearly(bundle):
     labels = hand_drawn_heart(size=(30, 30, 6))
     with pytest.raises(GANSynthesisError, match="empty"):
@@ -133,21 +106,3 @@ def test_a_label_map_keeps_a_narrow_type_and_its_mapping_is_applied(bundle):
     negative = prepare_labelmap(Volume((labels - 1).astype(np.int32), (1.0, 1.0, 1.0)), bundle, {6: model_value})
     assert negative.array.dtype == np.int64 and np.array_equal(negative.array, np.where(labels == 7, model_value,
                                                                                          labels - 1))
-
-
-def test_slab_helpers_cover_every_row_in_order(monkeypatch):
-    monkeypatch.setattr(slabs, "SLAB_VOXELS", 100)  # 3 rows of 6×7 per slab: many slabs, a short last one
-    source = np.arange(11 * 6 * 7, dtype=np.float32).reshape(11, 6, 7)
-    assert np.array_equal(np.concatenate(slabs.map_slabs(lambda slab: slab[:, 0, 0], source)), source[:, 0, 0])
-    destination = np.zeros_like(source)
-    slabs.copy_in_slabs(destination, source)
-    assert np.array_equal(destination, source)
-
-
-def test_cuda_without_a_gpu_is_a_clear_error(bundle):
-    import torch
-
-    if torch.cuda.is_available():
-        pytest.skip("a GPU is present")
-    with pytest.raises(GANSynthesisError, match="GPU"):
-        synthesize(hand_drawn_heart(size=(30, 30, 4)), bundle, options=InferenceOptions(device="cuda"))

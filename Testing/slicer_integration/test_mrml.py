@@ -11,7 +11,7 @@ from GANSynthesisLib.models.provenance import SYNTHETIC_KEY
 from GANSynthesisLib.slicer import api
 from GANSynthesisLib.slicer.mrml import labelmap_from_segmentation, update_node_from_volume, volume_from_node
 
-from conftest import hand_drawn_heart, oblique_direction
+from support import hand_drawn_heart, oblique_direction
 
 slicer = pytest.importorskip("slicer")
 

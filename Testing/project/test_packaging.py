@@ -37,7 +37,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 EXTENSION_NAME = "GANSynthesis"
 DESCRIPTION = ROOT / "Resources" / "ExtensionsIndex" / f"{EXTENSION_NAME}.json"
 SIZE_LIMIT_MB = 100.0  # check_repository_size: size_limit_mb = 100, in MiB (bytes / 1024 / 1024)
