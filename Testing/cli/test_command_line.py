@@ -1,5 +1,6 @@
 """The command line as a user runs it: real files in, real files out, clear one-line errors."""
 
+import argparse
 import hashlib
 import os
 import shutil
@@ -11,6 +12,7 @@ import pytest
 import SimpleITK as sitk
 from scipy import ndimage
 
+from GANSynthesisLib.cli import build_parser
 from GANSynthesisLib.files.image_files import read_metadata, volume_to_sitk
 
 from support import ROOT, hand_drawn_heart, oblique_direction
@@ -189,6 +191,20 @@ def test_help_lists_the_commands():
     out = cli("--help").stdout
     for command in ("synthesize", "models", "phantom", "evaluate", "demo"):
         assert command in out
+
+
+def test_every_option_of_every_command_has_a_help_line():
+    def parsers(parser: argparse.ArgumentParser):
+        yield parser.prog, parser
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for child in action.choices.values():
+                    yield from parsers(child)
+
+    for name, parser in parsers(build_parser()):
+        undocumented = [action.option_strings or [action.dest] for action in parser._actions
+                        if not isinstance(action, (argparse._HelpAction, argparse._SubParsersAction)) and not action.help]
+        assert not undocumented, f"{name}: {undocumented}"
 
 
 def test_batch_runs_every_case_skips_done_ones_and_reports_bad_ones(tmp_path, tiny_bundle_dir):
