@@ -22,7 +22,7 @@ from .files.image_files import IMAGE_FILE_SUFFIXES, check_writable_path, image_f
 from .files.output_set import OutputSet, check_output_folder, written_paths
 from .models.bundle import ModelBundle
 from .models.provenance import PHANTOM_KEY, file_description
-from .models.registry import find_model, survey_models
+from .models.registry import find_model, survey_models, task_defaults
 from .phantoms.thorax import SUPERSAMPLE_CHOICES
 from .tasks.catalogue import TASKS, get_task
 from .tasks.model_cards import held_out_lines
@@ -274,16 +274,14 @@ def cmd_models(args: argparse.Namespace) -> int:
         return 0
     if not entries:
         print("no models installed")
-    defaults = {task: find_model(None, task) for task in TASKS if any(e.bundle and e.bundle.task == task
-                                                                        for e in entries)}
+    defaults = task_defaults([e.bundle for e in entries if e.bundle is not None])
     for entry in entries:
         if entry.bundle is None:
             print(f"{entry.path.name}  [broken: not usable]\n  problem: {entry.problem}\n  path: {entry.path}")
             continue
         bundle = entry.bundle
         m = bundle.manifest
-        default = defaults.get(bundle.task)
-        mark = "  (default)" if default is not None and default.path == bundle.path else ""
+        mark = "  (default)" if defaults[bundle.task].path == bundle.path else ""
         print(f"{bundle.name}  [{bundle.task}]  v{m.version}{mark}")
         print(f"  {bundle.title}")
         if m.input.labels is not None:

@@ -82,12 +82,9 @@ def hand_drawn_heart(size=(150, 130, 36), spacing=(1.3, 1.1, 2.5), direction=Non
     return Volume(labels, spacing, (-40.0, 12.5, 100.0), np.eye(3) if direction is None else direction)
 
 
-def ts_labelmap(with_body: bool = False) -> Volume:
+def ts_labelmap() -> Volume:
     """A small label map in TotalSegmentator 'total' numbering: heart 51, aorta 52, lobes 10/12, T12 32, rib 94."""
-    shape = (6, 40, 48)
-    labels = np.zeros(shape, np.uint8)
-    if with_body:
-        labels[:, 4:36, 4:44] = 0  # body is not a 'total' class; see the --labels test
+    labels = np.zeros((6, 40, 48), np.uint8)
     labels[:, 10:20, 8:20] = 10
     labels[:, 10:20, 28:40] = 12
     labels[:, 18:26, 20:28] = 51

@@ -65,12 +65,25 @@ def survey_models(extra_dirs: list[str | Path] | None = None) -> list[ModelEntry
     return entries
 
 
+def default_first(bundle: ModelBundle) -> tuple[bool, str]:
+    """Sort key within a task: the model marked default first, then by name."""
+    return not bundle.manifest.default, bundle.name
+
+
+def task_defaults(bundles: list[ModelBundle]) -> dict[str, ModelBundle]:
+    """Each task's default among ``bundles``: the one :func:`find_model` takes when no model is named."""
+    defaults: dict[str, ModelBundle] = {}
+    for bundle in sorted(bundles, key=default_first):
+        defaults.setdefault(bundle.task, bundle)
+    return defaults
+
+
 def list_models(task: str | None = None, extra_dirs: list[str | Path] | None = None,
                 modality: str | None = None) -> list[ModelBundle]:
     """All usable bundles (optionally of one task and input modality); each task's default model first."""
     found = [entry.bundle for entry in survey_models(extra_dirs) if entry.bundle is not None
              and (task is None or entry.bundle.task == task) and accepts_modality(entry.bundle, modality)]
-    return sorted(found, key=lambda b: (b.task, not b.manifest.default, b.name))
+    return sorted(found, key=lambda b: (b.task, *default_first(b)))
 
 
 def find_model(name_or_path: str | None, task: str, extra_dirs: list[str | Path] | None = None) -> ModelBundle:
@@ -80,7 +93,7 @@ def find_model(name_or_path: str | None, task: str, extra_dirs: list[str | Path]
     else:
         entries = survey_models(extra_dirs)
         models = sorted((e.bundle for e in entries if e.bundle is not None and e.bundle.task == task),
-                        key=lambda b: (not b.manifest.default, b.name))
+                        key=default_first)
         if name_or_path is None:
             if not models:
                 raise GANSynthesisError(f"No {task} model is installed; bundled models live in {BUNDLED_MODELS_DIR}.")
