@@ -80,6 +80,9 @@ def add_run_arguments(parser: argparse.ArgumentParser, default_name: str,
 def add_anomaly_arguments(parser: argparse.ArgumentParser) -> None:
     """Data, evaluation and run-folder options shared by the anomaly training commands."""
     add_data_arguments(parser, ["--normal-folder"], phantoms="N normal phantoms (seeds 0..N-1)")
+    parser.add_argument("--real-ct", action="store_true",
+                        help="add the real normal CT of ../shared/data to the training volumes (lesion slices and a "
+                             "margin left out; repeated to about half of the training slices)")
     parser.add_argument("--lesion-csv", type=Path, help="held-out scans with lesion masks (columns image,mask[,id]); "
                         "phantoms: generated lesion phantoms")
     parser.add_argument("--modality", choices=ANOMALY_MODALITIES, required=True, help="modality of the scans")

@@ -15,15 +15,14 @@ uses slices 0–33 of the chest CT and 0–79 of the abdomen CT.
 from __future__ import annotations
 
 import argparse
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from GANSynthesisTraining.data.real_scans import read_real_scan
 from GANSynthesisTraining.data.noise_insertion import Projector, low_dose_pair, resample_slices
 
-DATA_DIR = Path(os.environ.get("GANSYNTHESIS_REAL_DATA", Path(__file__).resolve().parents[3] / "shared" / "data"))
 PIXEL_MM = 1.5  # in-plane pixel size the slices are resampled to (and the model's grid)
 SCANS = {  # name → (file, training slices, held-out slices, source and licence)
     "chest": ("pyradiomics_lung1_ct.nii.gz", range(0, 34), range(36, 48),
@@ -35,21 +34,10 @@ TRAIN_DOSES = (0.05, 0.07, 0.1, 0.14, 0.2, 0.3, 0.45, 0.7, 1.0)
 EVAL_DOSES = (0.25, 0.10, 1.0)
 
 
-def data_dir() -> Path:
-    """The folder holding the real CT files (``GANSYNTHESIS_REAL_DATA`` or ``../shared/data``)."""
-    for candidate in (DATA_DIR, Path("/work/shared/data")):
-        if (candidate / SCANS["chest"][0]).exists():
-            return candidate
-    raise FileNotFoundError(f"real CT files not found in {DATA_DIR} (set GANSYNTHESIS_REAL_DATA)")
-
-
 def read_axial_hu(name: str) -> tuple[np.ndarray, tuple[float, float]]:
     """(k, j, i) HU array of a scan in its file's axial order and its in-plane spacing (j, i) in mm."""
-    import SimpleITK as sitk
-
-    image = sitk.ReadImage(str(data_dir() / SCANS[name][0]))
-    spacing = image.GetSpacing()
-    return sitk.GetArrayFromImage(image).astype(np.float32), (spacing[1], spacing[0])
+    volume = read_real_scan(SCANS[name][0])
+    return volume.array.astype(np.float32), (volume.spacing[1], volume.spacing[0])
 
 
 def scan_slices(name: str, split: str, pixel_mm: float = PIXEL_MM) -> np.ndarray:

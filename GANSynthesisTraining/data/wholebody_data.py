@@ -25,8 +25,7 @@ from GANSynthesisLib.anatomy.wholebody_classes import (CLASS_INDEX, NUMBERINGS, 
                                                        to_classes)
 from GANSynthesisLib.core.orientation import axial_view
 from GANSynthesisLib.core.volume import Volume
-
-DATA_DIR = Path(__file__).resolve().parents[3] / "shared" / "data"
+from GANSynthesisTraining.data.real_scans import read_real_scan
 
 # case → (file, label file or None, training slices [start, stop), held-out slices [start, stop)); axial order
 REAL_SPLITS: dict[str, tuple[str, str | None, tuple[int, int], tuple[int, int] | None]] = {
@@ -107,17 +106,15 @@ def _axial(volume: Volume) -> tuple[np.ndarray, tuple[float, float, float]]:
     return np.ascontiguousarray(view.forward(volume.array)), view.spacing_kji
 
 
-def load_real(name: str, data_dir: Path = DATA_DIR) -> LabelledCT:
+def load_real(name: str) -> LabelledCT:
     """One of :data:`REAL_SPLITS`, with its class map (TotalSegmentator labels over threshold labels)."""
-    from GANSynthesisLib.files.image_files import read_volume
-
     file, label_file, train, held_out = REAL_SPLITS[name]
-    hu, spacing = _axial(read_volume(data_dir / file))
+    hu, spacing = _axial(read_real_scan(file))
     hu = np.clip(hu.astype(np.float32), -1024, 3071)
     classes = threshold_classes(hu, spacing)
     body = classes > 0
     if label_file:
-        labels, _ = _axial(read_volume(data_dir / label_file))
+        labels, _ = _axial(read_real_scan(label_file))
         ts = to_classes(labels, NUMBERINGS["totalsegmentator-total"])
         classes = np.where(ts > 0, ts, classes).astype(np.uint8)
     # The model's 'artery' class means contrast-filled arteries (the CT angiograms it is made for); in a scan without

@@ -43,6 +43,7 @@ class TrainingConfig:
     rotation_deg: float = 0.0  # in-plane rotation within ± this
     scaling: float = 0.0  # zoom within 1 ± this
     intensity_jitter: float = 0.0  # gain and offset of image inputs within ± this
+    time_limit_min: float = 0.0  # stop after this many minutes of training (0: no limit); one process only
 
     HELP: ClassVar[dict[str, str]] = {
         "steps": "training steps", "batch_size": "samples per step (over all processes)",
@@ -57,7 +58,8 @@ class TrainingConfig:
         "flip": "augment: left-right mirror with probability ½",
         "rotation_deg": "augment: in-plane rotation within ± this (degrees)",
         "scaling": "augment: zoom within 1 ± this", "intensity_jitter": "augment: gain and offset of image inputs "
-                                                                        "within ± this"}
+                                                                        "within ± this",
+        "time_limit_min": "stop training after this many minutes, at the step reached (0: no limit; one process)"}
 
 
 def duration(seconds: float) -> str:
@@ -253,7 +255,8 @@ class GanTrainer:
             + f"  (best {first} {float(best[first]):.4g} at step {best['step']})")
 
     def train(self, log: Callable[[str], None] = print) -> None:
-        """Run until ``config.steps``, logging every ``log_every`` steps (the only host syncs)."""
+        """Run until ``config.steps`` (lowered to the step reached when ``config.time_limit_min`` runs out), logging
+        every ``log_every`` steps (the only host syncs)."""
         config = self.config
         csv_path = self.run_dir / "losses.csv"
         if self.is_main:
@@ -264,9 +267,14 @@ class GanTrainer:
                                                                  indent=2))
         running = torch.zeros(len(self.loss_names), device=self.device)
         started, counted = time.perf_counter(), 0
+        deadline = started + 60 * config.time_limit_min if config.time_limit_min else float("inf")
         for network in self.networks.values():
             network.train()
         while self.step < config.steps:
+            if time.perf_counter() > deadline:
+                if self.world_size > 1:
+                    raise RuntimeError("time_limit_min works in one process only: ranks could stop at other steps")
+                config.steps = self.step + 1
             if self.is_main and self.snapshot and self.step in config.snapshot_steps:
                 self.snapshot(self, self.step)
             # Random state derives from (seed, step, rank) alone, so a resumed run repeats an uninterrupted one

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from GANSynthesisLib.core.errors import GANSynthesisError
 from GANSynthesisLib.core.volume import Volume
 from GANSynthesisLib.engine.inference import InferenceOptions
 from GANSynthesisLib.evaluation.image_metrics import body_mask_from_ct, masked_psnr
@@ -50,7 +51,7 @@ def real_crop() -> np.ndarray | None:
     try:
         from GANSynthesisTraining.data.lowdose_pairs import read_axial_hu
         hu, spacing = read_axial_hu("chest")
-    except (FileNotFoundError, RuntimeError):
+    except GANSynthesisError:
         return None
     image = resample_slices(hu[40:41], spacing, 1.5)[0]
     rows, cols = image.shape

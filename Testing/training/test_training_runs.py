@@ -122,6 +122,16 @@ def test_log_lines_give_the_speed_and_the_time_left(bank, tmp_path):
     assert [duration(s) for s in (45.2, 200, 3720)] == ["45s", "3m20s", "1h02m"]
 
 
+def test_a_time_limit_stops_training_at_the_step_reached_and_checkpoints_it(bank, tmp_path):
+    # logging every step restarts the speed clock: the limit must still count from the start of training
+    config = Pix2PixConfig(steps=10**6, batch_size=2, g_base_width=8, g_depth=4, g_max_width=16, d_base_width=8,
+                           d_layers=2, snapshot_steps=[], log_every=1, time_limit_min=0.02)
+    trainer = Pix2PixTrainer(config, bank, tmp_path)
+    trainer.train(log=lambda line: None)
+    assert 1 < trainer.step < 10**6 and config.steps == trainer.step
+    assert json.loads((tmp_path / "checkpoint.json").read_text())["step"] == trainer.step
+
+
 def test_wgan_gp_really_applies_the_gradient_penalty(bank, tmp_path):
     plain = one_step(bank, tmp_path, adversarial="wgan-gp", gradient_penalty_weight=0.0)
     penalised = one_step(bank, tmp_path, adversarial="wgan-gp", gradient_penalty_weight=1000.0)

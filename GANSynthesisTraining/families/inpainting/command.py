@@ -66,6 +66,7 @@ def train_networks(args: argparse.Namespace, config: InpaintingConfig, normalisa
         phase_two = ErrorScaleTrainer(scale_config, bank, copy.deepcopy(trainer.export_generator),
                                       args.run_dir / "error_scale")
         resume_and_train(phase_two, args.resume)
+        config.scale_steps = scale_config.steps  # as trained (a time limit lowers it)
         networks["error_scale"] = phase_two.error_scale
     distributed.cleanup()  # evaluation and export happen on rank 0 alone
     return (volumes, networks) if trainer.is_main else None
@@ -77,8 +78,13 @@ def run(args: argparse.Namespace) -> int:
     args.name = args.name or f"anomaly-{args.modality}-phantom"
     config = config_from_arguments(InpaintingConfig, args)
     method = method_info(modality, config)
-    return train_or_take_networks_then_export(args, config, method,
-                                              lambda: train_networks(args, config, normalisation))
+
+    def train() -> tuple[list, dict] | None:
+        trained = train_networks(args, config, normalisation)
+        method.update(method_info(modality, config))  # the steps as trained
+        return trained
+
+    return train_or_take_networks_then_export(args, config, method, train)
 
 
 main = command_main("inpainting")

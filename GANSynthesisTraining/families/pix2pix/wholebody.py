@@ -163,19 +163,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device-note", default="CPU (2 shared cores)", help="the device as the model card names it")
     parser.add_argument("--export-checkpoint", type=Path, metavar="FOLDER",
                         help="only export the run folder's checkpoint as a bundle to FOLDER")
-    parser.add_argument("--time-limit-min", type=float, default=0, help="stop training after this many minutes")
     add_config_arguments(parser, Pix2PixConfig)
-
-
-class TimedTrainer(Pix2PixTrainer):
-    """Stops when the time budget is spent (config.steps is lowered to the step reached)."""
-
-    deadline: float = float("inf")
-
-    def train_step(self, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
-        if time.monotonic() > self.deadline:
-            self.config.steps = self.step + 1
-        return super().train_step(batch)
 
 
 def export_checkpoint(args: argparse.Namespace, config: Pix2PixConfig, folder: Path) -> None:
@@ -211,9 +199,7 @@ def run(args: argparse.Namespace) -> int:
     started = time.monotonic()
     bank, summary = build_bank(args.phantoms, args.spacing, args.canvas, args.crop, config.seed)
     print(f"bank: {len(bank)} slices ({summary}) in {time.monotonic() - started:.0f} s", flush=True)
-    trainer = TimedTrainer(config, bank, args.run_dir)
-    if args.time_limit_min:
-        trainer.deadline = time.monotonic() + 60 * args.time_limit_min
+    trainer = Pix2PixTrainer(config, bank, args.run_dir)
     trainer.resume()
     train_started = time.monotonic()
     trainer.train()
