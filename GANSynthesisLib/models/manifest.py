@@ -266,6 +266,9 @@ class WeightFile:
         return _dict_of(self)
 
 
+SHIFT_POOLINGS = ("best", "mean")
+
+
 @dataclass(frozen=True)
 class AnomalySettings:
     """How an anomaly model scores: its ``method`` (f-AnoGAN or inpainting), tiles, smoothing, body level, the
@@ -284,6 +287,8 @@ class AnomalySettings:
     intensity_rarity: list | None = None
     surprise: dict[str, Any] | None = None
     normal_heat: list | None = None
+    shift_pooling: str | None = None  # how shifted grids combine: "best" (None) or "mean"
+    tissue_kinds: dict[str, Any] | None = None  # per-kind evidence (see tasks.anomaly.tissue_kinds)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -294,7 +299,14 @@ class AnomalySettings:
                    reader.number("body_level", required=True), method, int(tile), None if hole is None else int(hole),
                    reader.number("grid_shifts"), reader.number("kappa"), reader.number("stride_fraction"),
                    reader.text("calibration"), reader.listing("intensity_rarity"), reader.mapping("surprise"),
-                   reader.listing("normal_heat"), reader.rest())
+                   reader.listing("normal_heat"), cls._pooling(reader), reader.mapping("tissue_kinds"), reader.rest())
+
+    @staticmethod
+    def _pooling(reader: _Reader) -> str | None:
+        pooling = reader.text("shift_pooling")
+        if pooling not in (None, *SHIFT_POOLINGS):
+            reader.fail(f"'anomaly.shift_pooling' must be one of {', '.join(SHIFT_POOLINGS)}, not {pooling!r}")
+        return pooling
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], where: str = "anomaly settings") -> AnomalySettings:

@@ -8,7 +8,8 @@ Every axial slice is resampled to the model's spacing and scored by one of two m
   there is the normal anatomy the surroundings imply; a square's score is its mean squared residual. With an
   error-scale network the residual is divided, pixel by pixel, by the error the model expects there (large at
   bone edges, the body outline and vessels, small inside homogeneous tissue). The grid of squares may be laid
-  several times, shifted; each pixel keeps its best explanation.
+  several times, shifted; each pixel keeps its best explanation
+  (or, with ``shift_pooling`` "mean", their average).
 
 The heatmap is |x − x̂| after smoothing the signed difference (a lesion is a region consistently brighter
 or darker than its explanation; unpredictable texture averages out), kept inside the body, in [0, 1]. Without
@@ -41,6 +42,7 @@ from ...models.bundle import ModelBundle
 from ...models.bundled_networks import load_network
 from .intensity_rarity import intensity_rarity
 from .surprise import HALF_HEAT_SURPRISE, heat_from_surprise, joint_surprise
+from .tissue_kinds import kind_masks, kind_surprise, smoothed_rarity
 from .thresholds import resolve_threshold
 
 DEFAULT_STRIDE_FRACTION = 0.5  # tiles overlap by half
@@ -101,14 +103,16 @@ class InpaintingScorer(torch.nn.Module):
     error σ̂ there when an ``error_scale`` network is given; and each square's mean squared (scaled) residual.
     The squares tile the slice exactly, so each pixel is predicted, never seen.
 
-    With ``grid_shifts`` n > 1 the grid of squares is laid n × n times, shifted by hole / n along each axis, and
-    each pixel keeps its smallest residual (and score): a normal structure that only its own square hides (a rib
-    inside one square) is explained by a grid whose square edge crosses it."""
+    With ``grid_shifts`` n > 1 the grid of squares is laid n × n times, shifted by hole / n along each axis. With
+    ``pooling`` "best" each pixel keeps its smallest residual (and score): a normal structure that only its own
+    square hides (a rib inside one square) is explained by a grid whose square edge crosses it. With "mean" the
+    grids' residuals and scores are averaged: a lesion larger than the square cannot explain itself from the grid
+    whose square lies inside it."""
 
     size_multiple = 1  # the scorer pads to whole squares itself
 
     def __init__(self, generator: torch.nn.Module, tile: int, hole: int, error_scale: torch.nn.Module | None = None,
-                 grid_shifts: int = 1, chunk: int = 256) -> None:
+                 grid_shifts: int = 1, chunk: int = 256, pooling: str = "best") -> None:
         super().__init__()
         if (tile - hole) % 2 or hole >= tile:
             raise ValueError(f"the hole ({hole}) must be smaller than the tile ({tile}) and centred in it")
@@ -116,6 +120,7 @@ class InpaintingScorer(torch.nn.Module):
             raise ValueError(f"grid_shifts must lie in 1…{hole} (the hole size); got {grid_shifts}")
         self.generator, self.error_scale, self.tile, self.hole, self.chunk = generator, error_scale, tile, hole, chunk
         self.offsets = [round(index * hole / grid_shifts) for index in range(grid_shifts)]
+        self.pooling = pooling
 
     def _residual(self, tiles: torch.Tensor) -> torch.Tensor:
         """The whole tiles' x − x̂ (over σ̂ with an error scale); only the hole is meaningful."""
@@ -127,18 +132,21 @@ class InpaintingScorer(torch.nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         height, width = x.shape[-2:]
-        best: torch.Tensor | None = None
+        pooled: torch.Tensor | None = None
         for top in self.offsets:
             for left in self.offsets:
                 shifted = F.pad(x, (left, 0, top, 0), value=-1.0)
                 maps = self._grid_maps(shifted)[:, :, top:top + height, left:left + width]
-                if best is None:
-                    best = maps
+                if pooled is None:
+                    pooled = maps
                     continue
-                closer = maps[:, :1].abs() < best[:, :1].abs()
-                best = torch.cat([torch.where(closer, maps[:, :1], best[:, :1]),
-                                  torch.minimum(maps[:, 1:], best[:, 1:])], 1)
-        return best
+                if self.pooling == "mean":
+                    pooled = pooled + maps
+                    continue
+                closer = maps[:, :1].abs() < pooled[:, :1].abs()
+                pooled = torch.cat([torch.where(closer, maps[:, :1], pooled[:, :1]),
+                                    torch.minimum(maps[:, 1:], pooled[:, 1:])], 1)
+        return pooled / len(self.offsets) ** 2 if self.pooling == "mean" else pooled
 
     def _grid_maps(self, x: torch.Tensor) -> torch.Tensor:
         """Residual and score maps of one grid of squares starting at the slice's top left corner."""
@@ -213,7 +221,8 @@ def anomaly_scorer(bundle: ModelBundle) -> torch.nn.Module:
     if method == "inpainting":
         error_scale = load_network(bundle, "error_scale") if has_error_scale(bundle) else None
         return InpaintingScorer(load_network(bundle, "generator"), settings.tile, settings.hole,
-                                error_scale, int(settings.grid_shifts or 1)).eval()
+                                error_scale, int(settings.grid_shifts or 1),
+                                pooling=settings.shift_pooling or "best").eval()
     raise GANSynthesisError(f"Model {bundle.name} uses anomaly method {method!r}; this version knows "
                             f"{', '.join(METHODS)}.")
 
@@ -241,8 +250,10 @@ def heat_units(error_scaled: bool, with_intensity: bool = False) -> str:
 
 
 def has_intensity_evidence(bundle: ModelBundle) -> bool:
-    """Whether the bundle's heat adds the surprise of each voxel's intensity to the surprise in context."""
-    return bundle.manifest.anomaly.surprise is not None
+    """Whether the bundle's heat adds the surprise of each voxel's intensity to the surprise in context (in one
+    table for the whole body, or per tissue kind)."""
+    settings = bundle.manifest.anomaly
+    return settings.surprise is not None or settings.tissue_kinds is not None
 
 
 def body_mask(normalised: np.ndarray, volume: Volume, level: float) -> np.ndarray:
@@ -305,7 +316,13 @@ def find_anomalies(volume: Volume, bundle: ModelBundle, options: InferenceOption
     warnings = input_warnings(volume, bundle)
     evidence = context_evidence(volume, bundle, options)
     heat, scores = evidence.heat, evidence.scores
-    if has_intensity_evidence(bundle):
+    if settings.tissue_kinds is not None:
+        masks = kind_masks(array.astype(np.float32, copy=False), evidence.body, volume, settings.tissue_kinds)
+        rarity = smoothed_rarity(evidence.normalised, volume, masks, settings.tissue_kinds["kinds"],
+                                 float(settings.smoothing_mm))
+        scores = kind_surprise(heat, rarity, masks, settings.tissue_kinds)
+        heat = heat_from_surprise(scores)
+    elif has_intensity_evidence(bundle):
         rarity = intensity_evidence(volume, evidence.normalised, evidence.body, settings.intensity_rarity,
                                     float(settings.smoothing_mm))
         scores = joint_surprise(heat, rarity, settings.surprise) * evidence.body
