@@ -8,8 +8,8 @@ from GANSynthesisTraining.command_line.main import COMMANDS, build_parser
 
 from support import ROOT
 
-EXPECTED = {"synthesis", "translation", "cyclegan", "fanogan", "inpainting", "lowdose-pairs", "lowdose-real",
-            "wholebody", "evaluate-wholebody"}
+EXPECTED = {"synthesis", "translation", "cyclegan", "fanogan", "inpainting", "anomaly-real-ct", "portable-scans",
+            "lowdose-pairs", "lowdose-real", "wholebody", "evaluate-wholebody"}
 
 
 def test_help_lists_every_command_and_every_option_has_a_help_line():
