@@ -53,5 +53,3 @@ def tumour_cases() -> list[LesionScan]:
 def lesion_scans() -> list[LesionScan]:
     """The real nodule case, then the inserted tumours."""
     return [nodule_case(), *tumour_cases()]
-
-

@@ -25,7 +25,7 @@ NODULE_CASE_SLAB = (27, 40)
 NORMAL_HELD_OUT_SLABS = {ABDOMEN: [(92, 112)]}
 DATA_SENTENCE = ("real normal CT: pyradiomics lung1 chest CT slices 0–24 and 42–47 (its nodule slices 32–34 and "
                  "25 mm either side left out) and the TotalSegmentator example abdomen CT slices 0–89")
-HELD_OUT_SENTENCE = "the same abdomen CT's slices 92–111, which no model trained on"
+HELD_OUT_SENTENCE = "the same abdomen CT's slices 92–111, which no bundled model trained on"
 
 
 def axial_slab(volume: Volume, start: int, stop: int) -> Volume:

@@ -16,7 +16,6 @@ Held out (never trained on, with a gap of two slices so no 2.5-D neighbour is he
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 from scipy import ndimage
