@@ -6,7 +6,7 @@ the izi_f encoder with G and the critic frozen. Both resume from their checkpoin
 
 Examples:
   python -m GANSynthesisTraining fanogan --phantoms 40 --modality ct --run-dir runs/fanogan-ct --export Resources/Models/fanogan-ct-phantom
-  python -m GANSynthesisTraining fanogan --phantoms 40 --modality mr --run-dir runs/fanogan-mr --export Resources/Models/fanogan-mr-phantom
+  python -m GANSynthesisTraining fanogan --phantoms 40 --modality mr --run-dir runs/fanogan-mr --export out/models/fanogan-mr-phantom
   python -m GANSynthesisTraining fanogan --normal-folder /data/normal_ct --lesion-csv lesions.csv --modality ct --device cuda ...
       (lesions.csv columns: image,mask[,id]: held-out scans with lesion masks)
 """
