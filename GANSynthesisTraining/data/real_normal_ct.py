@@ -16,6 +16,7 @@ import numpy as np
 
 from GANSynthesisLib.core.orientation import axial_view
 from GANSynthesisLib.core.volume import Volume
+from GANSynthesisLib.tasks.anomaly.detection import body_mask
 from GANSynthesisTraining.data.real_scans import read_real_scan, real_scans_present
 
 LUNG1, LUNG1_MASK, ABDOMEN = "pyradiomics_lung1_ct.nii.gz", "pyradiomics_lung1_label.nii.gz", "ts_abdomen_ct.nii.gz"
@@ -62,6 +63,12 @@ class LesionScan:
     name: str
     image: Volume
     mask: Volume
+
+
+def scan_body(scan: LesionScan) -> np.ndarray:
+    """The patient in a lesion scan (CT): the largest region above −500 HU, holes filled slice by slice, as the
+    anomaly models find it; metrics are counted over its voxels."""
+    return body_mask(np.clip(scan.image.array.astype(np.float32) / 1000.0, -1.0, 1.0), scan.image, -0.5)
 
 
 def nodule_case() -> LesionScan:

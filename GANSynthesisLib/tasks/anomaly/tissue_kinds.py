@@ -16,7 +16,7 @@ from scipy import ndimage
 from ...core.orientation import axial_view
 from ...core.volume import Volume
 from .intensity_rarity import intensity_rarity
-from .surprise import surprise
+from .surprise import joint_surprise
 
 LUNG, BODY = "lung", "body"
 KINDS = (LUNG, BODY)
@@ -69,12 +69,10 @@ def smoothed_rarity(normalised: np.ndarray, volume: Volume, masks: dict[str, np.
 
 def kind_surprise(context_heat: np.ndarray, rarity: np.ndarray, masks: dict[str, np.ndarray],
                   settings: dict) -> np.ndarray:
-    """S per voxel: the context surprise plus the intensity surprise beyond ``intensity_floor``, each in its kind's
-    tables (0 outside the body)."""
-    floor = np.float32(settings.get("intensity_floor", 0.0))
+    """S per voxel: :func:`.surprise.joint_surprise` in the tables of the voxel's kind, with the settings'
+    ``intensity_floor`` (0 outside the body)."""
+    floor = {"intensity_floor": settings.get("intensity_floor", 0.0)}
     joint = np.zeros(context_heat.shape, np.float32)
     for kind, mask in masks.items():
-        tables = settings["kinds"][kind]
-        excess = surprise(rarity[mask], tables["intensity"]) - floor
-        joint[mask] = surprise(context_heat[mask], tables["context"]) + np.maximum(excess, np.float32(0.0))
+        joint[mask] = joint_surprise(context_heat[mask], rarity[mask], settings["kinds"][kind] | floor)
     return joint

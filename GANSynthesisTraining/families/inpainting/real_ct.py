@@ -31,7 +31,7 @@ from GANSynthesisLib.models.manifest import AnomalySettings, Manifest
 from GANSynthesisLib.models.registry import BUNDLED_MODELS_DIR
 from GANSynthesisLib.phantoms.lesions import lesions_in, normal_image
 from GANSynthesisLib.phantoms.thorax import generate_phantom
-from GANSynthesisLib.tasks.anomaly.detection import body_mask, context_evidence, find_anomalies, heat_units
+from GANSynthesisLib.tasks.anomaly.detection import context_evidence, find_anomalies, heat_units
 from GANSynthesisLib.tasks.anomaly.intensity_rarity import fit_intensity_rarity
 from GANSynthesisLib.tasks.anomaly.surprise import heat_from_surprise, tail_table
 from GANSynthesisLib.tasks.anomaly.tissue_kinds import KINDS, kind_masks, kind_surprise, smoothed_rarity
@@ -40,7 +40,8 @@ from GANSynthesisTraining.command_line.arguments import add_threads_argument
 from GANSynthesisTraining.data.inserted_lesions import TUMOURS, lesion_scans
 from GANSynthesisTraining.data.phantom_seeds import drawn_seeds_text, held_out_seeds
 from GANSynthesisTraining.data.real_normal_ct import (DATA_SENTENCE, HELD_OUT_SENTENCE, LesionScan,
-                                                       real_normal_held_out_volumes, real_normal_training_volumes)
+                                                       real_normal_held_out_volumes, real_normal_training_volumes,
+                                                       scan_body)
 from GANSynthesisTraining.evaluation.anomaly_evaluation import CALIBRATION_SEED_BASE
 from GANSynthesisTraining.evaluation.baselines import IntensityRarity
 from GANSynthesisTraining.evaluation.detection_metrics import at_threshold, detection_metrics
@@ -131,8 +132,7 @@ def _group_metrics(scans: list[LesionScan], score, threshold: float | None) -> d
     """Pooled pixel metrics over the body voxels of the scans (and at ``threshold`` when given)."""
     values, truth = [], []
     for scan in scans:
-        normalised = np.clip(scan.image.array.astype(np.float32) / 1000.0, -1.0, 1.0)
-        body = body_mask(normalised, scan.image, -0.5)
+        body = scan_body(scan)
         values.append(np.asarray(score(scan), np.float64)[body])
         truth.append(scan.mask.array[body] > 0)
     values, truth = np.concatenate(values), np.concatenate(truth)
@@ -144,11 +144,23 @@ def _group_metrics(scans: list[LesionScan], score, threshold: float | None) -> d
     return metrics | {"cases": len(scans), "lesion_fraction": float(truth.mean())}
 
 
+class Heatmaps:
+    """Each model's heatmap of each scan, computed once (the evaluation and the figure share them)."""
+
+    def __init__(self, options: InferenceOptions) -> None:
+        self.options, self.computed = options, {}
+
+    def __call__(self, bundle: ModelBundle, scan: LesionScan) -> np.ndarray:
+        key = (bundle.name, scan.name)
+        if key not in self.computed:
+            self.computed[key] = find_anomalies(scan.image, bundle, self.options).heatmap.array
+        return self.computed[key]
+
+
 def evaluate(bundle: ModelBundle, compare: ModelBundle, baseline: IntensityRarity, groups: dict[str, list[LesionScan]],
-             options: InferenceOptions) -> dict:
+             heatmaps: Heatmaps) -> dict:
     """Per group and method: pooled AUROC, AUPRC and best Dice in the body."""
-    methods = {"model": lambda scan: find_anomalies(scan.image, bundle, options).heatmap.array,
-               compare.name: lambda scan: find_anomalies(scan.image, compare, options).heatmap.array,
+    methods = {"model": lambda scan: heatmaps(bundle, scan), compare.name: lambda scan: heatmaps(compare, scan),
                "baseline": lambda scan: baseline(scan.image),
                "voxel HU": lambda scan: scan.image.array}
     metrics: dict = {name: {} for name in methods}
@@ -163,15 +175,14 @@ def evaluate(bundle: ModelBundle, compare: ModelBundle, baseline: IntensityRarit
 
 
 def figure(bundle: ModelBundle, compare: ModelBundle, scans: list[LesionScan], path: Path,
-           options: InferenceOptions) -> None:
+           heatmaps: Heatmaps) -> None:
     """Rows: scans at their slice of largest lesion area; columns: image with the lesion outline, this model's
     heatmap with its threshold outline, the compared model's heatmap."""
     fig, axes = plt.subplots(len(scans), 3, figsize=(11, 3.6 * len(scans)), squeeze=False)
     for row, scan in zip(axes, scans):
         mask = scan.mask.array > 0
         k = int(np.argmax(mask.sum(axis=(1, 2))))
-        heat = find_anomalies(scan.image, bundle, options).heatmap.array
-        other = find_anomalies(scan.image, compare, options).heatmap.array
+        heat, other = heatmaps(bundle, scan), heatmaps(compare, scan)
         aspect = scan.image.spacing[1] / scan.image.spacing[0]
         row[0].imshow(scan.image.array[k], cmap="gray", vmin=-1000, vmax=400, aspect=aspect)
         row[0].contour(mask[k], [0.5], colors="lime", linewidths=0.8)
@@ -283,14 +294,15 @@ def run(args: argparse.Namespace) -> int:
     scans = lesion_scans()
     phantoms, _ = _phantoms(held_out_seeds(args.held_out))
     groups = dict(zip(GROUPS, ([scans[0]], scans[1:], phantoms)))
-    metrics = evaluate(bundle, compare, baseline, groups, options)
+    heatmaps = Heatmaps(options)
+    metrics = evaluate(bundle, compare, baseline, groups, heatmaps)
     metrics |= {"compared_with": compare.name, "normal_share": args.normal_share,
                 "data": (f"the real nodule case is pyradiomics lung1 slices 27–39 (never trained on); the tumours "
                          f"({len(TUMOURS)}: {'; '.join(TUMOURS)}) are drawn into the same held-out slices; the "
                          f"phantoms are {drawn_seeds_text(held_out_seeds(args.held_out), PHANTOM_SUPERSAMPLE)}")}
     (args.run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
     figure_path = args.run_dir / "held_out.png"
-    figure(bundle, compare, [scans[0], scans[1], phantoms[0]], figure_path, options)
+    figure(bundle, compare, [scans[0], scans[1], phantoms[0]], figure_path, heatmaps)
     print(detection_table(metrics, compare.name))
     if args.export:
         exported = write_bundle(args.export, replace(bundle.manifest, metrics=metrics), networks, model_card,

@@ -8,8 +8,8 @@ import pytest
 
 from GANSynthesisLib.engine.inference import InferenceOptions
 from GANSynthesisLib.models.registry import BUNDLED_MODELS_DIR, find_model
-from GANSynthesisLib.tasks.anomaly.detection import body_mask, find_anomalies
-from GANSynthesisTraining.data.real_normal_ct import real_normal_ct_present
+from GANSynthesisLib.tasks.anomaly.detection import find_anomalies
+from GANSynthesisTraining.data.real_normal_ct import real_normal_ct_present, scan_body
 from GANSynthesisTraining.evaluation.detection_metrics import detection_metrics
 
 pytestmark = [pytest.mark.skipif(not real_normal_ct_present(), reason="the real CTs of ../shared/data are absent"),
@@ -18,7 +18,7 @@ pytestmark = [pytest.mark.skipif(not real_normal_ct_present(), reason="the real 
 
 
 def body_metrics(scan, scores: np.ndarray) -> dict[str, float]:
-    body = body_mask(np.clip(scan.image.array / 1000.0, -1, 1), scan.image, -0.5)
+    body = scan_body(scan)
     return detection_metrics(scores[body].astype(np.float64), scan.mask.array[body] > 0)
 
 
