@@ -1,5 +1,6 @@
 """Command line: ``python -m GANSynthesisLib <command> …``. One subcommand per registered task (synthesize,
-translate, anomaly, …), ``batch`` over a folder for any task, and ``models``, ``phantom``, ``evaluate``, ``demo``."""
+translate, anomaly, …), ``batch`` over a folder for any task, ``models``, ``phantom``, ``evaluate``, ``demo``, and
+the dataset commands (``generate``, ``copy-check``, ``reading-score``)."""
 
 from __future__ import annotations
 
@@ -10,55 +11,25 @@ import math
 import os
 import sys
 import time
-from collections import Counter
 from pathlib import Path
 
+from .command_options import add_model_options, chosen_model, positive_float, positive_int
 from .core.devices import DEVICE_CHOICES
+from .dataset_commands import DATASET_COMMANDS, add_dataset_commands
 from .core.errors import GANSynthesisError
 from .core.interrupts import interrupt_exit_status, termination_as_interrupt
 from .core.progress import TerminalProgress
 from .engine.inference import InferenceOptions
+from .files.case_folder import image_cases
 from .files.image_files import IMAGE_FILE_SUFFIXES, check_writable_path, image_file_suffix, read_volume, write_image_file
 from .files.output_set import OutputSet, check_output_folder, written_paths
-from .models.bundle import ModelBundle
 from .models.provenance import PHANTOM_KEY, file_description
-from .models.registry import find_model, survey_models, task_defaults
+from .models.registry import survey_models, task_defaults
 from .phantoms.thorax import SUPERSAMPLE_CHOICES
 from .tasks.catalogue import TASKS, get_task
 from .tasks.model_cards import held_out_lines
 from .tasks.run_to_files import run_to_files
 from .tasks.spec import TaskSpec
-
-
-def positive_int(text: str) -> int:
-    """An argparse type: a whole number of at least 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
-    return value
-
-
-def positive_float(text: str) -> float:
-    """An argparse type: a finite number above 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number")
-    return value
-
-
-def _add_model_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", "-m", help="model name or bundle folder (default: the task's default model; "
-                                              "`models` lists them)")
-    parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="compute device (default auto: "
-                                                                                   "CUDA, else Apple MPS, else CPU)")
-    parser.add_argument("--batch-size", type=positive_int, default=None,
-                        help="slices per batch (default 8 on CPU, 64 on GPU)")
 
 
 def _task_options(task: TaskSpec) -> set[str]:
@@ -76,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
         run = commands.add_parser(task.name, help=task.command_help, description=f"{task.title}: {task.command_help}.")
         run.add_argument("--input", "-i", required=True, help="input volume: NIfTI, NRRD, MHA file or DICOM folder")
         run.add_argument("--output", "-o", required=True, help="output file (.nii.gz, .nii, .nrrd, .mha)")
-        _add_model_options(run)
+        add_model_options(run)
         run.add_argument("--overwrite", action="store_true", help="replace existing output files")
         run.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
         task.add_options(run)
@@ -89,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("--output-dir", required=True, help="folder for the outputs (created; not inside --input-dir)")
     batch.add_argument("--suffix", default=None, help="output name = case name + suffix (default "
                                                       "_synthetic_<output modality>.nii.gz, e.g. _synthetic_ct.nii.gz)")
-    _add_model_options(batch)
+    add_model_options(batch)
     batch.add_argument("--overwrite", action="store_true", help="redo cases whose output exists")
     for task in TASKS.values():
         task.add_options(batch.add_argument_group(f"{task.name} only"))
@@ -131,16 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--output", "-o", default="demo-output", help="output folder (default demo-output)")
     demo.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="compute device (default auto)")
     demo.add_argument("--model", "-m", help="synthesis model (default: the bundled default)")
+    add_dataset_commands(commands)
     return parser
-
-
-def chosen_model(args: argparse.Namespace, task: TaskSpec) -> ModelBundle:
-    """The model of ``--model``, or the task's default (said so, with how to list the others)."""
-    bundle = find_model(args.model, task.name)
-    if args.model is None:
-        print(f"model: {bundle.name}, the default {task.name} model ({bundle.title}); "
-              f"`models --task {task.name}` lists the others", flush=True)
-    return bundle
 
 
 def cmd_task(args: argparse.Namespace) -> int:
@@ -186,32 +149,6 @@ def merge_summary(rows: list[dict], path: Path) -> None:
             writer.writerows(sorted(kept + rows, key=lambda row: row["case"]))
 
 
-def batch_cases(folder: Path) -> list[tuple[str, Path]]:
-    """(case name, path) for each image file and each sub-folder (a DICOM series) of ``folder``, hidden ones
-    excepted; cases of one name in two formats are told apart by their format (case_nii_gz, case_nrrd)."""
-    if not folder.is_dir():
-        raise GANSynthesisError(f"Input folder not found: {folder}.")
-    cases = []
-    for path in sorted(folder.iterdir()):
-        if path.name.startswith("."):  # hidden: another run's temporary or lock file, or not a case
-            continue
-        suffix = image_file_suffix(path.name)
-        if suffix:
-            cases.append((path.name[: -len(suffix)], path))
-        elif path.is_dir():
-            cases.append((path.name, path))
-    if not cases:
-        raise GANSynthesisError(f"No images ({', '.join(IMAGE_FILE_SUFFIXES)}) or DICOM folders in {folder}.")
-    shared = Counter(name for name, _ in cases)  # case.nii.gz beside case.nrrd: each named after its format too
-    cases = [(f"{name}_{path.name[len(name):].lstrip('.').replace('.', '_')}" if shared[name] > 1 and path.is_file()
-              else name, path) for name, path in cases]
-    clashes = sorted(name for name, count in Counter(name for name, _ in cases).items() if count > 1)
-    if clashes:
-        raise GANSynthesisError(f"Several cases in {folder} would share the output name(s) {', '.join(clashes)}; "
-                                "rename them so each case has its own name.")
-    return cases
-
-
 def refuse_other_tasks_options(args: argparse.Namespace) -> None:
     """A batch run refuses options that belong to another task than its own."""
     for other in TASKS.values():
@@ -227,7 +164,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
     refuse_other_tasks_options(args)
     bundle = chosen_model(args, task)
     inputs = task.inputs_from_options(args, bundle)
-    cases = batch_cases(Path(args.input_dir))
+    cases = image_cases(Path(args.input_dir))
     suffix = args.suffix or f"_synthetic_{bundle.manifest.output.modality.lower().replace(' ', '_')}.nii.gz"
     if not image_file_suffix(suffix) or Path(f"case{suffix}").name != f"case{suffix}":
         raise GANSynthesisError(f"--suffix {suffix!r} must end in one of {', '.join(IMAGE_FILE_SUFFIXES)} and name no "
@@ -365,7 +302,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"demo": cmd_demo, "batch": cmd_batch, "models": cmd_models, "phantom": cmd_phantom,
-            "evaluate": cmd_evaluate}
+            "evaluate": cmd_evaluate, **DATASET_COMMANDS}
 
 
 def main(argv: list[str] | None = None) -> int:

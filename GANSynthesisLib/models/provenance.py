@@ -11,6 +11,7 @@ PREFIX = "GANSynthesis."
 SYNTHETIC_KEY = PREFIX + "Synthetic"
 WARNINGS_KEY = PREFIX + "Warnings"
 PHANTOM_KEY = PREFIX + "Phantom"  # on procedural phantoms: which seed drew them
+VARIED_FROM_KEY = PREFIX + "VariedFrom"  # on label maps a generated dataset varied: from which source
 
 
 def output_modality(bundle: ModelBundle) -> str:

@@ -10,7 +10,7 @@ import pytest
 LIBRARY = Path(__file__).resolve().parents[2] / "GANSynthesisLib"
 LAYERS = {  # a module may import its own layer and the layers below, never one above
     "core": 0, "anatomy": 1, "files": 1, "evaluation": 1, "models": 2, "engine": 3, "phantoms": 3, "tasks": 4,
-    "slicer": 5, "demo": 6, "cli": 6, "__main__": 7,
+    "slicer": 5, "datasets": 5, "command_options": 5, "demo": 6, "cli": 6, "dataset_commands": 6, "__main__": 7,
 }
 
 

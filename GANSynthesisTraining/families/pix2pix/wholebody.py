@@ -135,10 +135,12 @@ def manifest_for(args: argparse.Namespace, config: Pix2PixConfig, summary: dict,
             "steps": config.steps, "batch_size": config.batch_size, "crop": args.crop,
             "adversarial_loss": config.adversarial, "lambda_l1": config.lambda_l1,
             "device": args.device_note, "seconds": round(seconds),
-            "summary": (f"{config.steps} steps of batch {config.batch_size} ({args.crop}² crops at {args.spacing} mm) "
+            "summary": (("continued from " + summary["initialised_from"] + ", then " if "initialised_from" in summary
+                         else "") + f"{config.steps} steps of batch {config.batch_size} ({args.crop}² crops at {args.spacing} mm) "
                         f"on {args.device_note}, {config.adversarial} + {config.lambda_l1:g}·L1, Adam lr "
                         f"{config.lr_g:g} β1 {config.beta1:g}"),
             "bank_slices": summary["bank_slices"],
+            **({"initialised_from": summary["initialised_from"]} if "initialised_from" in summary else {}),
         },
         limits=(
             "Trained briefly on a 2-core CPU on phantoms and three small real CTs (two of them the same patient): "
@@ -163,6 +165,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device-note", default="CPU (2 shared cores)", help="the device as the model card names it")
     parser.add_argument("--export-checkpoint", type=Path, metavar="FOLDER",
                         help="only export the run folder's checkpoint as a bundle to FOLDER")
+    parser.add_argument("--init-from", type=Path, metavar="BUNDLE",
+                        help="start the generator from this whole-body bundle's weights (same architecture), e.g. to "
+                             "continue a GPU run on the CPU or fine-tune on your own data; ignored when resuming")
     add_config_arguments(parser, Pix2PixConfig)
 
 
@@ -190,6 +195,24 @@ def export_checkpoint(args: argparse.Namespace, config: Pix2PixConfig, folder: P
     print(f"exported step {step} to {folder}", flush=True)
 
 
+def initialise_generator(trainer: Pix2PixTrainer, folder: Path) -> str:
+    """Load a whole-body bundle's generator weights into the trainer (EMA restarted from them); what was loaded."""
+    from GANSynthesisLib.core.errors import GANSynthesisError
+    from GANSynthesisLib.models.bundle import load_bundle
+    from GANSynthesisLib.models.networks import network_spec
+
+    bundle = load_bundle(folder)
+    wanted, found = network_spec(trainer.generator), bundle.manifest.architecture.get("generator")
+    if bundle.manifest.input.label_set != LABEL_SET or found != wanted:
+        raise GANSynthesisError(
+            f"--init-from {folder}: its generator {found} is not this run's {wanted} ({LABEL_SET}); pass the "
+            "--g-base-width, --g-depth, --g-max-width and --g-dropout it was trained with.")
+    weights = {k: v.float() for k, v in bundle.load_weights("generator").items()}
+    trainer.generator.load_state_dict(weights)
+    trainer.start_ema()
+    return f"{bundle.name} ({bundle.manifest.training.get('summary', 'training not recorded')})"
+
+
 def run(args: argparse.Namespace) -> int:
     """Export the checkpoint if asked; else build the bank, train (resuming), draft the manifest, export if asked."""
     config = config_from_arguments(Pix2PixConfig, args)
@@ -200,7 +223,8 @@ def run(args: argparse.Namespace) -> int:
     bank, summary = build_bank(args.phantoms, args.spacing, args.canvas, args.crop, config.seed)
     print(f"bank: {len(bank)} slices ({summary}) in {time.monotonic() - started:.0f} s", flush=True)
     trainer = Pix2PixTrainer(config, bank, args.run_dir)
-    trainer.resume()
+    if not trainer.resume() and args.init_from:
+        summary["initialised_from"] = initialise_generator(trainer, args.init_from)
     train_started = time.monotonic()
     trainer.train()
     seconds = time.monotonic() - train_started
