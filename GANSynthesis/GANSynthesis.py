@@ -192,6 +192,22 @@ class GANSynthesisWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.anomalyThresholdSpinBox.connect("valueChanged(double)", self.updateThresholdHint)
         self.ui.evaluateButton.connect("clicked(bool)", self.onEvaluate)
         self.ui.saveSyntheticButton.connect("clicked(bool)", self.onSaveSynthetic)
+        self.ui.datasetBrowseButton.connect("clicked(bool)", lambda _c=False: self.choosePath(
+            self.ui.datasetPathLineEdit, _("Synthetic dataset folder")))
+        self.ui.referencesBrowseButton.connect("clicked(bool)", lambda _c=False: self.choosePath(
+            self.ui.referencesPathLineEdit, _("Folder of real images")))
+        self.ui.reviewDatasetButton.connect("clicked(bool)", self.onReviewDataset)
+        self.ui.previousCaseButton.connect("clicked(bool)", lambda _c=False: self.showReviewCase(-1))
+        self.ui.nextCaseButton.connect("clicked(bool)", lambda _c=False: self.showReviewCase(+1))
+        self.ui.acceptCaseButton.connect("clicked(bool)", lambda _c=False: self.onDecideCase(True))
+        self.ui.rejectCaseButton.connect("clicked(bool)", lambda _c=False: self.onDecideCase(False))
+        self.ui.startReadingButton.connect("clicked(bool)", self.onStartReading)
+        self.ui.answerRealButton.connect("clicked(bool)", lambda _c=False: self.onAnswer("real"))
+        self.ui.answerSyntheticButton.connect("clicked(bool)", lambda _c=False: self.onAnswer("synthetic"))
+        self.ui.readingResultButton.connect("clicked(bool)", self.onReadingResult)
+        self._review = None  # DatasetReview while a dataset is reviewed
+        self._reading = None  # BlindedReadingInScene while a reading goes on
+        self.updateDatasetButtons()
 
         self._timer = qt.QTimer()
         self._timer.setInterval(POLL_INTERVAL_MS)
@@ -220,6 +236,8 @@ class GANSynthesisWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def onSceneStartClose(self, caller, event) -> None:
         self.cancelRun()
         self.setParameterNode(None)
+        self._review = self._reading = None  # their nodes go with the scene; decisions and answers are on disk
+        self.updateDatasetButtons()
 
     def onSceneEndClose(self, caller, event) -> None:
         if self.parent.isEntered:
@@ -460,6 +478,69 @@ class GANSynthesisWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.ui.evaluationResultLabel.text = _("Saved {path} with its provenance.").format(path=saved)
 
 
+    # --- synthetic dataset: review and blinded reading --------------------------------------------------------
+    def choosePath(self, lineEdit, title: str) -> None:
+        folder = qt.QFileDialog.getExistingDirectory(self.parent, title, lineEdit.text)
+        if folder:
+            lineEdit.text = folder
+
+    def updateDatasetButtons(self) -> None:
+        for button in (self.ui.previousCaseButton, self.ui.nextCaseButton, self.ui.acceptCaseButton,
+                       self.ui.rejectCaseButton):
+            button.enabled = self._review is not None
+        for button in (self.ui.answerRealButton, self.ui.answerSyntheticButton, self.ui.readingResultButton):
+            button.enabled = self._reading is not None
+
+    def onReviewDataset(self) -> None:
+        with slicer.util.tryWithErrorDisplay(_("Could not open the dataset."), waitCursor=True):
+            self._review = self.logic.reviewDataset(self.ui.datasetPathLineEdit.text.strip())
+            self.updateDatasetButtons()
+            self.showReviewCase()
+
+    def showReviewCase(self, step: int = 0) -> None:
+        """Show the current case (or the one ``step`` away) with its labels and nearest real image."""
+        with slicer.util.tryWithErrorDisplay(_("Could not show the case."), waitCursor=True):
+            nodes = self._review.show(self._review.index + step)
+            self.logic.show(nodes["synthetic"])
+            self.ui.reviewStatusLabel.text = self._review.status
+
+    def onDecideCase(self, accept: bool) -> None:
+        with slicer.util.tryWithErrorDisplay(_("Could not record the decision."), waitCursor=True):
+            self._review.decide(accept, self.ui.rejectReasonLineEdit.text, self.ui.reviewerLineEdit.text)
+            self.ui.rejectReasonLineEdit.text = ""
+            self.showReviewCase()
+
+    def onStartReading(self) -> None:
+        with slicer.util.tryWithErrorDisplay(_("Could not start the reading."), waitCursor=True):
+            self._reading = self.logic.startReading(self.ui.datasetPathLineEdit.text.strip(),
+                                                    self.ui.referencesPathLineEdit.text.strip(),
+                                                    self.ui.reviewerLineEdit.text.strip())
+            self.updateDatasetButtons()
+            self.showReadingItem()
+
+    def showReadingItem(self) -> None:
+        node = self._reading.show_next()
+        answered, total = self._reading.session.progress
+        if node is None:
+            self.ui.readingStatusLabel.text = _("All {total} slices read; press Result.").format(total=total)
+            return
+        self.logic.show(node)
+        self.ui.readingStatusLabel.text = _("Slice {number} of {total}: real or synthetic? Rate its realism, then "
+                                            "answer.").format(number=answered + 1, total=total)
+
+    def onAnswer(self, answer: str) -> None:
+        with slicer.util.tryWithErrorDisplay(_("Could not record the answer.")):
+            self._reading.answer(answer, self.ui.realismSpinBox.value)
+            self.showReadingItem()
+
+    def onReadingResult(self) -> None:
+        with slicer.util.tryWithErrorDisplay(_("Could not score the reading.")):
+            table = self._reading.result()
+            rows = [f"{table.GetCellText(r, 0)}: {table.GetCellText(r, 1)}" for r in range(table.GetNumberOfRows())]
+            self.ui.readingStatusLabel.text = _("{rows} (table {name}; CSV beside the session)").format(
+                rows="; ".join(rows), name=table.GetName())
+
+
 class GANSynthesisLogic(ScriptedLoadableModuleLogic):
     """What the panel needs beyond GANSynthesisLib's scripting API (``GANSynthesisLib.slicer.api``, which scripts use
     directly): the model catalogue read once, dependencies, input checks on the main thread, the child process,
@@ -607,6 +688,25 @@ class GANSynthesisLogic(ScriptedLoadableModuleLogic):
         from GANSynthesisLib.slicer import api
 
         return api.run_task(task, inputNode, model, referenceVolumeNode, outputNode, device=device)
+
+    # --- synthetic dataset ----------------------------------------------------------------------
+    def reviewDataset(self, folder: str):
+        """A review of the generated dataset in ``folder``, starting at its first unreviewed case."""
+        from GANSynthesisLib.slicer.dataset_review import DatasetReview
+
+        if not folder:
+            raise GANSynthesisError(_("Choose the dataset folder first (made by `python -m GANSynthesisLib generate`)."))
+        return DatasetReview(slicer.mrmlScene, folder)
+
+    def startReading(self, folder: str, references: str, reader: str):
+        """A blinded reading of the dataset's images beside the real ``references``, saved in the dataset as
+        reading_<reader>.json (resumed when it exists)."""
+        from GANSynthesisLib.slicer.dataset_review import BlindedReadingInScene, reading_session_path
+
+        if not folder or not references:
+            raise GANSynthesisError(_("Choose the dataset folder and the folder of real images first."))
+        return BlindedReadingInScene.start(slicer.mrmlScene, folder, [references],
+                                           reading_session_path(folder, reader), reader)
 
     def show(self, background, foreground=None, chart=None) -> None:
         """The one place that sets the views: a volume in the slice views (a heatmap or error map over it), and a

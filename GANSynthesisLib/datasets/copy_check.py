@@ -104,19 +104,20 @@ def check_copies(root: Path, references: list[Path], threshold_hu: float | None 
                  progress: Callable[[float, str], None] | None = None) -> dict:
     """Find each generated case's nearest reference, flag near-copies (and reject them if ``drop``), write the
     report into ``root/copy_check``; the report's content."""
+    progress = progress or (lambda fraction, message: None)
     named = reference_images(references)
     signatures, paths = {}, dict(named)
     for index, (name, path) in enumerate(named):
-        progress and progress(0.3 * index / len(named), f"reading reference {name}")
+        progress(0.3 * index / len(named), f"reading reference {name}")
         signatures[name] = slice_signatures(read_volume(path).array)
-    progress and progress(0.3, "distances between the references")
+    progress(0.3, "distances between the references")
     between = real_vs_real(signatures)
     if threshold_hu is None:
         threshold_hu = 0.5 * min(between) if between else SINGLE_REFERENCE_THRESHOLD_HU
     cases = [c for c in case_names(root) if not is_rejected(read_case(root, c)) and image_path(root, c).exists()]
     results = []
     for index, case in enumerate(cases):
-        progress and progress(0.35 + 0.6 * index / max(len(cases), 1), f"checking {case}")
+        progress(0.35 + 0.6 * index / max(len(cases), 1), f"checking {case}")
         signature = slice_signatures(read_volume(image_path(root, case)).array)
         distances = {name: slice_distance(signature, ref) for name, ref in signatures.items()}
         nearest = min(distances, key=lambda name: distances[name][0])
@@ -134,7 +135,7 @@ def check_copies(root: Path, references: list[Path], threshold_hu: float | None 
                           f"{result.mae_hu:.1f} HU < {threshold_hu:.1f} HU, SSIM {result.ssim:.3f})", CHECKER)
             report["dropped"].append(result.case)
     write_report(root / "copy_check", report)
-    progress and progress(1.0, f"{len(report['flagged'])} of {len(results)} cases flagged")
+    progress(1.0, f"{len(report['flagged'])} of {len(results)} cases flagged")
     return report
 
 

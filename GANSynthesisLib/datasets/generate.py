@@ -183,19 +183,19 @@ def generate_dataset(sources: list[LabelSource], output_dir: Path, bundle: Model
         (root / folder).mkdir(exist_ok=True)
     task = get_task("synthesize")
     options = options or InferenceOptions()
+    progress = progress or (lambda fraction, message: None)
     made = []
-    digits = max(3, len(str(settings.count - 1)))
     for index in range(settings.count):
-        case = f"synthetic_{index:0{digits}d}"
-        report = (lambda f, m, i=index: progress((i + f) / settings.count, m)) if progress else None
+        case = f"synthetic_{index:03d}"
+        done = index / settings.count
         if manifest_path(root, case).exists():
-            report and report(1.0, f"{case} already made")
+            progress(done, f"{case} already made")
             continue
         source = sources[index % len(sources)]
-        report and report(0.0, f"{case}: varying {source.name}")
+        progress(done, f"{case}: varying {source.name}")
         rng = np.random.default_rng([settings.seed, index])
         varied, variation = vary_label_map(source.load(), settings.variation, rng)
-        report and report(0.3, f"{case}: synthesizing")
+        progress(done + 0.3 / settings.count, f"{case}: synthesizing")
         result = task.run(varied, bundle, synthesis_inputs or {}, options)
         metadata = synthetic_metadata(bundle, source.name, result.warnings)
         label_note = {VARIED_FROM_KEY: f"{source.name} (seed {settings.seed}, case {index})"}
@@ -210,6 +210,6 @@ def generate_dataset(sources: list[LabelSource], output_dir: Path, bundle: Model
                              label_note, f"GANSynthesis label map varied from {source.name}")
             outputs.staged(paths[2]).write_text(json_text(manifest))
         made.append(case)
-        report and report(1.0, f"{case} written")
+        progress((index + 1) / settings.count, f"{case} written")
     write_dataset_json(root, labels, description)
     return made

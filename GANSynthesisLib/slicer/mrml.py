@@ -401,3 +401,27 @@ def publish_segmentation(input_node, mask: Volume, segment_name: str, colour: tu
                                          attributes)
     _place_next_to(scene, segmentation_node, input_node)
     return segmentation_node
+
+
+def remove_folder(scene, folder_item: int) -> None:
+    """Remove a subject-hierarchy folder made by :func:`put_in_folder` with the nodes in it."""
+    hierarchy = scene.GetSubjectHierarchyNode()
+    if folder_item and hierarchy.GetItemName(folder_item):
+        hierarchy.RemoveItem(folder_item, True, True)
+
+
+def add_text_table(scene, name: str, header: tuple[str, ...], rows: list[tuple[str, ...]],
+                   attributes: Mapping[str, Any]):
+    """A new table node named ``name`` (made unique) with one text column per ``header`` entry."""
+    import vtk
+
+    table_node = scene.AddNewNodeByClass("vtkMRMLTableNode", scene.GenerateUniqueName(name))
+    for index, title in enumerate(header):
+        column = vtk.vtkStringArray()
+        column.SetName(title)
+        for row in rows:
+            column.InsertNextValue(str(row[index]))
+        table_node.AddColumn(column)
+    for key, value in attributes.items():
+        table_node.SetAttribute(key, str(value))
+    return table_node

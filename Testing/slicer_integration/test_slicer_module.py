@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import slicer_runtime
 from mrml_scene import add_segmentation, add_volume_node, node_ids
 
 from GANSynthesisLib.core.volume import Volume
@@ -95,35 +94,6 @@ def test_cmake_lists_every_script_and_resource():
         if path.is_file():
             assert str(path.relative_to(ROOT / "GANSynthesis")) in cmake, f"{path.name} not listed"
     assert "GANSynthesis.py" in cmake and "GANSynthesisLib" in cmake and "Resources/Models" in cmake
-
-
-# --- the runtime: Slicer 5.10's Python layer over slicer-core, Qt for Python offscreen ------------
-@pytest.fixture(scope="session")
-def slicer_rt():
-    if not slicer_runtime.available():
-        pytest.skip(slicer_runtime.UNAVAILABLE_REASON)
-    return slicer_runtime.install()
-
-
-@pytest.fixture
-def scene(slicer_rt):
-    return slicer_runtime.new_scene()
-
-
-@pytest.fixture
-def module(scene):
-    return slicer_runtime.load_module()
-
-
-@pytest.fixture
-def widget(module, scene, monkeypatch):
-    """The panel; an exception raised in any of its slots fails the test (Qt would only print it)."""
-    raised = []
-    monkeypatch.setattr(sys, "excepthook", lambda kind, error, trace: raised.append(error))
-    panel = slicer_runtime.build_panel(module, scene)
-    yield panel
-    panel.cleanup()
-    assert raised == [], f"the panel raised in a slot: {raised!r}"
 
 
 def heart_segmentation(scene, size=(60, 50, 12)):
