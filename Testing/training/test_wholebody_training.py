@@ -2,6 +2,7 @@
 packed-code bank, and the evaluation metrics."""
 
 import numpy as np
+import pytest
 import torch
 
 from GANSynthesisLib.anatomy.wholebody_classes import CLASS_INDEX, INPUT_CHANNELS, given_classes
@@ -81,3 +82,24 @@ def test_metrics():
     assert abs(histogram_emd(real + 5, real, body) - 5) < 1e-6
     assert roughness(real, body, (1.0, 1.0, 1.0)) > 0
     assert roughness(np.zeros_like(real), body, (1.0, 1.0, 1.0)) == 0
+
+
+def test_a_run_starts_from_a_bundles_generator_and_refuses_another_architecture(tiny_wholebody_bundle_dir, tmp_path):
+    from GANSynthesisLib.core.errors import GANSynthesisError
+    from GANSynthesisLib.models.bundle import load_bundle
+    from GANSynthesisTraining.families.pix2pix.model import Pix2PixConfig, Pix2PixTrainer
+    from GANSynthesisTraining.families.pix2pix.wholebody import initialise_generator
+
+    codes = torch.zeros((2, 64, 64), dtype=torch.int32)
+    bank = CodeBank(codes, torch.zeros((2, 1, 64, 64), dtype=torch.float16), crop=32)
+    config = Pix2PixConfig(g_base_width=8, g_depth=3, g_max_width=16, g_dropout=0.5, ema_decay=0.99, steps=1)
+    trainer = Pix2PixTrainer(config, bank, tmp_path / "run")
+    said = initialise_generator(trainer, tiny_wholebody_bundle_dir)
+    assert said.startswith("tiny-wholebody")
+    weights = load_bundle(tiny_wholebody_bundle_dir).load_weights("generator")
+    for name, value in trainer.generator.state_dict().items():
+        assert torch.equal(value.float(), weights[name].float()), name
+    assert all(torch.equal(a, b) for a, b in zip(trainer.ema.average.parameters(), trainer.generator.parameters()))
+    other = Pix2PixTrainer(Pix2PixConfig(g_base_width=16, g_depth=3, g_max_width=16, steps=1), bank, tmp_path / "o")
+    with pytest.raises(GANSynthesisError, match="--g-base-width"):
+        initialise_generator(other, tiny_wholebody_bundle_dir)

@@ -143,7 +143,7 @@ def manifest_for(args: argparse.Namespace, config: Pix2PixConfig, summary: dict,
             **({"initialised_from": summary["initialised_from"]} if "initialised_from" in summary else {}),
         },
         limits=(
-            "Trained briefly on a 2-core CPU on phantoms and three small real CTs (two of them the same patient): "
+            "Trained briefly (see Training) on phantoms and three small real CTs (two of them the same patient): "
             "real texture and anatomy are only partly learned.",
             "Vessels labelled as arteries are drawn contrast-filled (CT angiogram); a non-contrast scan's arteries "
             "are not.",
