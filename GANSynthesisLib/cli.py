@@ -15,10 +15,10 @@ from pathlib import Path
 
 from .command_options import add_model_options, chosen_model, positive_float, positive_int
 from .core.devices import DEVICE_CHOICES
-from .dataset_commands import DATASET_COMMANDS, add_dataset_commands
 from .core.errors import GANSynthesisError
 from .core.interrupts import interrupt_exit_status, termination_as_interrupt
 from .core.progress import TerminalProgress
+from .dataset_commands import DATASET_COMMANDS, add_dataset_commands
 from .engine.inference import InferenceOptions
 from .files.case_folder import image_cases
 from .files.image_files import IMAGE_FILE_SUFFIXES, check_writable_path, image_file_suffix, read_volume, write_image_file
