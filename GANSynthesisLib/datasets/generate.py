@@ -62,10 +62,11 @@ def folder_sources(folder: Path) -> list[LabelSource]:
     return [LabelSource(name, lambda path=path: read_volume(path), "") for name, path in image_cases(folder)]
 
 
-def phantom_sources(bundle: ModelBundle, count: int, size: tuple[int, int, int] = (128, 128, 48),
-                    spacing: tuple[float, float, float] = (3.0, 3.0, 3.0)) -> list[LabelSource]:
-    """One phantom per case, drawn in the labels the model takes (whole-body classes or MM-WHS structures)."""
+def phantom_sources(bundle: ModelBundle, count: int) -> list[LabelSource]:
+    """One phantom per case, drawn in the labels the model takes (whole-body classes or MM-WHS structures) on a
+    grid near the model's (1.5 mm in-plane for whole-body models, 3 mm for the MM-WHS model)."""
     wholebody = bundle.manifest.input.label_set == LABEL_SET
+    size, spacing = ((256, 256, 48), (1.5, 1.5, 3.0)) if wholebody else ((128, 128, 48), (3.0, 3.0, 3.0))
 
     def load(seed: int) -> Volume:
         if wholebody:

@@ -153,3 +153,16 @@ def test_label_maps_that_cannot_be_varied_are_refused(tmp_path):
     with pytest.raises(GANSynthesisError, match="no label map"):
         generate_dataset(folder_sources(folder), tmp_path / "out", find_model(None, "synthesize"),
                          GenerationSettings(1))
+
+
+def test_phantoms_for_a_wholebody_model_are_drawn_in_its_classes(tiny_wholebody_bundle_dir, tmp_path):
+    root = tmp_path / "wb"
+    assert main(["generate", "--phantoms", "--output-dir", str(root), "--count", "1", "-q",
+                 "-m", str(tiny_wholebody_bundle_dir)]) == 0
+    labels = json.loads((root / "dataset.json").read_text())["labels"]
+    assert {"body", "lung", "bone", "cardiac blood pool", "artery"} <= set(labels)
+    assert sorted(labels.values()) == list(range(len(labels)))
+    image = read_volume(root / "imagesTr" / "synthetic_000_0000.nii.gz")
+    label_map = read_volume(root / "labelsTr" / "synthetic_000.nii.gz")
+    assert image.same_geometry(label_map) and image.spacing[:2] == (1.5, 1.5)
+    assert labels["lung"] in np.unique(label_map.array)
