@@ -107,6 +107,29 @@ class GeneratorEMA:
             mine.copy_(theirs)
 
 
+@torch.no_grad()
+def recalibrate_batch_norm(network: torch.nn.Module, inputs: Iterable[torch.Tensor]) -> int:
+    """Estimate every batch-norm layer's running statistics afresh for the network's own weights from ``inputs``
+    (a cumulative average over the batches); the number of batches used, 0 for a network without batch norm."""
+    layers = [m for m in network.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    if not layers:
+        return 0
+    momenta = [layer.momentum for layer in layers]
+    for layer in layers:
+        layer.reset_running_stats()
+        layer.momentum = None
+    was_training = network.training
+    network.train()
+    count = 0
+    for batch in inputs:
+        network(batch)
+        count += 1
+    for layer, momentum in zip(layers, momenta):
+        layer.momentum = momentum
+    network.train(was_training)
+    return count
+
+
 class GanTrainer:
     """Subclasses set ``loss_names``, ``network_names`` and ``optimizer_names`` (the attributes holding their
     networks and optimizers, also their names in checkpoints) and implement ``sample`` and ``train_step``.

@@ -5,6 +5,7 @@ import torch
 
 from GANSynthesisLib.models.networks import PatchDiscriminator, UNetGenerator, count_parameters
 from GANSynthesisTraining.loop.losses import AdversarialLoss, gradient_penalty, weighted_l1
+from GANSynthesisTraining.loop.trainer import recalibrate_batch_norm
 
 REAL = torch.tensor([[2.0, -1.0], [0.5, 0.0]])
 FAKE = torch.tensor([[-3.0, 0.2], [1.5, -0.5]])
@@ -102,3 +103,37 @@ def test_residual_generator_corrects_its_input_within_its_scale():
     rebuilt.load_state_dict(generator.state_dict())
     with torch.no_grad():
         assert torch.equal(rebuilt(x), y)
+
+
+def test_batch_norm_recalibration_gives_the_statistics_of_the_networks_own_weights():
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(2, 3, 3, padding=1)
+    network = torch.nn.Sequential(conv, torch.nn.BatchNorm2d(3), torch.nn.ReLU())
+    batches = [torch.randn(4, 2, 8, 8) + 1.5 for _ in range(5)]
+    network[1].running_mean.fill_(7.0)  # statistics gathered with other weights, as an EMA copies them
+    assert recalibrate_batch_norm(network, iter(batches)) == 5
+    with torch.no_grad():
+        features = torch.cat([conv(b) for b in batches])
+    assert torch.allclose(network[1].running_mean, features.mean((0, 2, 3)), atol=1e-5)
+    network.eval()
+    recalibrate_batch_norm(network, iter(batches[:1]))
+    assert not network.training and network[1].momentum == 0.1
+    assert recalibrate_batch_norm(torch.nn.Sequential(conv), iter(batches)) == 0  # no batch norm: nothing to do
+
+
+def test_pix2pix_export_settles_the_ema_batch_norm(tmp_path):
+    from GANSynthesisTraining.data.slice_banks import IMAGE, SliceBank
+    from GANSynthesisTraining.families.pix2pix.model import Pix2PixConfig, Pix2PixTrainer
+
+    torch.manual_seed(0)
+    bank = SliceBank(torch.randn(6, 1, 32, 32).half(), (torch.rand(6, 1, 32, 32) * 2 - 1).half(), IMAGE)
+    config = Pix2PixConfig(g_base_width=8, g_depth=3, g_max_width=16, ema_decay=0.9, steps=3, batch_size=2,
+                           log_every=3, checkpoint_every=100)
+    trainer = Pix2PixTrainer(config, bank, tmp_path)
+    trainer.train(log=lambda line: None)
+    live = [b.clone() for b in trainer.generator.buffers()]
+    copied = [b.clone() for b in trainer.ema.average.buffers()]
+    assert all(torch.equal(a, b) for a, b in zip(live, copied))  # what the EMA carries before export
+    trainer.settle_batch_norm(batches=4)
+    settled = [b for b in trainer.ema.average.buffers() if b.dtype.is_floating_point]
+    assert any(not torch.allclose(a, b) for a, b in zip(settled, [b for b in live if b.dtype.is_floating_point]))

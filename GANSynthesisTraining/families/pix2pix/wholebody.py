@@ -31,7 +31,9 @@ from GANSynthesisTraining.command_line.main import command_main
 from GANSynthesisTraining.data.augmentation import Augmentation
 from GANSynthesisTraining.data.wholebody_data import (CARDIAC_VARIANTS, REAL_SPLITS, VARIANTS, load_real, packed,
                                                       to_model_grid, variant)
-from GANSynthesisTraining.families.pix2pix.model import Pix2PixConfig, Pix2PixTrainer, build_generator
+from GANSynthesisTraining.families.pix2pix.model import (BATCH_NORM_BATCHES, Pix2PixConfig, Pix2PixTrainer,
+                                                          build_generator)
+from GANSynthesisTraining.loop.trainer import recalibrate_batch_norm
 
 WINDOW = (-1024.0, 2000.0)
 
@@ -183,6 +185,11 @@ def export_checkpoint(args: argparse.Namespace, config: Pix2PixConfig, folder: P
     prefix = "generator_ema." if any(k.startswith("generator_ema.") for k in tensors) else "generator."
     generator = build_generator(config, INPUT_CHANNELS)
     generator.load_state_dict({k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)})
+    if prefix == "generator_ema.":  # its batch-norm statistics are the trained weights'; estimate its own
+        bank, _ = build_bank(args.phantoms, args.spacing, args.canvas, args.crop, config.seed)
+        sampler = torch.Generator().manual_seed(config.seed)
+        recalibrate_batch_norm(generator, (bank.sample(config.batch_size, sampler)[0]
+                                           for _ in range(BATCH_NORM_BATCHES)))
     draft = args.run_dir / "manifest_draft.json"
     if draft.exists():
         manifest = Manifest.from_dict(json.loads(draft.read_text()), draft, with_weights=False)
@@ -227,6 +234,7 @@ def run(args: argparse.Namespace) -> int:
         summary["initialised_from"] = initialise_generator(trainer, args.init_from)
     train_started = time.monotonic()
     trainer.train()
+    trainer.settle_batch_norm()
     seconds = time.monotonic() - train_started
     manifest = manifest_for(args, config, summary, seconds)
     (args.run_dir / "manifest_draft.json").write_text(json.dumps(manifest.to_dict(), indent=2))
