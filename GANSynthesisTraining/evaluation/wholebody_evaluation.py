@@ -242,9 +242,10 @@ def metrics_markdown(results: dict) -> str:
 
 GPU_NOTE = ("A GPU run trains on whole 256² slices with batches of 32 (GANSynthesisTraining/gpu_session.sh). On "
             "2026-12-04 one H200 run of 2.5 minutes, shared with three other models, made compact U-Nets (width 12 "
-            "and 16, at most 64 channels, 1.3–1.5 MB) that beat the MM-WHS model on real CT but not the per-label "
-            "mean HU; 20 minutes or more of GPU training is what a shipped model needs. No GPU run can add what the "
-            "data lack: a real CT angiogram with heart labels to learn contrast-filled chambers from.")
+            "and 16, at most 64 channels, 1.3–1.5 MB); the width-12 one, continued for 80 minutes on a 2-core CPU "
+            "(`wholebody --init-from`), is the bundled wholebody-ct. 20 minutes or more of GPU training, with more "
+            "phantoms, is the next step. No GPU run can add what the data lack: a real CT angiogram with heart labels "
+            "to learn contrast-filled chambers from.")
 
 
 def acceptance_lines(results: dict) -> list[str]:
@@ -291,7 +292,7 @@ def wholebody_card(manifest: Manifest, results: dict, speed: str | None) -> str:
              "- the seven MM-WHS structures (they refine `heart` into myocardium, blood pool and great vessels);",
              "- coarse names: `body`, `fat`, `soft tissue`, `lung`, `airway`, `bone`, `spinal canal`, `heart`, "
              "`myocardium`, `cardiac blood pool`, `artery` (also `vessels`, `contrast`), `vein`, `solid organ`, "
-             "`hollow organ`, and common synonyms (GANSynthesisLib/label_sets.py).", "",
+             "`hollow organ`, and common synonyms (GANSynthesisLib/anatomy/wholebody_classes.py).", "",
              "The run warns which of body outline, lung, bone, fat and heart the segmentation does not give (the model "
              "draws those itself): on the command line, in the output node's `GANSynthesis.Warnings` attribute and "
              "in the module's status line.", "",
@@ -306,7 +307,7 @@ def wholebody_card(manifest: Manifest, results: dict, speed: str | None) -> str:
              "example_seg; Apache-2.0; the labels are TotalSegmentator's automatic output), pyradiomics 3.1.0 "
              "(`data/lung1_image.nrrd`; BSD-3-Clause), TotalSegmentator's class names and numbers "
              "(`totalsegmentator/map_to_binary.py`, Apache-2.0, copied as data into "
-             "GANSynthesisLib/totalsegmentator_classes.py), procedural phantoms (this project, Apache-2.0).", "",
+             "GANSynthesisLib/anatomy/totalsegmentator_classes.py), procedural phantoms (this project, Apache-2.0).", "",
              f"**Training:** {t['summary']}; {t.get('seconds', 0) / 60:.0f} minutes.", "",
              "## Held-out evaluation", "", metrics_markdown(results), "",
              "Through-plane roughness: mean |I(k+1) − I(k)| inside the body after in-plane Gaussian smoothing "
