@@ -40,6 +40,7 @@ from GANSynthesisLib.tasks.catalogue import TASKS  # noqa: E402
 
 NOT_USED = "(not used)"
 POLL_INTERVAL_MS = 100
+GENERATION_POLL_MS = 500
 
 
 class GANSynthesis(ScriptedLoadableModule):
@@ -162,6 +163,8 @@ class GANSynthesisWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._parameterNodeGuiTag = None
         self._run = None  # (ChildRun, PreparedRun) while a model runs
         self._timer = None
+        self._generation = None  # CommandRun while a dataset is generated
+        self._generationTimer = None
         VTKObservationMixin.__init__(self)
         ScriptedLoadableModuleWidget.__init__(self, parent)  # without a parent it calls setup() at once
 
@@ -196,6 +199,9 @@ class GANSynthesisWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.ui.datasetPathLineEdit, _("Synthetic dataset folder")))
         self.ui.referencesBrowseButton.connect("clicked(bool)", lambda _c=False: self.choosePath(
             self.ui.referencesPathLineEdit, _("Folder of real images")))
+        self.ui.generateSourceBrowseButton.connect("clicked(bool)", lambda _c=False: self.choosePath(
+            self.ui.generateSourceLineEdit, _("Folder of label maps")))
+        self.ui.generateButton.connect("clicked(bool)", self.onGenerateOrCancel)
         self.ui.reviewDatasetButton.connect("clicked(bool)", self.onReviewDataset)
         self.ui.previousCaseButton.connect("clicked(bool)", lambda _c=False: self.showReviewCase(-1))
         self.ui.nextCaseButton.connect("clicked(bool)", lambda _c=False: self.showReviewCase(+1))
@@ -212,6 +218,9 @@ class GANSynthesisWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._timer = qt.QTimer()
         self._timer.setInterval(POLL_INTERVAL_MS)
         self._timer.timeout.connect(self.pollRun)
+        self._generationTimer = qt.QTimer()
+        self._generationTimer.setInterval(GENERATION_POLL_MS)
+        self._generationTimer.timeout.connect(self.pollGeneration)
 
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
@@ -220,10 +229,14 @@ class GANSynthesisWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def cleanup(self) -> None:
         """Called before the module is unloaded or reloaded: ends a run, stops the timer, lets go of the scene."""
         self.cancelRun()
+        self.cancelGeneration()
         if self._timer is not None:
             self._timer.stop()
             self._timer.timeout.disconnect(self.pollRun)
             self._timer = None
+        if self._generationTimer is not None:
+            self._generationTimer.timeout.disconnect(self.pollGeneration)
+            self._generationTimer = None
         self.setParameterNode(None)
         self.removeObservers()
 
@@ -484,6 +497,43 @@ class GANSynthesisWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         if folder:
             lineEdit.text = folder
 
+    def onGenerateOrCancel(self) -> None:
+        if self._generation is not None:
+            self.cancelGeneration()
+            self.ui.generateStatusLabel.text = _("Cancelled; the cases made so far are kept (Generate again resumes).")
+            return
+        with slicer.util.tryWithErrorDisplay(_("Could not start generating."), waitCursor=True):
+            self._generation = self.logic.startGeneration(
+                self.ui.datasetPathLineEdit.text.strip(), self.ui.generateSourceLineEdit.text.strip(),
+                self.ui.generateCountSpinBox.value, self.currentGenerationModel())
+            self.ui.generateButton.text = _("Cancel")
+            self.ui.generateStatusLabel.text = _("Starting …")
+            self._generationTimer.start()
+
+    def currentGenerationModel(self) -> str:
+        """The synthesis model chosen in the model box when the task is synthesis, else the default ('')."""
+        bundle = self.currentBundle() if self.currentTask().name == "synthesize" else None
+        return str(bundle.path) if bundle is not None else ""
+
+    def pollGeneration(self) -> None:
+        status = self._generation.poll()
+        if not status.finished:
+            self.ui.generateStatusLabel.text = _("{percent}% — {message}").format(
+                percent=int(100 * status.fraction), message=status.message)
+            return
+        self._generation = None
+        self._generationTimer.stop()
+        self.ui.generateButton.text = _("Generate dataset")
+        self.ui.generateStatusLabel.text = (_("Failed: {error}").format(error=status.error) if status.error
+                                            else status.output.splitlines()[-1])
+
+    def cancelGeneration(self) -> None:
+        if self._generation is not None:
+            self._generation.cancel()
+            self._generation = None
+            self._generationTimer.stop()
+            self.ui.generateButton.text = _("Generate dataset")
+
     def updateDatasetButtons(self) -> None:
         for button in (self.ui.previousCaseButton, self.ui.nextCaseButton, self.ui.acceptCaseButton,
                        self.ui.rejectCaseButton):
@@ -690,6 +740,17 @@ class GANSynthesisLogic(ScriptedLoadableModuleLogic):
         return api.run_task(task, inputNode, model, referenceVolumeNode, outputNode, device=device)
 
     # --- synthetic dataset ----------------------------------------------------------------------
+    def startGeneration(self, folder: str, labelMaps: str, count: int, model: str = ""):
+        """Start ``generate`` in a child process (``labelMaps`` empty: phantoms); returns the CommandRun to poll."""
+        from GANSynthesisLib.slicer.command_run import CommandRun
+
+        if not folder:
+            raise GANSynthesisError(_("Choose the dataset folder to generate into first."))
+        source = ["--input-dir", labelMaps] if labelMaps else ["--phantoms"]
+        return CommandRun(["generate", *source, "--output-dir", folder, "--count", str(int(count)),
+                           *(["--model", model] if model else [])],
+                          python=shutil.which("PythonSlicer") or sys.executable)
+
     def reviewDataset(self, folder: str):
         """A review of the generated dataset in ``folder``, starting at its first unreviewed case."""
         from GANSynthesisLib.slicer.dataset_review import DatasetReview

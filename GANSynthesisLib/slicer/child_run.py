@@ -32,7 +32,7 @@ KILL_GRACE_SECONDS = 0.5  # after the polite signal, before the kill
 EXIT_WITH_PARENT = "--exit-when-stdin-closes"
 
 
-def _own_process_group() -> dict:
+def own_process_group() -> dict:
     """Popen options that give the child (and a launcher's children) a group of their own, without a console
     window on Windows."""
     if os.name == "nt":
@@ -40,7 +40,7 @@ def _own_process_group() -> dict:
     return {"start_new_session": True}
 
 
-def _end_process_tree(process: subprocess.Popen) -> None:
+def end_process_tree(process: subprocess.Popen) -> None:
     """End ``process`` and every process it started (a launcher's real Python too), within about a second."""
     if os.name == "nt":
         subprocess.run(["taskkill", "/T", "/F", "/PID", str(process.pid)], capture_output=True,
@@ -95,7 +95,7 @@ class ChildRun:
                 self.process = subprocess.Popen(
                     [self.python, "-m", "GANSynthesisLib.slicer.worker", str(self.folder), EXIT_WITH_PARENT],
                     stdout=stdout, stderr=stderr, stdin=subprocess.PIPE, env=environment, cwd=self.folder,
-                    **_own_process_group())
+                    **own_process_group())
         except BaseException:
             self._remove_folder()
             raise
@@ -133,7 +133,7 @@ class ChildRun:
         """End the child and everything it started, and remove the run folder."""
         if self.process is not None:
             self._close_stdin()
-            _end_process_tree(self.process)
+            end_process_tree(self.process)
         self.status.finished = True
         self._remove_folder()
 

@@ -156,3 +156,66 @@ def test_the_module_panel_reviews_a_dataset_and_runs_a_blinded_reading(checked_d
     synthetic = sum(item.truth == "synthetic" for item in session.items)
     assert f"correct: {synthetic}" in ui.readingStatusLabel.text
     assert session_path.with_suffix(".csv").exists()
+
+
+def wait_for(run, timeout: float = 120.0):
+    """Poll a CommandRun until it has ended."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not run.poll().finished:
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.2)
+    return run.status
+
+
+def test_generate_runs_in_a_child_process_and_reports(tmp_path):
+    from GANSynthesisLib.slicer.command_run import CommandRun
+
+    status = wait_for(CommandRun(["generate", "--phantoms", "--output-dir", str(tmp_path / "d"), "--count", "2"]))
+    assert status.error is None and "made 2 case(s)" in status.output and status.fraction == 1.0
+    assert json.loads((tmp_path / "d" / "dataset.json").read_text())["numTraining"] == 2
+    (tmp_path / "file").write_text("not a folder")
+    failed = wait_for(CommandRun(["generate", "--phantoms", "--output-dir", str(tmp_path / "file"), "--count", "1"]))
+    assert failed.error is not None and "is a file" in failed.error
+
+
+def test_cancelled_generation_leaves_only_whole_cases(tmp_path):
+    import time
+
+    from GANSynthesisLib.slicer.command_run import CommandRun
+
+    root = tmp_path / "d"
+    run = CommandRun(["generate", "--phantoms", "--output-dir", str(root), "--count", "200"])
+    def made():
+        return sorted(p.name[:-5] for p in (root / "cases").glob("synthetic_*.json"))  # not the hidden partial files
+
+    deadline = time.monotonic() + 120
+    while not (root / "cases").is_dir() or not made():
+        assert time.monotonic() < deadline and not run.poll().finished
+        time.sleep(0.05)
+    run.cancel()
+    assert run.process.poll() is not None and run.status.error == "cancelled"
+    made = made()
+    assert made and len(made) < 200
+    assert sorted(p.name for p in (root / "imagesTr").iterdir()) == [f"{c}_0000.nii.gz" for c in made]
+    assert not list(root.rglob(".*"))  # no half-written file or lock left
+
+
+def test_the_panel_generates_a_dataset_without_blocking(widget, tmp_path):
+    import time
+
+    import qt
+
+    widget.ui.datasetPathLineEdit.text = str(tmp_path / "made")
+    widget.ui.generateCountSpinBox.value = 2
+    widget.ui.generateButton.click()
+    assert widget.ui.generateButton.text == "Cancel"
+    deadline = time.monotonic() + 120
+    while widget._generation is not None:
+        assert time.monotonic() < deadline, "timed out"
+        qt.QApplication.processEvents()
+        time.sleep(0.02)
+    assert "made 2 case(s)" in widget.ui.generateStatusLabel.text
+    assert widget.ui.generateButton.text == "Generate dataset"
+    assert json.loads((tmp_path / "made" / "dataset.json").read_text())["numTraining"] == 2
