@@ -490,8 +490,7 @@ class GANSynthesisWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             saved = api.export_volume(node, path, overwrite=True)
             self.ui.evaluationResultLabel.text = _("Saved {path} with its provenance.").format(path=saved)
 
-
-    # --- synthetic dataset: review and blinded reading --------------------------------------------------------
+    # --- synthetic dataset: generate, review and blinded reading ----------------------------------------------
     def choosePath(self, lineEdit, title: str) -> None:
         folder = qt.QFileDialog.getExistingDirectory(self.parent, title, lineEdit.text)
         if folder:
