@@ -30,8 +30,8 @@ def add_dataset_commands(commands: argparse._SubParsersAction) -> None:
     source = generate.add_mutually_exclusive_group(required=True)
     source.add_argument("--input-dir", type=Path, help="folder of label maps (image files or DICOM folders)")
     source.add_argument("--phantoms", action="store_true", help="draw a phantom per case (in the model's labels)")
-    generate.add_argument("--output-dir", type=Path, required=True, help="dataset folder (created; resumed if it "
-                                                                           "holds a dataset made with the same settings)")
+    generate.add_argument("--output-dir", type=Path, required=True,
+                          help="dataset folder (created; resumed if it holds a dataset made with the same settings)")
     generate.add_argument("--count", type=positive_int, required=True, help="number of cases")
     generate.add_argument("--seed", type=int, default=0, help="random seed of the variations (default 0)")
     add_model_options(generate)

@@ -198,9 +198,9 @@ def main() -> int:
     table = "\n".join(lines)
     print(table)
     (args.out / "dice.md").write_text(table + "\n")
-    (args.out / "dice.json").write_text(json.dumps({name: np.array(v).tolist() for name, v in scores.items()} |
-                                                   {"structures": structures, "args": vars(args) | {"out": str(args.out)}},
-                                                   indent=2))
+    record = {name: np.array(v).tolist() for name, v in scores.items()}
+    record |= {"structures": structures, "args": vars(args) | {"out": str(args.out)}}
+    (args.out / "dice.json").write_text(json.dumps(record, indent=2))
     print(f"total {time.perf_counter() - started:.0f} s; wrote {args.out / 'dice.md'}")
     return 0
 

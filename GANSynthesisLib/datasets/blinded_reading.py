@@ -103,7 +103,8 @@ class ReadingSession:
         if answer not in ANSWERS:
             raise GANSynthesisError(f"The answer is 'real' or 'synthetic', not {answer!r}.")
         if realism not in REALISM:
-            raise GANSynthesisError(f"Realism is rated 1 (clearly artificial) to 5 (indistinguishable), not {realism!r}.")
+            raise GANSynthesisError(f"Realism is rated 1 (clearly artificial) to 5 (indistinguishable), "
+                                    f"not {realism!r}.")
         item = next((i for i in self.items if i.item == item_id), None)
         if item is None:
             raise GANSynthesisError(f"No item {item_id!r} in this reading session.")

@@ -23,7 +23,8 @@ from ..core.errors import GANSynthesisError
 from ..evaluation.image_metrics import body_mask_from_ct, ssim_map
 from ..files.case_folder import image_cases
 from ..files.image_files import image_file_suffix, read_volume
-from .nnunet_dataset import case_names, image_path, is_rejected, read_case, record_review, write_json
+from .nnunet_dataset import (case_names, image_path, is_rejected, manifest_path, read_case, record_review,
+                             write_json)
 
 SIGNATURE_SIZE = 64
 HU_CLIP = (-1000.0, 1000.0)
@@ -122,14 +123,15 @@ def check_copies(root: Path, references: list[Path], threshold_hu: float | None 
         distances = {name: slice_distance(signature, ref) for name, ref in signatures.items()}
         nearest = min(distances, key=lambda name: distances[name][0])
         mae, ssim = distances[nearest]
-        results.append(NearestReference(case, nearest, str(paths[nearest]), round(mae, 2), round(ssim, 4), mae < threshold_hu))
+        results.append(NearestReference(case, nearest, str(paths[nearest]), round(mae, 2), round(ssim, 4),
+                                        mae < threshold_hu))
     report = {"threshold_hu": round(threshold_hu, 2), "references": [str(p) for _, p in named],
               "real_vs_real_hu": [round(d, 2) for d in between], "cases": [asdict(r) for r in results],
               "flagged": [r.case for r in results if r.flagged], "dropped": []}
     for result in results:
         manifest = read_case(root, result.case)
         manifest["copy_check"] = asdict(result) | {"threshold_hu": report["threshold_hu"]}
-        write_json(root / "cases" / f"{result.case}.json", manifest)
+        write_json(manifest_path(root, result.case), manifest)
         if drop and result.flagged:
             record_review(root, result.case, "rejected", f"near-copy of reference {result.reference} (copy check: "
                           f"{result.mae_hu:.1f} HU < {threshold_hu:.1f} HU, SSIM {result.ssim:.3f})", CHECKER)

@@ -35,8 +35,8 @@ class CommandRun:
 
     def __init__(self, arguments: list[str], python: str | None = None) -> None:
         self.folder = Path(tempfile.mkdtemp(prefix="GANSynthesis-command-"))
-        environment = dict(os.environ, PYTHONUNBUFFERED="1",
-                           PYTHONPATH=os.pathsep.join(filter(None, [str(LIBRARY_PARENT), os.environ.get("PYTHONPATH")])))
+        paths = [str(LIBRARY_PARENT), os.environ.get("PYTHONPATH")]
+        environment = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONPATH=os.pathsep.join(filter(None, paths)))
         self.status = CommandStatus()
         try:
             with open(self.folder / "stdout.txt", "wb") as stdout, open(self.folder / "stderr.txt", "wb") as stderr:
