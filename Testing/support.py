@@ -99,3 +99,14 @@ def mni152_t1() -> Path:
     if spec is None:
         pytest.fail("nilearn (for its MNI152 template) is installed by the Makefile; run make test")
     return Path(spec.submodule_search_locations[0]) / "datasets" / "data" / "mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz"
+
+
+def until_finished(run, timeout: float = 120.0):
+    """Poll a child-process run (ChildRun or CommandRun) until it has ended; its final status."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not run.poll().finished:
+        assert time.monotonic() < deadline, "the child did not end"
+        time.sleep(0.05)
+    return run.status

@@ -12,6 +12,7 @@ import shutil
 import numpy as np
 import pytest
 from mrml_scene import hierarchy_item_names, new_scene
+from support import until_finished
 
 from GANSynthesisLib.cli import main
 from GANSynthesisLib.core.errors import GANSynthesisError
@@ -158,25 +159,15 @@ def test_the_module_panel_reviews_a_dataset_and_runs_a_blinded_reading(checked_d
     assert session_path.with_suffix(".csv").exists()
 
 
-def wait_for(run, timeout: float = 120.0):
-    """Poll a CommandRun until it has ended."""
-    import time
-
-    deadline = time.monotonic() + timeout
-    while not run.poll().finished:
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.2)
-    return run.status
-
-
 def test_generate_runs_in_a_child_process_and_reports(tmp_path):
     from GANSynthesisLib.slicer.command_run import CommandRun
 
-    status = wait_for(CommandRun(["generate", "--phantoms", "--output-dir", str(tmp_path / "d"), "--count", "2"]))
+    status = until_finished(CommandRun(["generate", "--phantoms", "--output-dir", str(tmp_path / "d"), "--count", "2"]))
     assert status.error is None and "made 2 case(s)" in status.output and status.fraction == 1.0
     assert json.loads((tmp_path / "d" / "dataset.json").read_text())["numTraining"] == 2
     (tmp_path / "file").write_text("not a folder")
-    failed = wait_for(CommandRun(["generate", "--phantoms", "--output-dir", str(tmp_path / "file"), "--count", "1"]))
+    failed = until_finished(CommandRun(["generate", "--phantoms", "--output-dir", str(tmp_path / "file"),
+                                        "--count", "1"]))
     assert failed.error is not None and "is a file" in failed.error
 
 

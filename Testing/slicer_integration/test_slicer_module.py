@@ -19,7 +19,7 @@ from mrml_scene import add_segmentation, add_volume_node, node_ids
 
 from GANSynthesisLib.core.volume import Volume
 
-from support import ROOT, hand_drawn_heart
+from support import ROOT, hand_drawn_heart, until_finished
 
 MODULE_FILE = ROOT / "GANSynthesis" / "GANSynthesis.py"
 MODULE_CMAKE = ROOT / "GANSynthesis" / "CMakeLists.txt"
@@ -339,17 +339,9 @@ def test_a_failing_child_reports_its_error_line_and_leaves_no_folder(tmp_path, t
     child = ChildRun()
     child.start("synthesize", hand_drawn_heart(size=(40, 30, 4)), broken, {}, "cpu", 4)
     folder = child.folder
-    assert "does not match its SHA-256" in finished(child).error and not folder.exists()
+    assert "does not match its SHA-256" in until_finished(child).error and not folder.exists()
     with pytest.raises(Exception, match="no result"):
         child.take_result()
-
-
-def finished(child, timeout: float = 120.0):
-    deadline = time.time() + timeout
-    while not child.poll().finished:
-        assert time.time() < deadline, "the child did not end"
-        time.sleep(0.05)
-    return child.status
 
 
 @pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="this machine has a GPU")
@@ -358,7 +350,8 @@ def test_cuda_without_a_gpu_is_the_childs_error_line(tiny_bundle_dir):
 
     child = ChildRun()
     child.start("synthesize", hand_drawn_heart(size=(40, 30, 4)), tiny_bundle_dir, {}, "cuda", 4)
-    assert finished(child).error == "A GPU (cuda) was requested but PyTorch sees none here; use device 'auto' or 'cpu'."
+    assert until_finished(child).error == ("A GPU (cuda) was requested but PyTorch sees none here; use device 'auto' "
+                                           "or 'cpu'.")
 
 
 LAUNCHER = """#!{python}
@@ -425,7 +418,8 @@ def test_the_child_returns_every_part_of_an_anomaly_result(tiny_anomaly_run):
     bundle = find_model(str(tiny_anomaly_run / "exported"), "anomaly")
     child = ChildRun()
     child.start("anomaly", ct, bundle.path, {"threshold": 0.2}, "cpu", 4)
-    assert finished(child).error is None and child.status.fraction == 1.0 and child.status.device.startswith("CPU")
+    status = until_finished(child)
+    assert status.error is None and status.fraction == 1.0 and status.device.startswith("CPU")
     folder = child.folder
     result = child.take_result()
     assert not folder.exists()
