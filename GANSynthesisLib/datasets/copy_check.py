@@ -61,9 +61,8 @@ def slice_signatures(ct: np.ndarray, size: int = SIGNATURE_SIZE) -> np.ndarray:
     return np.stack(signatures)
 
 
-def slice_distance(case: np.ndarray, reference: np.ndarray, chunk: int = 64) -> tuple[float, float]:
-    """Mean over ``case``'s slices of the MAE to the best-matching ``reference`` slice, and the mean SSIM of those
-    pairs."""
+def best_matches(case: np.ndarray, reference: np.ndarray, chunk: int = 64) -> tuple[float, np.ndarray]:
+    """Mean over ``case``'s slices of the MAE to the best-matching ``reference`` slice, and those slices' indices."""
     flat_case, flat_ref = case.reshape(len(case), -1), reference.reshape(len(reference), -1)
     best = np.empty(len(case), int)
     best_mae = np.empty(len(case))
@@ -71,9 +70,20 @@ def slice_distance(case: np.ndarray, reference: np.ndarray, chunk: int = 64) -> 
         part = np.abs(flat_case[start:start + chunk, None, :] - flat_ref[None]).mean(-1)
         best[start:start + chunk] = part.argmin(1)
         best_mae[start:start + chunk] = part.min(1)
+    return float(best_mae.mean()), best
+
+
+def matched_ssim(case: np.ndarray, reference: np.ndarray, best: np.ndarray) -> float:
+    """Mean SSIM of each ``case`` slice with its best-matching ``reference`` slice."""
     low, high = HU_CLIP
-    ssim = [float(ssim_map(case[i] - low, reference[best[i]] - low, high - low).mean()) for i in range(len(case))]
-    return float(best_mae.mean()), float(np.mean(ssim))
+    return float(np.mean([ssim_map(case[i] - low, reference[best[i]] - low, high - low).mean()
+                          for i in range(len(case))]))
+
+
+def slice_distance(case: np.ndarray, reference: np.ndarray) -> tuple[float, float]:
+    """The mean best-match MAE (HU) and the mean SSIM of those slice pairs."""
+    mae, best = best_matches(case, reference)
+    return mae, matched_ssim(case, reference, best)
 
 
 def reference_images(paths: list[Path]) -> list[tuple[str, Path]]:
@@ -98,7 +108,7 @@ def real_vs_real(signatures: dict[str, np.ndarray]) -> list[float]:
     names = list(signatures)
     if len(names) < 2:
         return []
-    return [min(slice_distance(signatures[a], signatures[b])[0] for b in names if b != a) for a in names]
+    return [min(best_matches(signatures[a], signatures[b])[0] for b in names if b != a) for a in names]
 
 
 def check_copies(root: Path, references: list[Path], threshold_hu: float | None = None, drop: bool = False,
@@ -120,9 +130,10 @@ def check_copies(root: Path, references: list[Path], threshold_hu: float | None 
     for index, case in enumerate(cases):
         progress(0.35 + 0.6 * index / max(len(cases), 1), f"checking {case}")
         signature = slice_signatures(read_volume(image_path(root, case)).array)
-        distances = {name: slice_distance(signature, ref) for name, ref in signatures.items()}
-        nearest = min(distances, key=lambda name: distances[name][0])
-        mae, ssim = distances[nearest]
+        matches = {name: best_matches(signature, ref) for name, ref in signatures.items()}
+        nearest = min(matches, key=lambda name: matches[name][0])
+        mae, best = matches[nearest]
+        ssim = matched_ssim(signature, signatures[nearest], best)  # SSIM for the nearest reference only
         results.append(NearestReference(case, nearest, str(paths[nearest]), round(mae, 2), round(ssim, 4),
                                         mae < threshold_hu))
     report = {"threshold_hu": round(threshold_hu, 2), "references": [str(p) for _, p in named],
