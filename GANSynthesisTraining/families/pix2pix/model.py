@@ -15,10 +15,7 @@ from GANSynthesisLib.models.networks import (PatchDiscriminator, ResidualGenerat
 from GANSynthesisTraining.data.slice_banks import PairedBank, SliceBank, SourceEncoder
 from GANSynthesisTraining.loop.losses import AdversarialLoss, gradient_penalty, weighted_l1
 from GANSynthesisTraining.loop.monitoring import snapshot_writer, validation_error
-from GANSynthesisTraining.loop.trainer import GanTrainer, TrainingConfig, adam, recalibrate_batch_norm, run_training
-
-
-BATCH_NORM_BATCHES = 100  # training batches that re-estimate the EMA generator's batch-norm statistics
+from GANSynthesisTraining.loop.trainer import GanTrainer, TrainingConfig, adam, run_training
 
 
 @dataclass
@@ -92,13 +89,8 @@ class Pix2PixTrainer(GanTrainer):
     def build_generator(self, channels: int) -> torch.nn.Module:
         return build_generator(self.config, channels)
 
-    def settle_batch_norm(self, batches: int = BATCH_NORM_BATCHES) -> None:
-        """Before export: the EMA generator's batch-norm statistics estimated for its own weights on training
-        batches. (The EMA copies the running statistics the trained weights gathered; with the averaged weights they
-        shifted every output: -66 HU on the whole-body model's training slices, -80 to -100 HU in soft tissue of
-        held-out real CT.)"""
-        if self.ema is not None:
-            recalibrate_batch_norm(self.ema.average, (self.sample()[0] for _ in range(batches)))
+    def generator_input(self, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        return batch[0]
 
     def sample(self) -> tuple[torch.Tensor, torch.Tensor]:
         source, target = self.bank.sample(self.config.batch_size, self.sampler, self.augmentation)

@@ -31,9 +31,8 @@ from GANSynthesisTraining.command_line.main import command_main
 from GANSynthesisTraining.data.augmentation import Augmentation
 from GANSynthesisTraining.data.wholebody_data import (CARDIAC_VARIANTS, REAL_SPLITS, VARIANTS, load_real, packed,
                                                       to_model_grid, variant)
-from GANSynthesisTraining.families.pix2pix.model import (BATCH_NORM_BATCHES, Pix2PixConfig, Pix2PixTrainer,
-                                                          build_generator)
-from GANSynthesisTraining.loop.trainer import recalibrate_batch_norm
+from GANSynthesisTraining.families.pix2pix.model import Pix2PixConfig, Pix2PixTrainer, build_generator
+from GANSynthesisTraining.loop.trainer import BATCH_NORM_BATCHES, recalibrate_batch_norm
 
 WINDOW = (-1024.0, 2000.0)
 
