@@ -137,3 +137,21 @@ def test_pix2pix_export_settles_the_ema_batch_norm(tmp_path):
     trainer.settle_batch_norm(batches=4)
     settled = [b for b in trainer.ema.average.buffers() if b.dtype.is_floating_point]
     assert any(not torch.allclose(a, b) for a, b in zip(settled, [b for b in live if b.dtype.is_floating_point]))
+
+
+def test_inpainting_training_settles_its_ema_on_the_holed_tiles_it_fills(tmp_path):
+    from GANSynthesisTraining.data.tile_banks import TileBank
+    from GANSynthesisTraining.families.inpainting.model import InpaintingBank, InpaintingConfig, InpaintingTrainer
+
+    torch.manual_seed(0)
+    bank = InpaintingBank(TileBank(torch.rand(4, 1, 40, 40) * 2 - 1, 32, torch.device("cpu")), 8)
+    config = InpaintingConfig(tile=32, hole=8, g_base_width=8, g_depth=3, g_max_width=16, ema_decay=0.9, steps=3,
+                              batch_size=2, log_every=3, checkpoint_every=100)
+    trainer = InpaintingTrainer(config, bank, tmp_path)
+    trainer.train(log=lambda line: None)
+    given = trainer.generator_input(trainer.sample())
+    assert given.shape == (2, 2, 32, 32) and given[:, 1].sum() == 2 * 8 * 8  # the holed tile and its hole mask
+    live = [b.clone() for b in trainer.generator.buffers() if b.dtype.is_floating_point]
+    trainer.settle_batch_norm(batches=4)
+    settled = [b for b in trainer.ema.average.buffers() if b.dtype.is_floating_point]
+    assert any(not torch.allclose(a, b) for a, b in zip(settled, live))

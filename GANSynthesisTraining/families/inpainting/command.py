@@ -60,6 +60,7 @@ def train_networks(args: argparse.Namespace, config: InpaintingConfig, normalisa
     bank = InpaintingBank(tiles, config.hole)
     trainer = InpaintingTrainer(config, bank, args.run_dir / "inpainting")
     resume_and_train(trainer, args.resume)
+    trainer.settle_batch_norm()  # before the error-scale network learns from its fills
     networks = {"generator": trainer.export_generator}
     if config.scale_steps:
         scale_config = replace(config, steps=config.scale_steps, snapshot_steps=[])

@@ -21,6 +21,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import torch
 from PIL import Image
 
 from GANSynthesisLib.core.volume import Volume
@@ -36,8 +37,9 @@ from GANSynthesisLib.tasks.anomaly.intensity_rarity import fit_intensity_rarity
 from GANSynthesisLib.tasks.anomaly.surprise import heat_from_surprise, tail_table
 from GANSynthesisLib.tasks.anomaly.tissue_kinds import KINDS, kind_masks, kind_surprise, smoothed_rarity
 from GANSynthesisTraining.bundles.writer import write_bundle
-from GANSynthesisTraining.command_line.arguments import add_threads_argument
+from GANSynthesisTraining.command_line.arguments import add_anomaly_arguments, add_threads_argument
 from GANSynthesisTraining.data.inserted_lesions import TUMOURS, lesion_scans
+from GANSynthesisTraining.data.normal_anatomy import normal_tile_bank
 from GANSynthesisTraining.data.phantom_seeds import drawn_seeds_text, held_out_seeds
 from GANSynthesisTraining.data.real_normal_ct import (DATA_SENTENCE, HELD_OUT_SENTENCE, LesionScan,
                                                        real_normal_held_out_volumes, real_normal_training_volumes,
@@ -46,6 +48,8 @@ from GANSynthesisTraining.evaluation.anomaly_evaluation import CALIBRATION_SEED_
 from GANSynthesisTraining.evaluation.baselines import IntensityRarity
 from GANSynthesisTraining.evaluation.detection_metrics import at_threshold, detection_metrics
 from GANSynthesisTraining.evaluation.plots import plt
+from GANSynthesisTraining.families.inpainting.model import InpaintingBank
+from GANSynthesisTraining.loop.trainer import BATCH_NORM_BATCHES, recalibrate_batch_norm
 
 FLOORS = (0.0, 1.0, 2.0, 3.0)
 PHANTOM_SUPERSAMPLE = 3  # calibration and evaluation phantoms carry the partial volume of real scans
@@ -70,7 +74,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--compare", type=Path, default=BUNDLED_MODELS_DIR / "anomaly-ct-phantom",
                         help="the anomaly bundle to compare with")
     parser.add_argument("--default", action="store_true", help="mark the bundle as the default anomaly model")
+    parser.add_argument("--settle-batch-norm", type=int, metavar="PHANTOMS",
+                        help="first re-estimate the generator's batch-norm statistics for its own (EMA) weights on "
+                             "the tiles `inpainting --real-ct --phantoms PHANTOMS` trains on: for a bundle exported "
+                             "before training did so")
     add_threads_argument(parser, 2)
+
+
+def settle_generator(generator: torch.nn.Module, bundle: ModelBundle, phantoms: int) -> str:
+    """Re-estimate the generator's batch-norm statistics on the tiles of the data ``inpainting --real-ct
+    --phantoms N`` trains on (that command's defaults for the grid); the sentence for the training summary."""
+    parser = argparse.ArgumentParser()
+    add_anomaly_arguments(parser)
+    data = parser.parse_args(["--phantoms", str(phantoms), "--real-ct", "--modality", "ct", "--run-dir", "unused",
+                              "--spacing", str(bundle.manifest.grid.in_plane_spacing_mm[0])])
+    settings = bundle.manifest.anomaly.to_dict()
+    _, tiles = normal_tile_bank(data, bundle.manifest.input.normalisation, settings["tile"], "cpu")
+    bank, sampler = InpaintingBank(tiles, settings["hole"]), torch.Generator().manual_seed(0)
+    batch_size = bundle.manifest.training.get("batch_size", 64)
+    batches = recalibrate_batch_norm(generator, (bank.sample(batch_size, sampler)[0]
+                                                 for _ in range(BATCH_NORM_BATCHES)))
+    return (f" The generator's batch-norm statistics were then re-estimated for its EMA weights on {batches} batches "
+            f"of {batch_size} training tiles (the EMA had copied those of the trained weights).")
 
 
 def _phantoms(seeds: list[int]) -> tuple[list[LesionScan], list[Volume]]:
@@ -239,6 +264,11 @@ def run(args: argparse.Namespace) -> int:
     args.run_dir.mkdir(parents=True, exist_ok=True)
     source = load_bundle(args.networks_from)
     networks = {part: load_network(source, part) for part in source.manifest.architecture}
+    training = dict(source.manifest.training)
+    if args.settle_batch_norm:
+        print("re-estimating the generator's batch-norm statistics …", flush=True)
+        training["summary"] = training.get("summary", "") + settle_generator(networks["generator"], source,
+                                                                             args.settle_batch_norm)
     options = InferenceOptions(device="cpu")
     tissue_kinds = {"lung_region": LUNG_REGION | {"closing_mm": args.closing_mm}}
     base = {key: value for key, value in source.manifest.anomaly.to_dict().items()
@@ -268,7 +298,7 @@ def run(args: argparse.Namespace) -> int:
                        f"{args.normal_share:.1%} of them"}
     spacing = source.manifest.grid.in_plane_spacing_mm[0]
     manifest = replace(
-        source.manifest, name=args.name, default=args.default,
+        source.manifest, name=args.name, default=args.default, training=training,
         title="CT anomaly heatmap, inpainting GAN judged per tissue kind (real + phantom CT)",
         description=("Inpainting GAN (pix2pix U-Net + PatchGAN) trained on normal real and phantom CT: every "
                      f"{base['hole']}×{base['hole']}-pixel square of a slice ({base['hole'] * spacing:g} mm) is filled "
