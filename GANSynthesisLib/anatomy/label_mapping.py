@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Iterable, Mapping
 
 from ..core.errors import GANSynthesisError
-from .mmwhs_structures import SYNONYMS, normalise_name
+from .mmwhs_structures import MMWHS_LABELS, SYNONYMS, normalise_name
 from .wholebody_classes import canonical_class_name, wholebody_labels
 
 
@@ -50,7 +50,8 @@ def parse_label_mapping(text: str) -> dict[str, int]:
 
 def resolve_label_mapping(user_mapping: Mapping[str, int], model_labels: Mapping[str, int]) -> dict[int, int]:
     """Input label value → model label value, from a user's 'name → value in my file' mapping. Two names for one
-    structure are refused, except for a whole-body model, whose classes group many structures (every rib is bone)."""
+    structure are refused ('lv' and 'left ventricle'); a whole-body model's classes group many structures (every rib
+    is bone), so there two structures of one class are not."""
     grouping = set(model_labels) <= set(wholebody_labels())
     resolved: dict[int, int] = {}
     meant: dict[str, str] = {}
@@ -60,9 +61,10 @@ def resolve_label_mapping(user_mapping: Mapping[str, int], model_labels: Mapping
             raise GANSynthesisError(
                 f"Label {name!r} matches none of the model's labels ({', '.join(model_labels)})."
             )
-        if label in meant and not grouping:
-            raise GANSynthesisError(f"Labels {meant[label]!r} and {name!r} both mean the model's {label!r}; "
+        structure = (canonical_label_name(name, MMWHS_LABELS) or normalise_name(name)) if grouping else label
+        if structure in meant:
+            raise GANSynthesisError(f"Labels {meant[structure]!r} and {name!r} both mean {structure!r}; "
                                     "give each structure once.")
-        meant[label] = name
+        meant[structure] = name
         resolved[input_value] = model_labels[label]
     return resolved

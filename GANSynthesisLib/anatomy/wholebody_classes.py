@@ -224,7 +224,8 @@ def classes_from_masks(masks: Mapping[str, np.ndarray], shape: tuple[int, ...]) 
 # --- what the model had to invent -----------------------------------------------------------------------------
 
 COVERS: dict[str, tuple[str, ...]] = {  # reported region → the classes that count as giving it
-    "body": ("body",), "lung": ("lung",), "bone": ("bone",), "fat": ("fat",),
+    "body": ("body", "fat"),  # fat is subcutaneous fat too (TotalSegmentator's tissue_types): its edge is the skin
+    "lung": ("lung",), "bone": ("bone",), "fat": ("fat",),
     "heart": ("heart", "myocardium", "cardiac blood pool"),
 }
 
