@@ -296,8 +296,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"synthetic CT: {args.output}/synthetic_ct.nii.gz   preview: {args.output}/preview.png")
     print(f"against the phantom's real CT, in the body: MAE {metrics['mae']:.1f} HU, PSNR {metrics['psnr']:.2f} dB, "
           f"SSIM {metrics['ssim']:.3f}")
-    print(f"mean HU: left ventricle {metrics['mean_hu_left_ventricle']:.0f}, "
-          f"myocardium {metrics['mean_hu_myocardium']:.0f}")
+    print("mean HU, synthetic / phantom: " + ", ".join(f"{name} {hu['synthetic']:.0f} / {hu['phantom']:.0f}"
+                                                         for name, hu in metrics["mean_hu"].items()))
     return 0
 
 

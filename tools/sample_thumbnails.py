@@ -1,7 +1,7 @@
 """Draw the Sample Data thumbnails of the sample phantoms (GANSynthesis/Resources/Icons) and check them in a test.
 
-Each thumbnail is the axial slice with the most segmented voxels: CT | MR, the MR with the segments' outlines
-in their colours. Usage: python tools/sample_thumbnails.py [OUTPUT_FOLDER] (default: the module's icon folder)
+Each thumbnail is the axial slice with the most segments (then the most segmented voxels): CT | MR, the MR with the segments' outlines
+in their colours (CT | CT for a sample without MR). Usage: python tools/sample_thumbnails.py [OUTPUT_FOLDER] (default: the module's icon folder)
 """
 
 from __future__ import annotations
@@ -25,14 +25,19 @@ def _grey(image: np.ndarray, low: float, high: float) -> np.ndarray:
 
 
 def render_thumbnail(case: SampleCase, path: Path) -> Path:
-    """PNG (300 × 120 px): the sample's busiest axial slice, cropped to the body, as CT | MR, the MR
-    with the segments outlined."""
+    """PNG (300 × 120 px): the sample's busiest axial slice, cropped to the body, as CT | MR (or CT again), the
+    second panel with the segments outlined."""
     _, labels, segments = case.segmentation
-    k = int(np.argmax((labels.array > 0).sum(axis=(1, 2))))
+    k = max(range(labels.array.shape[0]),
+            key=lambda k: (len(np.unique(labels.array[k])), int((labels.array[k] > 0).sum())))
     rows, cols = np.nonzero(case.images["ct"][1].array[k] > -500)  # the body, cropped to fill the thumbnail
     crop = (slice(rows.min(), rows.max() + 1), slice(cols.min(), cols.max() + 1))
-    ct, mr = case.images["ct"][1].array[k][crop], case.images["mr"][1].array[k][crop]
-    panels = [_grey(ct, -350.0, 450.0), _grey(mr, 0.0, float(np.percentile(mr, 99.5)))]
+    ct = _grey(case.images["ct"][1].array[k][crop], -350.0, 450.0)
+    if "mr" in case.images:
+        mr = case.images["mr"][1].array[k][crop]
+        panels = [ct, _grey(mr, 0.0, float(np.percentile(mr, 99.5)))]
+    else:
+        panels = [ct, ct]
     figure, axes = plt.subplots(1, 2, figsize=(3.0, 1.2), dpi=100)
     for axis, panel in zip(axes, panels):
         axis.imshow(panel, cmap="gray", interpolation="bilinear")  # LPS rows and columns: radiological view

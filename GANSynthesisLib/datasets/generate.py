@@ -66,18 +66,15 @@ def phantom_sources(bundle: ModelBundle, count: int) -> list[LabelSource]:
     """One phantom per case, drawn in the labels the model takes (whole-body classes or MM-WHS structures) on a
     grid near the model's (1.5 mm in-plane for whole-body models, 3 mm for the MM-WHS model)."""
     wholebody = bundle.manifest.input.label_set == LABEL_SET
-    size, spacing = ((256, 256, 48), (1.5, 1.5, 3.0)) if wholebody else ((128, 128, 48), (3.0, 3.0, 3.0))
 
     def load(seed: int) -> Volume:
         if wholebody:
-            from ..phantoms.wholebody import generate_wholebody_phantom
+            from ..phantoms.wholebody import MODEL_GRID_SIZE, MODEL_GRID_SPACING, generate_wholebody_phantom
 
-            classes = generate_wholebody_phantom(seed, size, spacing).classes
-            array = np.where(classes.array > 0, classes.array.astype(np.uint16) + MODEL_VALUE_BASE, 0)
-            return classes.with_array(array.astype(np.uint16))
+            return generate_wholebody_phantom(seed, MODEL_GRID_SIZE, MODEL_GRID_SPACING).labels
         from ..phantoms.thorax import generate_phantom
 
-        return generate_phantom(seed, size, spacing).labels
+        return generate_phantom(seed, (128, 128, 48), (3.0, 3.0, 3.0)).labels
 
     values = (tuple(MODEL_VALUE_BASE + c for c in range(1, len(CLASSES))) if wholebody
               else tuple(MMWHS_LABELS.values()))

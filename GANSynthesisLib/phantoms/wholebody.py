@@ -20,9 +20,12 @@ import numpy as np
 from scipy import ndimage
 
 from ..anatomy.mmwhs_structures import MMWHS_LABELS
-from ..anatomy.wholebody_classes import CLASS_INDEX
+from ..anatomy.wholebody_classes import CLASS_INDEX, MODEL_VALUE_BASE
 from ..core.volume import Volume
 from .thorax import Tissue, generate_phantom, smooth_field
+
+MODEL_GRID_SIZE = (256, 256, 48)  # voxels (i, j, k): the thorax at a whole-body model's 1.5 mm in-plane grid
+MODEL_GRID_SPACING = (1.5, 1.5, 3.0)
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,12 @@ class WholeBodyPhantom:
     classes: Volume
     body: Volume
     seed: int
+
+    @property
+    def labels(self) -> Volume:
+        """The class map as a label map in a whole-body model's own values (class c is 1000 + c; 0 outside)."""
+        classes = self.classes.array.astype(np.uint16)
+        return self.classes.with_array(np.where(classes > 0, classes + MODEL_VALUE_BASE, 0).astype(np.uint16))
 
 
 def ct_noise(shape: tuple[int, int, int], spacing_kji: tuple[float, float, float], rng: np.random.Generator,

@@ -1,7 +1,7 @@
 """Sample cases for trying every task without patient data: procedural phantoms, put straight into a scene.
 
-Each sample is drawn from a fixed seed that no bundled model was trained, validated or calibrated on, on the
-bundled models' 3 mm grid, so Apply works on it at once. Its nodes say they are phantoms (the
+Each sample is drawn from a fixed seed that no bundled model was trained, validated or calibrated on, on the grid
+of the models it feeds (3 mm; 1.5 mm in-plane for the whole-body synthesis model), so Apply works on it at once. Its nodes say they are phantoms (the
 ``GANSynthesis.Phantom`` attribute) and sit in one subject-hierarchy folder. Importing this module needs neither
 scipy nor torch (Slicer registers the samples at start-up, before they may be installed).
 """
@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 from ..anatomy.mmwhs_structures import MMWHS_LABELS
+from ..anatomy.wholebody_classes import CLASSES, MODEL_VALUE_BASE
 from ..core.errors import GANSynthesisError
 from ..core.volume import Volume
 from ..models.bundle import ModelBundle
@@ -27,6 +28,14 @@ HEART_COLOURS = {  # MM-WHS structure → segment colour (RGB in [0, 1])
     "myocardium": (0.80, 0.55, 0.40), "left atrium": (0.85, 0.35, 0.35), "left ventricle": (0.90, 0.15, 0.15),
     "right atrium": (0.35, 0.45, 0.85), "right ventricle": (0.20, 0.30, 0.90), "ascending aorta": (0.95, 0.45, 0.20),
     "pulmonary artery": (0.30, 0.70, 0.90),
+}
+
+WHOLEBODY_COLOURS = {  # whole-body class → segment colour (RGB in [0, 1]); the heart as in the heart phantom
+    "body": (0.90, 0.80, 0.70), "fat": (0.95, 0.85, 0.30), "soft tissue": (0.75, 0.45, 0.45),
+    "lung": (0.55, 0.80, 0.95), "airway": (0.70, 0.95, 1.00), "bone": (0.95, 0.95, 0.85),
+    "spinal canal": (0.60, 0.50, 0.90), "heart": (0.85, 0.35, 0.35), "myocardium": HEART_COLOURS["myocardium"],
+    "cardiac blood pool": HEART_COLOURS["left ventricle"], "artery": HEART_COLOURS["ascending aorta"],
+    "vein": (0.25, 0.40, 0.90), "solid organ": (0.60, 0.30, 0.20), "hollow organ": (0.85, 0.65, 0.55),
 }
 
 
@@ -53,6 +62,7 @@ class Sample:
 
 HEART_NODE_NAMES = {"ct": "Heart phantom CT", "mr": "Heart phantom MR", "ct_low_dose": "Heart phantom low-dose CT",
                     "segmentation": "Heart phantom segmentation"}
+WHOLEBODY_NODE_NAMES = {"ct": "Whole-body phantom CT", "segmentation": "Whole-body phantom segmentation"}
 LESION_NODE_NAMES = {"ct": "Lesion phantom CT", "mr": "Lesion phantom MR",
                      "segmentation": "Lesion phantom true lesions"}
 
@@ -71,6 +81,23 @@ def heart_case() -> SampleCase:
                       (HEART_NODE_NAMES["segmentation"], phantom.labels, segments), HEART_SEED)
 
 
+def wholebody_case() -> SampleCase:
+    """The same thorax drawn for whole-body synthesis: its CT at 1.5 mm in-plane and its segmentation in the coarse
+    classes a TotalSegmentator user has (body, fat, soft tissue, lung, airway, bone, spinal canal, the heart's
+    myocardium and blood pool, arteries, the liver as a solid organ)."""
+    import numpy as np
+
+    from ..phantoms.wholebody import MODEL_GRID_SIZE, MODEL_GRID_SPACING, generate_wholebody_phantom
+
+    phantom = generate_wholebody_phantom(HEART_SEED, MODEL_GRID_SIZE, MODEL_GRID_SPACING)
+    present = set(np.unique(phantom.classes.array).tolist()) - {0}
+    segments = {MODEL_VALUE_BASE + index: (CLASSES[index].capitalize(), WHOLEBODY_COLOURS[CLASSES[index]])
+                for index in sorted(present)}
+    return SampleCase(f"Whole-body phantom (seed {HEART_SEED})",
+                      {"ct": (WHOLEBODY_NODE_NAMES["ct"], phantom.ct, "ct")},
+                      (WHOLEBODY_NODE_NAMES["segmentation"], phantom.labels, segments), HEART_SEED)
+
+
 def lesion_sample_case() -> SampleCase:
     """A thorax phantom with lesions and partial volume, as CT and T1-like MR, and the true lesions as a
     segmentation."""
@@ -87,6 +114,8 @@ def lesion_sample_case() -> SampleCase:
 
 SAMPLES: dict[str, Sample] = {
     "GAN heart phantom": Sample("GANSynthesisHeartPhantom.png", HEART_NODE_NAMES, heart_case),  # synthesis, translation
+    "GAN whole-body phantom": Sample("GANSynthesisWholeBodyPhantom.png", WHOLEBODY_NODE_NAMES,
+                                     wholebody_case),  # whole-body synthesis
     "GAN lesion phantom": Sample("GANSynthesisLesionPhantom.png", LESION_NODE_NAMES, lesion_sample_case),  # anomaly
 }
 

@@ -171,7 +171,7 @@ def evaluate(bundle_path: Path, out_dir: Path, with_mmwhs: bool = True) -> dict:
                                                    InferenceOptions(device="cpu"))
         outputs = {"model": synthetic.array, "per-label mean HU": baseline(classes)}
         if mmwhs is not None:
-            outputs["mmwhs-ct-phantom (current default)"] = run_mmwhs(mmwhs, classes, spacing)
+            outputs["mmwhs-ct-phantom (heart labels only)"] = run_mmwhs(mmwhs, classes, spacing)
         sl = slice(a, b)
         real_means = structure_means(hu[sl], classes[sl], body[sl])
         results[name] = {"description": description, "warnings": warnings, "real_mean_hu": real_means,

@@ -2,6 +2,7 @@
 
 import argparse
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -185,6 +186,20 @@ def test_evaluate_prints_synthrad_metrics(tmp_path):
     result = cli("evaluate", "--synthetic", tmp_path / "ct.nii.gz", "--reference", tmp_path / "ct.nii.gz", "--mask",
                  tmp_path / "body.nii.gz")
     assert "MAE 0.0 HU" in result.stdout and "SSIM 1.0000" in result.stdout
+
+
+def test_demo_runs_the_default_model_on_a_phantom_in_its_labels(tmp_path):
+    result = cli("demo", "--output", tmp_path, "--device", "cpu")
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["model"] == "wholebody-ct" and set(metrics["mean_hu"]) == {"cardiac blood pool", "myocardium"}
+    assert metrics["mae"] < 120.0 and metrics["ssim"] > 0.6  # 76 HU and 0.80 in the README
+    blood, muscle = metrics["mean_hu"]["cardiac blood pool"], metrics["mean_hu"]["myocardium"]
+    assert blood["synthetic"] > muscle["synthetic"] + 100 and abs(blood["synthetic"] - blood["phantom"]) < 100
+    assert f"MAE {metrics['mae']:.1f} HU" in result.stdout and "cardiac blood pool" in result.stdout
+    labels, synthetic = (sitk.ReadImage(str(tmp_path / name)) for name in ("labels.nii.gz", "synthetic_ct.nii.gz"))
+    assert synthetic.GetSpacing() == labels.GetSpacing() == (1.5, 1.5, 3.0)  # the model's own in-plane grid
+    assert read_metadata(tmp_path / "synthetic_ct.nii.gz")["descrip"].startswith("SYNTHETIC CT")
+    assert (tmp_path / "preview.png").stat().st_size > 10_000
 
 
 def test_help_lists_the_commands():

@@ -33,22 +33,26 @@ def test_generate_from_phantoms_makes_an_nnunet_dataset(tmp_path, capsys):
     assert description["numTraining"] == 3 and description["file_ending"] == ".nii.gz"
     assert description["channel_names"] == {"0": "CT"}
     assert description["labels"]["background"] == 0
-    assert sorted(description["labels"].values()) == list(range(8))  # 7 MM-WHS structures, consecutive
+    names = description["labels"]  # the default model's whole-body classes, numbered consecutively
+    assert sorted(names.values()) == list(range(len(names)))
+    assert {"body", "fat", "lung", "bone", "myocardium", "cardiac blood pool", "artery"} <= set(names)
     assert cases_of(root) == [f"synthetic_00{i}_0000.nii.gz" for i in range(3)]
     for index in range(3):
         case = f"synthetic_00{index}"
         image = read_volume(root / "imagesTr" / f"{case}_0000.nii.gz")
         labels = read_volume(root / "labelsTr" / f"{case}.nii.gz")
         assert image.same_geometry(labels)
-        assert set(np.unique(labels.array)) <= set(range(8)) and labels.array.max() > 0
+        assert set(np.unique(labels.array)) <= set(names.values()) and labels.array.max() > 0
+        assert labels.spacing == (1.5, 1.5, 3.0)  # whole-body phantoms on the model's in-plane grid
         header = read_metadata(root / "imagesTr" / f"{case}_0000.nii.gz")
-        assert header["descrip"].startswith("SYNTHETIC CT GANSynthesis mmwhs-ct-phantom")
+        assert header["descrip"].startswith("SYNTHETIC CT GANSynthesis wholebody-ct")
         manifest = json.loads((root / "cases" / f"{case}.json").read_text())
         assert manifest["synthetic"] is True and manifest["seed"] == 4 and manifest["index"] == index
-        assert manifest["model"] == "mmwhs-ct-phantom" and manifest["source"] == f"phantom{80000 + index}"
+        assert manifest["model"] == "wholebody-ct" and manifest["source"] == f"phantom{80000 + index}"
         assert set(manifest["variation"]) == {"scale", "deformation_mm", "structure", "structure_change_mm", "lesion"}
         # synthetic HU where the label map says blood pool, not a copy of the label values
-        assert image.array[labels.array == 3].mean() > 100 > image.array[labels.array == 0].mean()
+        blood_pool = labels.array == names["cardiac blood pool"]
+        assert image.array[blood_pool].mean() > 100 > image.array[labels.array == 0].mean()
 
 
 def test_same_seed_same_dataset_other_seed_other_dataset(tmp_path):

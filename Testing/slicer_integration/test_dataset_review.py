@@ -26,11 +26,13 @@ from GANSynthesisLib.slicer.dataset_review import READING_KEY, BlindedReadingInS
 
 @pytest.fixture(scope="module")
 def checked_dataset(tmp_path_factory):
-    """A 2-case phantom dataset after a copy check against the phantom CTs behind it."""
+    """A 2-case phantom dataset (MM-WHS heart model: small and fast) after a copy check against the phantom CTs
+    behind it."""
     base = tmp_path_factory.mktemp("review")
     root, references = base / "dataset", base / "references"
     references.mkdir()
-    assert main(["generate", "--phantoms", "--output-dir", str(root), "--count", "2", "-q"]) == 0
+    assert main(["generate", "--phantoms", "--output-dir", str(root), "--count", "2", "-m", "mmwhs-ct-phantom",
+                 "-q"]) == 0
     for seed in (80000, 80001):
         assert main(["phantom", "--seed", str(seed), "-o", str(base / f"p{seed}")]) == 0
         shutil.copy(base / f"p{seed}" / "ct.nii.gz", references / f"phantom{seed}.nii.gz")

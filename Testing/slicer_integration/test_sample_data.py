@@ -18,7 +18,7 @@ from GANSynthesisLib.phantoms.lesions import LesionKind
 from GANSynthesisLib.slicer import api
 from GANSynthesisLib.slicer.mrml import add_segmentation, labelmap_from_segmentation, match_segments, volume_from_node
 from GANSynthesisLib.slicer.sample_data import (LESION_SEED, SAMPLES, heart_case, lesion_sample_case, load_sample,
-                                                load_sample_input, sample_input_for)
+                                                load_sample_input, sample_input_for, wholebody_case)
 from tools.sample_thumbnails import ICONS, render_all
 
 slicer = pytest.importorskip("slicer")
@@ -26,7 +26,8 @@ slicer = pytest.importorskip("slicer")
 
 @pytest.fixture(scope="module")
 def cases():
-    return {"GAN heart phantom": heart_case(), "GAN lesion phantom": lesion_sample_case()}
+    return {"GAN heart phantom": heart_case(), "GAN lesion phantom": lesion_sample_case(),
+            "GAN whole-body phantom": wholebody_case()}
 
 
 def folder_of(scene, node) -> str:
@@ -65,6 +66,28 @@ def test_the_heart_segments_match_every_model_label_and_give_back_the_phantoms_l
     assert all(match.model_label for match in match_segments(nodes["segmentation"], labels))
     exported, _ = labelmap_from_segmentation(nodes["segmentation"], labels, nodes["ct"])
     np.testing.assert_array_equal(exported.array, cases["GAN heart phantom"].segmentation[1].array)
+
+
+def test_the_whole_body_segments_are_named_as_the_default_models_classes_and_give_back_its_label_map(cases):
+    scene = new_scene()
+    nodes = load_sample(scene, "GAN whole-body phantom")
+    bundle = find_model(None, "synthesize")
+    assert sample_input_for(bundle) == ("GAN whole-body phantom", "segmentation")
+    labels = bundle.manifest.input.labels
+    matches = match_segments(nodes["segmentation"], labels)
+    assert {m.model_label for m in matches} >= {"fat", "soft tissue", "lung", "bone", "myocardium", "cardiac blood pool"}
+    assert all(match.model_label for match in matches)
+    exported, _ = labelmap_from_segmentation(nodes["segmentation"], labels, nodes["ct"])
+    np.testing.assert_array_equal(exported.array, cases["GAN whole-body phantom"].segmentation[1].array)
+
+
+def test_the_default_model_makes_the_whole_body_sample_close_to_its_ct():
+    scene = new_scene()
+    segmentation, nodes = load_sample_input(scene, find_model(None, "synthesize"))
+    synthetic = api.synthesize_ct(segmentation, reference_volume_node=nodes["ct"], device="cpu")
+    assert synthetic.GetAttribute(SYNTHETIC_KEY) == "true"
+    metrics, _ = api.evaluate(synthetic, nodes["ct"])
+    assert metrics["mae"] < 120.0  # 76 HU in the body (the README demo, the same phantom)
 
 
 def test_the_lesion_segments_are_the_true_lesions_by_kind(cases):

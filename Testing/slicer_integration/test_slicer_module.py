@@ -247,11 +247,12 @@ def test_the_model_catalogue_is_read_once(module, monkeypatch):
 
 
 def test_apply_runs_the_model_in_a_child_process_and_publishes_a_synthetic_node(widget, scene, tmp_path):
-    widget.ui.loadSampleButton.click()  # the heart phantom's segmentation, its CT as the reference grid
+    widget.ui.loadSampleButton.click()  # the default model's sample: the whole-body phantom's segmentation and CT
     segmentation = widget.ui.inputSegmentationSelector.currentNode()
     reference = widget.ui.referenceVolumeSelector.currentNode()
-    assert segmentation.IsA("vtkMRMLSegmentationNode") and reference.GetName() == "Heart phantom CT"
-    assert widget.ui.labelMappingTable.rowCount == 7 and widget.ui.applyButton.enabled
+    assert segmentation.IsA("vtkMRMLSegmentationNode") and reference.GetName() == "Whole-body phantom CT"
+    assert widget.ui.labelMappingTable.rowCount == segmentation.GetSegmentation().GetNumberOfSegments() == 10
+    assert widget.ui.applyButton.enabled
     before = set(node_ids(scene))
     widget._parameterNode.device = "cpu"
     started = []
@@ -562,6 +563,7 @@ import GANSynthesisLib.slicer.child_run
 assert torch_missing() and missing_pip_packages() == ["safetensors", "scipy"]
 del sys.modules["scipy"]  # Slicer ships scipy; the samples need it and numpy, not torch
 SAMPLES["GAN heart phantom"].make()
+SAMPLES["GAN whole-body phantom"].make()
 assert not any(name.startswith(("torch", "safetensors")) for name in sys.modules if sys.modules[name] is not None)
 bundles = [bundle for task in TASKS for bundle in list_models(task)]
 cards = [model_card_html(bundle) for bundle in bundles]
@@ -574,4 +576,4 @@ def test_the_panel_lists_tasks_models_and_samples_before_torch_scipy_and_safeten
     result = subprocess.run([sys.executable, "-c", PANEL_BEFORE_DEPENDENCIES], cwd=ROOT, capture_output=True, text=True,
                             timeout=120)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["3", str(len(list(ROOT.glob("Resources/Models/*/model.json")))), "2", "3"]
+    assert result.stdout.split() == ["3", str(len(list(ROOT.glob("Resources/Models/*/model.json")))), "3", "3"]

@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from ...anatomy.label_mapping import parse_label_mapping, resolve_label_mapping
+from ...anatomy.wholebody_classes import LABEL_SET
 from ...core.volume import Volume
 from ...models.bundle import ModelBundle
 from ...models.manifest import Manifest
@@ -32,16 +33,21 @@ def run(volume: Volume, bundle: ModelBundle, inputs: dict[str, Any], options) ->
 
     mapping = inputs.get("label_mapping")
     if is_wholebody_bundle(bundle):  # whole-body label set (2.5-D): its own label handling and warnings
-        return TaskResult(*synthesize_wholebody(volume, bundle, mapping, options))
-    synthetic = synthesize(volume, bundle, mapping, options)  # refuses a volume that is no label map
+        synthetic, warnings = synthesize_wholebody(volume, bundle, mapping, options)
+    else:
+        synthetic, warnings = synthesize(volume, bundle, mapping, options), [MMWHS_MODEL_WARNING]
     absent = sorted(set(mapping) - set(present_values(volume.array))) if mapping else []
-    warnings = [f"no voxel has the mapped label value(s) {', '.join(map(str, absent))}; check --labels"] if absent else []
-    return TaskResult(synthetic, [*warnings, MMWHS_MODEL_WARNING])
+    if absent:
+        warnings.insert(0, f"no voxel has the mapped label value(s) {', '.join(map(str, absent))}; check --labels")
+    return TaskResult(synthetic, warnings)
 
 
 def sample_input(manifest: Manifest) -> tuple[str, str] | None:
-    """The heart phantom's segmentation fits every label-map model."""
-    return ("GAN heart phantom", "segmentation") if manifest.input.kind == "labelmap" else None
+    """The whole-body phantom's segmentation fits a whole-body model, the heart phantom's every other label-map
+    model."""
+    if manifest.input.kind != "labelmap":
+        return None
+    return ("GAN whole-body phantom" if manifest.input.label_set == LABEL_SET else "GAN heart phantom", "segmentation")
 
 
 SYNTHESIZE = TaskSpec(
