@@ -31,6 +31,7 @@ class Projector:
     shape: tuple[int, int]
     pixel_mm: float
     angles: int = ANGLES
+    filter_name: str = "ramp"  # skimage.transform.iradon's reconstruction filter
 
     @property
     def theta(self) -> np.ndarray:
@@ -44,12 +45,12 @@ class Projector:
         return radon(mu, self.theta, circle=False) * self.pixel_mm
 
     def reconstruct(self, line_integrals: np.ndarray) -> np.ndarray:
-        """Filtered back-projection (ramp filter) of line integrals, in HU, cropped to the slice's shape."""
+        """Filtered back-projection of line integrals, in HU, cropped to the slice's shape."""
         from skimage.transform import iradon
 
         rows, cols = self.shape
         mu = iradon(line_integrals / self.pixel_mm, self.theta, output_size=max(rows, cols), circle=False,
-                    filter_name="ramp")
+                    filter_name=self.filter_name)
         top, left = (mu.shape[0] - rows) // 2, (mu.shape[1] - cols) // 2
         return (1000 * (mu[top:top + rows, left:left + cols] / WATER_ATTENUATION_PER_MM - 1)).astype(np.float32)
 
