@@ -149,7 +149,6 @@ class GANSynthesisParameterNode:
     device: Annotated[str, Choice(list(DEVICE_CHOICES))] = "auto"
     batchSize: Annotated[int, WithinRange(1, 512)] = 16
     anomalyThreshold: Annotated[float, WithinRange(0.0, 1.0)] = 0.0  # 0: the model's calibrated threshold
-    contrastHU: Annotated[float, WithinRange(0.0, 1500.0)] = 0.0  # 0: the synthesis model's default contrast level
     evaluationSynthetic: Optional[vtkMRMLScalarVolumeNode]
     evaluationReference: Optional[vtkMRMLScalarVolumeNode]
     evaluationMask: Optional[vtkMRMLScalarVolumeNode]
@@ -334,9 +333,6 @@ class GANSynthesisWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             else _("No sample fits this model's input; load a volume of your own"))
         self.updateLabelMapping()
         self.updateThresholdHint()
-        takesContrast = bool(bundle and bundle.task == "synthesize" and bundle.manifest.input.contrast_hu)
-        for widget in (self.ui.contrastLabel, self.ui.contrastSpinBox):
-            widget.setVisible(takesContrast)
         self.updateApplyButton()
 
     def onImportModel(self) -> None:
@@ -697,8 +693,6 @@ class GANSynthesisLogic(ScriptedLoadableModuleLogic):
                                parameterNode.outputVolume, segmentMapping)
         if bundle.task == "anomaly" and parameterNode.anomalyThreshold > 0:
             prepared.inputs["threshold"] = resolve_threshold(bundle.manifest, parameterNode.anomalyThreshold)
-        if bundle.task == "synthesize" and bundle.manifest.input.contrast_hu and parameterNode.contrastHU > 0:
-            prepared.inputs["contrast_hu"] = parameterNode.contrastHU
         return prepared
 
     def start(self, prepared, device: str = "auto", batchSize: Optional[int] = None):

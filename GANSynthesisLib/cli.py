@@ -27,7 +27,7 @@ from .models.provenance import PHANTOM_KEY, file_description
 from .models.registry import survey_models, task_defaults
 from .phantoms.thorax import SUPERSAMPLE_CHOICES
 from .tasks.catalogue import TASKS, get_task
-from .tasks.model_cards import contrast_text, held_out_lines
+from .tasks.model_cards import held_out_lines
 from .tasks.run_to_files import run_to_files
 from .tasks.spec import TaskSpec
 
@@ -223,8 +223,6 @@ def cmd_models(args: argparse.Namespace) -> int:
         print(f"  {bundle.title}")
         if m.input.labels is not None:
             print("  labels: " + ", ".join(f"{k}={v}" for k, v in m.input.labels.items()))
-            if m.input.contrast_hu:
-                print(f"  --contrast-hu: {contrast_text(m)}")
         else:
             output = (m.output.modality or "image") + (f" ({m.output.units})" if m.output.units else "")
             print(f"  input: {m.input.modality or 'image'} → output: {output}")

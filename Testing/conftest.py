@@ -61,24 +61,6 @@ def tiny_wholebody_bundle_dir(tmp_path_factory) -> Path:
     return folder
 
 
-@pytest.fixture(scope="session")
-def tiny_contrast_bundle_dir(tmp_path_factory) -> Path:
-    """A real whole-body bundle with the contrast plane (one more input channel, ``input.contrast_hu`` in its
-    manifest) holding a small random U-Net."""
-    from GANSynthesisLib.anatomy.wholebody_classes import INPUT_CHANNELS, LABEL_SET, wholebody_labels
-
-    torch.manual_seed(1)
-    generator = UNetGenerator(INPUT_CHANNELS + 1, 1, base_width=8, depth=3, max_width=16)
-    folder = tmp_path_factory.mktemp("bundles") / "tiny-contrast"
-    extra = {"context_slices": 1, "contrast_hu": {"default": 350.0, "trained": [40, 450]}}
-    manifest = tiny_manifest("tiny-contrast", generator,
-                             input=InputSpec(kind="labelmap", labels=wholebody_labels(), label_set=LABEL_SET,
-                                             extra=extra),
-                             grid=Grid(in_plane_spacing_mm=(1.5, 1.5), plane="axial", in_plane_size=(64, 64)))
-    save_bundle(folder, manifest, {"generator": generator.state_dict()}, dtype=torch.float32)
-    return folder
-
-
 @pytest.fixture(scope="module")
 def wholebody_bundle(tiny_wholebody_bundle_dir):
     """The tiny whole-body bundle, loaded once per test file."""

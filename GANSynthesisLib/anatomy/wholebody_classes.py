@@ -285,27 +285,11 @@ def unpack_codes(codes):
 INPUT_CHANNELS = 3 * NUM_CLASSES + len(FLAG_CLASSES)
 
 
-def pad_channels(contrast_hu: float | None = None):
-    """Network input outside the field of view: background in all three slices, no flags (and the contrast plane's
-    value for a model with one)."""
+def pad_channels():
+    """Network input outside the field of view: background in all three slices, no flags."""
     import torch
 
-    values = torch.zeros(INPUT_CHANNELS + (contrast_hu is not None))
+    values = torch.zeros(INPUT_CHANNELS)
     for slot in range(3):
         values[slot * NUM_CLASSES] = 1.0
-    if contrast_hu is not None:
-        values[-1] = contrast_hu / CONTRAST_SCALE_HU
     return values
-
-
-CONTRAST_SCALE_HU = 1000.0  # the contrast plane holds the arterial blood HU asked for, / 1000
-
-
-def with_contrast_plane(channels, contrast_hu):
-    """Unpacked input (B, C, H, W) with one more channel, constant per item: the HU of the contrast-filled (or,
-    without contrast, plain) arterial blood the CT should have (one value for all items, or one per item)."""
-    import torch
-
-    level = torch.as_tensor(contrast_hu, dtype=channels.dtype, device=channels.device).reshape(-1, 1, 1, 1)
-    plane = (level / CONTRAST_SCALE_HU).expand(channels.shape[0], 1, *channels.shape[2:])
-    return torch.cat([channels, plane], 1)

@@ -194,12 +194,6 @@ class InputSpec:
                    Normalisation.read(normalisation) if normalisation else None,
                    InputStatistics.read(statistics) if statistics else None, reader.rest())
 
-    @property
-    def contrast_hu(self) -> dict[str, Any] | None:
-        """A whole-body synthesis model's contrast input: the ``default`` and ``trained`` range of the arterial blood
-        HU it takes; None for a model without one."""
-        return self.extra.get("contrast_hu")
-
     def to_dict(self) -> dict[str, Any]:
         return _dict_of(self)
 

@@ -30,14 +30,6 @@ def held_out_lines(manifest: Manifest) -> list[str]:
     return (task.card_lines if task and task.card_lines else image_metric_lines)(manifest)
 
 
-def contrast_text(manifest: Manifest) -> str:
-    """What a synthesis model's contrast input takes, in words (for a model that has one)."""
-    settings = manifest.input.contrast_hu
-    low, high = settings["trained"]
-    return (f"the arterial blood HU is an input (default {settings['default']:g} HU, a CT angiogram; trained on "
-            f"{low:g}–{high:g} HU; 40 for no contrast)")
-
-
 def model_card_html(bundle: ModelBundle) -> str:
     """A few lines of rich text (Qt subset of HTML) describing a bundle."""
     m = bundle.manifest
@@ -49,8 +41,6 @@ def model_card_html(bundle: ModelBundle) -> str:
         lines.append("Input: " + esc(m.input.modality or "image"))
     lines.append(f"Output: {esc(m.output.modality or '')} ({esc(m.output.units or '')}), "
                  f"{m.grid.in_plane_spacing_mm[0]:g} mm axial grid")
-    if m.input.contrast_hu:
-        lines.append("Arterial contrast: " + esc(contrast_text(m)))
     lines.append("Trained on: " + esc(m.training.get("data", "unknown")))
     lines += [esc(line) for line in held_out_lines(m)]
     lines.append(f"<b>Intended use: {esc(m.intended_use)}</b>")

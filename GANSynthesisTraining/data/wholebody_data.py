@@ -24,7 +24,6 @@ from GANSynthesisLib.anatomy.wholebody_classes import (CLASS_INDEX, NUMBERINGS, 
                                                        to_classes)
 from GANSynthesisLib.core.orientation import axial_view
 from GANSynthesisLib.core.volume import Volume
-from GANSynthesisLib.phantoms.wholebody import WholeBodyPhantom
 from GANSynthesisTraining.data.real_scans import read_real_scan
 
 # case → (file, label file or None, training slices [start, stop), held-out slices [start, stop)); axial order
@@ -34,8 +33,6 @@ REAL_SPLITS: dict[str, tuple[str, str | None, tuple[int, int], tuple[int, int] |
     # the 112-slice CT holds ts_abdomen_ct_30 as its slices 82–111: train below 100 only
     "abdomen112": ("ts_abdomen_ct.nii.gz", None, (0, 98), None),
 }
-SAME_SCAN_AS = {"abdomen112": "abdomen30_ts"}  # same patient and phase: its arterial blood HU is measured there
-NO_CONTRAST_BELOW_HU = 120.0  # arterial blood below this: a scan without contrast
 C = CLASS_INDEX
 
 
@@ -101,7 +98,6 @@ class LabelledCT:
     train: tuple[int, int]
     held_out: tuple[int, int] | None
     body: np.ndarray  # real body mask (threshold), for the metrics
-    contrast_hu: float  # mean HU of its arterial blood: the contrast level the model is given for it
 
 
 def _axial(volume: Volume) -> tuple[np.ndarray, tuple[float, float, float]]:
@@ -110,35 +106,23 @@ def _axial(volume: Volume) -> tuple[np.ndarray, tuple[float, float, float]]:
 
 
 def load_real(name: str) -> LabelledCT:
-    """One of :data:`REAL_SPLITS`, with its class map (TotalSegmentator labels over threshold labels) and its arterial
-    blood HU: the mean over TotalSegmentator's arteries where given, else over the contrast-filled vessels drawn by
-    thresholds (for :data:`SAME_SCAN_AS`, that scan's)."""
+    """One of :data:`REAL_SPLITS`, with its class map (TotalSegmentator labels over threshold labels)."""
     file, label_file, train, held_out = REAL_SPLITS[name]
     hu, spacing = _axial(read_real_scan(file))
     hu = np.clip(hu.astype(np.float32), -1024, 3071)
     classes = threshold_classes(hu, spacing)
     body = classes > 0
-    drawn_vessels = classes == C["artery"]
-    arteries = drawn_vessels
     if label_file:
         labels, _ = _axial(read_real_scan(label_file))
         ts = to_classes(labels, NUMBERINGS["totalsegmentator-total"])
         classes = np.where(ts > 0, ts, classes).astype(np.uint8)
-        drawn_vessels &= ts == 0
-        if (ts == C["artery"]).any():
-            arteries = ts == C["artery"]
-    contrast_hu = (load_real(SAME_SCAN_AS[name]).contrast_hu if name in SAME_SCAN_AS
-                   else float(hu[arteries].mean()))
-    # Without contrast nothing between 150 and 600 HU outside bone is a vessel: those voxels are soft tissue. The
-    # arteries TotalSegmentator labels keep their class; the contrast level says they are plain blood.
-    if contrast_hu < NO_CONTRAST_BELOW_HU:
-        classes[drawn_vessels] = C["soft tissue"]
-    return LabelledCT(name, hu, classes, spacing, train, held_out, body, contrast_hu)
-
-
-def phantom_contrast_hu(phantom: WholeBodyPhantom) -> float:
-    """A whole-body phantom's arterial blood HU: the mean of its CT over the artery class."""
-    return float(phantom.ct.array[phantom.classes.array == C["artery"]].mean())
+    # The model's 'artery' class means contrast-filled arteries (the CT angiograms it is made for); in a scan without
+    # contrast their voxels are soft tissue as far as the image goes. Veins keep their class (their enhancement
+    # depends on the phase; the phantoms have none, so the real scans are where the class is learned).
+    inside = classes == C["artery"]
+    if inside.any() and float(hu[inside].mean()) < 120:
+        classes[inside] = C["soft tissue"]
+    return LabelledCT(name, hu, classes, spacing, train, held_out, body)
 
 
 # --- what users give: variants of a full class map --------------------------------------------------------------

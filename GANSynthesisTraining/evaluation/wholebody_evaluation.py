@@ -30,12 +30,11 @@ from GANSynthesisLib.models.bundle import ModelBundle, load_bundle
 from GANSynthesisLib.models.manifest import Manifest
 from GANSynthesisLib.models.registry import find_model
 from GANSynthesisLib.phantoms.wholebody import generate_wholebody_phantom
-from GANSynthesisLib.tasks.model_cards import contrast_text
 from GANSynthesisLib.tasks.synthesis.wholebody import synthesize_wholebody
 from GANSynthesisTraining.bundles.writer import update_bundle
 from GANSynthesisTraining.command_line.arguments import add_threads_argument
 from GANSynthesisTraining.data.real_scans import read_real_scan
-from GANSynthesisTraining.data.wholebody_data import (REAL_SPLITS, VARIANTS, _axial, load_real, phantom_contrast_hu,
+from GANSynthesisTraining.data.wholebody_data import (REAL_SPLITS, VARIANTS, _axial, load_real,
                                                       threshold_classes, variant)
 
 C = CLASS_INDEX
@@ -127,14 +126,13 @@ def run_mmwhs(bundle: ModelBundle, classes: np.ndarray, spacing_kji: tuple[float
 
 
 def evaluation_cases() -> list[tuple]:
-    """(name, description, hu, input classes, body mask, spacing, held-out slice range, baseline variant, the scan's
-    arterial blood HU: the contrast level a model with a contrast input is given)."""
+    """(name, description, hu, input classes, body mask, spacing, held-out slice range, baseline variant)."""
     cases = []
     lung = load_real("lung1")
     a, b = REAL_SPLITS["lung1"][3]
     cases.append(("lung1 (real chest CT)", f"pyradiomics lung1 slices {a}–{b - 1} (5 mm), input: body, lung, bone, "
                   "contrast-vessel classes from thresholds (no heart label exists)", lung.hu,
-                  variant(lung.classes, "coarse"), lung.body, lung.spacing_kji, (a, b), "coarse", lung.contrast_hu))
+                  variant(lung.classes, "coarse"), lung.body, lung.spacing_kji, (a, b), "coarse"))
     abdomen = load_real("abdomen30_ts")
 
     labels, _ = _axial(read_real_scan(REAL_SPLITS["abdomen30_ts"][1]))
@@ -146,7 +144,7 @@ def evaluation_cases() -> list[tuple]:
     a, b = REAL_SPLITS["abdomen30_ts"][3]
     cases.append(("abdomen (real CT, TotalSegmentator labels)", f"ts_abdomen_ct_30 slices {a}–{b - 1} (3 mm), input: "
                   "TotalSegmentator's 42 labels + body, lung, bone from thresholds", abdomen.hu, given, abdomen.body,
-                  abdomen.spacing_kji, (a, b), "totalsegmentator", abdomen.contrast_hu))
+                  abdomen.spacing_kji, (a, b), "totalsegmentator"))
     for seed in HELD_OUT_PHANTOM_SEEDS:
         p = generate_wholebody_phantom(seed)
         hu = p.ct.array
@@ -156,8 +154,7 @@ def evaluation_cases() -> list[tuple]:
         words = {"coarse": "heart, arteries, lung, bone, body", "totalsegmentator": "TotalSegmentator-like",
                  "heart only": "MM-WHS-like, heart structures and great vessels only"}[kind]
         cases.append((f"phantom {seed}", f"held-out phantom seed {seed}, input: {words}", hu,
-                      variant(p.classes.array, kind), p.body.array > 0, (3.0, 1.5, 1.5), (0, hu.shape[0]), kind,
-                      phantom_contrast_hu(p)))
+                      variant(p.classes.array, kind), p.body.array > 0, (3.0, 1.5, 1.5), (0, hu.shape[0]), kind))
     return cases
 
 
@@ -168,12 +165,10 @@ def evaluate(bundle_path: Path, out_dir: Path, with_mmwhs: bool = True) -> dict:
     mmwhs = find_model("mmwhs-ct-phantom", "synthesize") if with_mmwhs else None
     baseline = LabelMeanBaseline()
     results, pictures = {}, []
-    for name, description, hu, classes, body, spacing, (a, b), base_variant, level in evaluation_cases():
+    for name, description, hu, classes, body, spacing, (a, b), base_variant in evaluation_cases():
         model_values = np.where(classes > 0, MODEL_VALUE_BASE + classes.astype(np.int32), 0).astype(np.uint16)
-        level = round(level) if bundle.manifest.input.contrast_hu else None
         synthetic, warnings = synthesize_wholebody(axial_volume(model_values, spacing), bundle, None,
-                                                   InferenceOptions(device="cpu"), level)
-        description += f"; contrast level given: {level} HU" if level is not None else ""
+                                                   InferenceOptions(device="cpu"))
         outputs = {"model": synthetic.array, "per-label mean HU": baseline(classes)}
         if mmwhs is not None:
             outputs["mmwhs-ct-phantom (heart labels only)"] = run_mmwhs(mmwhs, classes, spacing)
@@ -281,12 +276,6 @@ def write_card(bundle_path: Path, results: dict, out: Path, speed: str | None = 
     update_bundle(bundle, manifest, lambda written: wholebody_card(written, results, speed), out / "held_out.png")
 
 
-def contrast_range(training: dict) -> str:
-    """The phantoms' arterial blood HU range in a training record, as text."""
-    levels = [hu for name, hu in training.get("contrast_hu", {}).items() if name.startswith("phantom")]
-    return f"{min(levels):g}–{max(levels):g}" if levels else "(not recorded)"
-
-
 def wholebody_card(manifest: Manifest, results: dict, speed: str | None) -> str:
     """The whole-body model's card: input names, training data and held-out results beside the baseline."""
     t = manifest.training
@@ -310,11 +299,6 @@ def wholebody_card(manifest: Manifest, results: dict, speed: str | None) -> str:
              "2.5-D: each axial slice is made from its own labels and those of the slices above and below, plus "
              "flags saying which classes the segmentation gives anywhere; classes are resampled to the model's "
              f"{manifest.grid.in_plane_spacing_mm[0]} mm grid by nearest neighbour and the CT back bilinearly.",
-             *(["", "Contrast: " + contrast_text(manifest) + ", set with `--contrast-hu` or the module's *Arterial "
-                "contrast (HU)*. In training each scan's level was its own arterial blood HU: "
-                + ", ".join(f"{name} {hu:g}" for name, hu in t.get("contrast_hu", {}).items() if
-                            not name.startswith("phantom")) + f"; the phantoms {contrast_range(t)} HU."]
-               if manifest.input.contrast_hu else []),
              "", "## Trained on", "", t["data"], "",
              "Held out (never trained on, with a two-slice gap so no 2.5-D neighbour was seen either): pyradiomics "
              "lung1 slices 0–11 (the inferior, mid-thorax end, heart level), ts_abdomen_ct_30 slices 20–29 (= slices "

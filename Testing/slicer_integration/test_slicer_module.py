@@ -222,33 +222,6 @@ def test_the_label_table_fills_itself_from_a_totalsegmentator_segmentation(user_
     assert sorted(set(mapping.values())) == ["artery", "bone", "heart", "lung"]
 
 
-@pytest.fixture
-def user_contrast_model(tiny_contrast_bundle_dir, tmp_path, monkeypatch):
-    """A whole-body model with a contrast input installed in the user's model folder (a temporary one here)."""
-    import GANSynthesisLib.models.registry as registry
-
-    monkeypatch.setattr(registry, "USER_MODELS_DIR", tmp_path)
-    shutil.copytree(tiny_contrast_bundle_dir, tmp_path / "tiny-contrast")
-    return "tiny-contrast"
-
-
-def test_the_contrast_box_shows_for_a_model_with_a_contrast_input_and_reaches_the_run(user_contrast_model, widget,
-                                                                                     scene):
-    segmentation, _ = totalsegmentator_segmentation(scene)
-    combo = widget.ui.modelComboBox
-    combo.setCurrentIndex(combo.findData("mmwhs-ct-phantom"))
-    assert not widget.ui.contrastSpinBox.isVisibleTo(widget.parent)
-    combo.setCurrentIndex(combo.findData(user_contrast_model))
-    assert widget.ui.contrastSpinBox.isVisibleTo(widget.parent)
-    assert "trained on 40–450 HU" in widget.ui.modelCardLabel.text
-    parameters = widget._parameterNode
-    assert widget.ui.contrastSpinBox.specialValueText == "model default" and parameters.contrastHU == 0
-    prepared = widget.logic.prepare(parameters, segmentation, widget.currentBundle())
-    assert "contrast_hu" not in prepared.inputs  # the model's default
-    widget.ui.contrastSpinBox.value = 40  # GUI → parameter node → the run: a scan without contrast
-    assert widget.logic.prepare(parameters, segmentation, widget.currentBundle()).inputs["contrast_hu"] == 40.0
-
-
 def test_the_saved_task_and_model_survive_leaving_and_entering_the_module(widget, scene):
     heart_segmentation(scene)
     parameters = widget._parameterNode

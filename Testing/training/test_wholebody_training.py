@@ -67,23 +67,11 @@ def test_code_bank_batches():
     hu, codes = to_model_grid(p.ct.array, packed(p.classes.array), (3.0, 6.0, 6.0), 3.0, 160)
     assert hu.shape == codes.shape == (8, 160, 160)
     assert codes[:, 0, 0].max() == 0 and hu[:, 0, 0].max() == -1024  # canvas padding
-    levels = torch.arange(8, dtype=torch.float32) * 50  # each slice's arterial blood HU
     bank = CodeBank(torch.from_numpy(codes), torch.from_numpy(((hu + 1024) / 1512 - 1).astype(np.float16))[:, None],
-                    levels, crop=64)
+                    crop=64)
     x, y = bank.sample(4, torch.Generator().manual_seed(0))
-    assert x.shape == (4, INPUT_CHANNELS + 1, 64, 64) and y.shape == (4, 1, 64, 64)
+    assert x.shape == (4, INPUT_CHANNELS, 64, 64) and y.shape == (4, 1, 64, 64)
     assert torch.allclose(x[:, :45].sum(1), torch.full((4, 64, 64), 3.0))
-
-
-def test_code_bank_gives_each_crop_the_contrast_level_of_its_own_slice():
-    index = torch.arange(6)
-    targets = (index.float() / 10).half()[:, None, None, None].expand(6, 1, 40, 40).contiguous()
-    bank = CodeBank(torch.zeros((6, 40, 40), dtype=torch.int32), targets, index.float() * 50, crop=32)
-    x, y = bank.sample(16, torch.Generator().manual_seed(1))
-    planes = x[:, -1]
-    assert torch.equal(planes, planes[:, :1, :1].expand_as(planes))  # one value over the whole crop
-    torch.testing.assert_close(planes[:, 0, 0] * 1000 / 50, y[:, 0, 0, 0] * 10, atol=0.02, rtol=0)
-    assert len(set(planes[:, 0, 0].tolist())) > 2
 
 
 def test_metrics():
@@ -96,36 +84,22 @@ def test_metrics():
     assert roughness(np.zeros_like(real), body, (1.0, 1.0, 1.0)) == 0
 
 
-def test_a_run_starts_from_a_bundles_generator_and_refuses_another_architecture(tiny_wholebody_bundle_dir,
-                                                                                 tiny_contrast_bundle_dir, tmp_path):
-    """A bundle with the contrast plane loads as it is; one without gets a zero first-layer column for it, so the
-    run starts as that model, whatever contrast level it is given."""
+def test_a_run_starts_from_a_bundles_generator_and_refuses_another_architecture(tiny_wholebody_bundle_dir, tmp_path):
     from GANSynthesisLib.core.errors import GANSynthesisError
     from GANSynthesisLib.models.bundle import load_bundle
-    from GANSynthesisLib.models.bundled_networks import load_network
     from GANSynthesisTraining.families.pix2pix.model import Pix2PixConfig, Pix2PixTrainer
     from GANSynthesisTraining.families.pix2pix.wholebody import initialise_generator
 
     codes = torch.zeros((2, 64, 64), dtype=torch.int32)
-    bank = CodeBank(codes, torch.zeros((2, 1, 64, 64), dtype=torch.float16), torch.tensor([40.0, 350.0]), crop=32)
+    bank = CodeBank(codes, torch.zeros((2, 1, 64, 64), dtype=torch.float16), crop=32)
     config = Pix2PixConfig(g_base_width=8, g_depth=3, g_max_width=16, g_dropout=0.5, ema_decay=0.99, steps=1)
     trainer = Pix2PixTrainer(config, bank, tmp_path / "run")
-    said = initialise_generator(trainer, tiny_contrast_bundle_dir)
-    assert said.startswith("tiny-contrast") and "contrast plane added" not in said
-    weights = load_bundle(tiny_contrast_bundle_dir).load_weights("generator")
+    said = initialise_generator(trainer, tiny_wholebody_bundle_dir)
+    assert said.startswith("tiny-wholebody")
+    weights = load_bundle(tiny_wholebody_bundle_dir).load_weights("generator")
     for name, value in trainer.generator.state_dict().items():
         assert torch.equal(value.float(), weights[name].float()), name
     assert all(torch.equal(a, b) for a, b in zip(trainer.ema.average.parameters(), trainer.generator.parameters()))
-
-    older = Pix2PixTrainer(config, bank, tmp_path / "older")
-    assert initialise_generator(older, tiny_wholebody_bundle_dir).endswith("with the contrast plane added")
-    before = load_network(load_bundle(tiny_wholebody_bundle_dir))
-    x = torch.rand(2, INPUT_CHANNELS, 32, 32)
-    older.generator.eval()
-    with torch.no_grad():
-        for level in (0.04, 0.45):
-            plane = torch.full((2, 1, 32, 32), level)
-            torch.testing.assert_close(older.generator(torch.cat([x, plane], 1)), before(x))
     other = Pix2PixTrainer(Pix2PixConfig(g_base_width=16, g_depth=3, g_max_width=16, steps=1), bank, tmp_path / "o")
     with pytest.raises(GANSynthesisError, match="--g-base-width"):
         initialise_generator(other, tiny_wholebody_bundle_dir)

@@ -17,36 +17,24 @@ def add_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--labels", help="map your label values to the model's labels, e.g. "
                                          "'left ventricle=1,myocardium=2,right ventricle=3' (default: values the "
                                          "model recognises, MM-WHS or TotalSegmentator numbering)")
-    parser.add_argument("--contrast-hu", type=float, metavar="HU",
-                        help="HU of the arterial blood in the synthetic CT, for a whole-body model with a contrast "
-                             "input: e.g. 350 for a CT angiogram, 180 for a venous-phase scan, 40 without contrast "
-                             "(default: the model's)")
 
 
 def inputs_from_options(args: argparse.Namespace, bundle: ModelBundle) -> dict[str, Any]:
-    """The label mapping of ``--labels`` and the ``--contrast-hu`` level, checked against the model before any input
-    is read."""
-    from .wholebody import contrast_level
-
-    inputs: dict[str, Any] = {}
-    if getattr(args, "labels", None):
-        inputs["label_mapping"] = resolve_label_mapping(parse_label_mapping(args.labels), bundle.manifest.input.labels)
-    if getattr(args, "contrast_hu", None) is not None:
-        contrast_level(bundle, args.contrast_hu)  # refused for a model without a contrast input
-        inputs["contrast_hu"] = args.contrast_hu
-    return inputs
+    """The label mapping of ``--labels``, checked against the model's labels before any input is read."""
+    if not getattr(args, "labels", None):
+        return {}
+    return {"label_mapping": resolve_label_mapping(parse_label_mapping(args.labels), bundle.manifest.input.labels)}
 
 
 def run(volume: Volume, bundle: ModelBundle, inputs: dict[str, Any], options) -> TaskResult:
     from .label_values import present_values
     from .labels_to_ct import synthesize
-    from .wholebody import MMWHS_MODEL_WARNING, contrast_level, is_wholebody_bundle, synthesize_wholebody
+    from .wholebody import MMWHS_MODEL_WARNING, is_wholebody_bundle, synthesize_wholebody
 
     mapping = inputs.get("label_mapping")
     if is_wholebody_bundle(bundle):  # whole-body label set (2.5-D): its own label handling and warnings
-        synthetic, warnings = synthesize_wholebody(volume, bundle, mapping, options, inputs.get("contrast_hu"))
+        synthetic, warnings = synthesize_wholebody(volume, bundle, mapping, options)
     else:
-        contrast_level(bundle, inputs.get("contrast_hu"))  # a model without a contrast input refuses a level
         synthetic, warnings = synthesize(volume, bundle, mapping, options), [MMWHS_MODEL_WARNING]
     absent = sorted(set(mapping) - set(present_values(volume.array))) if mapping else []
     if absent:

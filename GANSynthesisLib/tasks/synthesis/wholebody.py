@@ -16,8 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from ...anatomy.wholebody_classes import (LABEL_SET, MODEL_TABLE, NUMBERINGS, flags_of, given_classes, invented_regions,
-                                          pack_codes, pad_channels, recognise_numbering, to_classes, unpack_codes,
-                                          with_contrast_plane)
+                                          pack_codes, pad_channels, recognise_numbering, to_classes, unpack_codes)
 from ...core.errors import GANSynthesisError
 from ...core.orientation import axial_view
 from ...core.volume import Volume
@@ -37,46 +36,27 @@ def is_wholebody_bundle(bundle: ModelBundle) -> bool:
     return bundle.manifest.input.label_set == LABEL_SET
 
 
-def contrast_level(bundle: ModelBundle, contrast_hu: float | None) -> tuple[float | None, list[str]]:
-    """The arterial blood HU to give the model (the asked one, else its default; None for a model without a
-    contrast input) and a warning when it lies outside what the model was trained on."""
-    settings = bundle.manifest.input.contrast_hu
-    if settings is None:
-        if contrast_hu is not None:
-            raise GANSynthesisError(f"Model {bundle.name} has no contrast input; leave out --contrast-hu or choose a "
-                                    "whole-body model that takes one.")
-        return None, []
-    level = float(settings["default"] if contrast_hu is None else contrast_hu)
-    low, high = settings["trained"]
-    if not low <= level <= high:
-        return level, [f"contrast {level:g} HU is outside the arterial blood HU the model was trained on "
-                       f"({low:g}–{high:g} HU): vessels may not come out at that value"]
-    return level, []
-
-
 @dataclass
 class PackedClassTranslator(SliceNetwork):
     """Slice translator: packed class codes (see :func:`label_sets.pack_codes`) → CT in the manifest's window."""
 
     window: tuple[float, float]
-    contrast_hu: float | None = None  # the arterial blood HU asked for, for a model with a contrast input
 
     def encode(self, slices: np.ndarray, device: torch.device) -> torch.Tensor:
-        channels = unpack_codes(torch.from_numpy(np.ascontiguousarray(slices, np.int32)).to(device))
-        return channels if self.contrast_hu is None else with_contrast_plane(channels, self.contrast_hu)
+        return unpack_codes(torch.from_numpy(np.ascontiguousarray(slices, np.int32)).to(device))
 
     def pad_values(self) -> torch.Tensor:
-        return pad_channels(self.contrast_hu)
+        return pad_channels()
 
     def decode(self, output: torch.Tensor) -> torch.Tensor:
         return from_unit_range(output[:, 0].float(), *self.window)
 
 
-def packed_translator(bundle: ModelBundle, contrast_hu: float | None = None) -> PackedClassTranslator:
+def packed_translator(bundle: ModelBundle) -> PackedClassTranslator:
     network = load_network(bundle, "generator")
     normalisation = bundle.manifest.output.normalisation
     return PackedClassTranslator(network, tuple(bundle.manifest.grid.in_plane_spacing_mm),
-                                 network.size_multiple, (normalisation.low, normalisation.high), contrast_hu)
+                                 network.size_multiple, (normalisation.low, normalisation.high))
 
 
 def label_classes(labelmap: Volume, mapping: Mapping[int, int] | None = None) -> tuple[np.ndarray, str]:
@@ -118,10 +98,8 @@ def resample_back(values: np.ndarray, shape: tuple[int, int], threads: int | Non
 
 
 def synthesize_wholebody(labelmap: Volume, bundle: ModelBundle, mapping: Mapping[int, int] | None = None,
-                         options: InferenceOptions | None = None,
-                         contrast_hu: float | None = None) -> tuple[Volume, list[str]]:
-    """A synthetic CT (HU, float32) on the label map's grid and the warnings about regions the model invented;
-    ``contrast_hu``: the arterial blood HU asked for (default: the model's), for a model with a contrast input.
+                         options: InferenceOptions | None = None) -> tuple[Volume, list[str]]:
+    """A synthetic CT (HU, float32) on the label map's grid and the warnings about regions the model invented.
 
     The classes are resampled to the model grid by nearest neighbour and packed with their neighbours and flags
     there (cheap, and as in training); the engine runs on that grid and the CT is resampled back bilinearly.
@@ -130,9 +108,8 @@ def synthesize_wholebody(labelmap: Volume, bundle: ModelBundle, mapping: Mapping
     if not classes.any():
         raise GANSynthesisError("None of the input's labels is a structure the whole-body model knows.")
     given = given_classes(classes)
-    level, warnings = contrast_level(bundle, contrast_hu)
     view = axial_view(labelmap)
-    translator = packed_translator(bundle, level)
+    translator = packed_translator(bundle)
     axial = model_grid_classes(np.ascontiguousarray(view.forward(classes)), view.spacing_kji,
                                translator.in_plane_spacing)
     rows, cols = view.forward(classes).shape[1:]
@@ -142,4 +119,4 @@ def synthesize_wholebody(labelmap: Volume, bundle: ModelBundle, mapping: Mapping
     on_grid = Volume(codes, spacing=model_spacing, origin=(0.0, 0.0, 0.0), direction=np.eye(3))
     ct = run_translator(translator, on_grid, options).array
     ct = resample_back(ct, (rows, cols))
-    return labelmap.with_array(np.ascontiguousarray(view.backward(ct))), invented_regions(given) + warnings
+    return labelmap.with_array(np.ascontiguousarray(view.backward(ct))), invented_regions(given)

@@ -1,10 +1,7 @@
 """Train the whole-body (wholebody-v1) 2.5-D label-map → CT pix2pix model and export it as a bundle.
 
-Input: per pixel the classes of the slice and its two neighbours (one-hot, 3 × 15 channels), the 14 "given"
-flags of the volume (see GANSynthesisLib.anatomy.wholebody_classes) and the contrast plane: the mean HU of the
-scan's arterial blood / 1000 (phantoms 180–550 HU, the contrast-enhanced chest CT 187 HU, the abdomen CT without
-contrast 42 HU), so a user can ask for a CT angiogram or a scan without contrast; output: CT in the [-1024, 2000] HU
-window. Data: whole-body
+Input: per pixel the classes of the slice and its two neighbours (one-hot, 3 × 15 channels) and the 14 "given"
+flags of the volume (see GANSynthesisLib.anatomy.wholebody_classes); output: CT in the [-1024, 2000] HU window. Data: whole-body
 phantoms and the real CTs' training slices (GANSynthesisTraining/data/wholebody_data.py), each in several label variants (full,
 TotalSegmentator-like, no body outline, coarse), so the model learns to work from what users have.
 
@@ -24,8 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from GANSynthesisLib.anatomy.wholebody_classes import (INPUT_CHANNELS, LABEL_SET, unpack_codes, wholebody_labels,
-                                                       with_contrast_plane)
+from GANSynthesisLib.anatomy.wholebody_classes import INPUT_CHANNELS, LABEL_SET, unpack_codes, wholebody_labels
 from GANSynthesisLib.models.manifest import InputSpec, Manifest
 from GANSynthesisLib.phantoms.wholebody import generate_wholebody_phantom
 from GANSynthesisTraining.bundles.manifest_parts import axial_grid, ct_output
@@ -34,36 +30,33 @@ from GANSynthesisTraining.command_line.arguments import (add_config_arguments, a
 from GANSynthesisTraining.command_line.main import command_main
 from GANSynthesisTraining.data.augmentation import Augmentation
 from GANSynthesisTraining.data.wholebody_data import (CARDIAC_VARIANTS, REAL_SPLITS, VARIANTS, load_real, packed,
-                                                      phantom_contrast_hu, to_model_grid, variant)
+                                                      to_model_grid, variant)
 from GANSynthesisTraining.families.pix2pix.model import Pix2PixConfig, Pix2PixTrainer, build_generator
 from GANSynthesisTraining.loop.trainer import BATCH_NORM_BATCHES, recalibrate_batch_norm
 
 WINDOW = (-1024.0, 2000.0)
-DEFAULT_CONTRAST_HU = 350.0  # the level a run asks for unless told: arterial blood of a CT angiogram
 
 
 @dataclass
 class CodeBank:
-    """Packed 2.5-D class codes (N, canvas, canvas) int32, targets (N, 1, canvas, canvas) fp16 in [-1, 1] and each
-    slice's arterial blood HU (N,); batches are random crops, mirrored left-right with probability ½ (classes
-    resampled by nearest neighbour, as GANSynthesisLib.tasks.synthesis.wholebody does before the engine), with the
-    contrast plane."""
+    """Packed 2.5-D class codes (N, canvas, canvas) int32 and targets (N, 1, canvas, canvas) fp16 in [-1, 1]; batches
+    are random crops, mirrored left-right with probability ½ (classes resampled by nearest neighbour, as
+    GANSynthesisLib.tasks.synthesis.wholebody does before the engine)."""
 
     codes: torch.Tensor
     targets: torch.Tensor
-    contrast_hu: torch.Tensor
     crop: int = 128
     device: torch.device = torch.device("cpu")
 
     @property
     def channels(self) -> int:
-        return INPUT_CHANNELS + 1
+        return INPUT_CHANNELS
 
     def __len__(self) -> int:
         return self.codes.shape[0]
 
     def to(self, device: torch.device) -> "CodeBank":
-        return CodeBank(self.codes.to(device), self.targets.to(device), self.contrast_hu.to(device), self.crop, device)
+        return CodeBank(self.codes.to(device), self.targets.to(device), self.crop, device)
 
     def sample(self, batch_size: int, generator: torch.Generator,
                augmentation: Augmentation = Augmentation()) -> tuple[torch.Tensor, torch.Tensor]:
@@ -81,7 +74,7 @@ class CodeBank:
                 c, y = c.flip(-1), y.flip(-1)
             codes.append(c)
             targets.append(y)
-        x = with_contrast_plane(unpack_codes(torch.stack(codes).to(self.device)), self.contrast_hu[index.to(self.device)])
+        x = unpack_codes(torch.stack(codes).to(self.device))
         return x, torch.stack(targets).to(self.device).float()
 
 
@@ -95,20 +88,16 @@ def build_bank(phantoms: int, spacing: float, canvas: int, crop: int, seed: int,
                phantom_size: tuple[int, int, int] = (256, 256, 32)) -> tuple[CodeBank, dict]:
     """The training bank and a summary of what is in it."""
     rng = np.random.default_rng(seed)
-    codes, targets, levels = [], [], []
-    summary = {"phantom_slices": 0, "real_slices": {}, "contrast_hu": {}}
+    codes, targets, summary = [], [], {"phantom_slices": 0, "real_slices": {}}
     names = list(VARIANTS)
     for s in range(phantoms):
         p = generate_wholebody_phantom(s, phantom_size, (spacing, spacing, 3.0))
         hu = p.ct.array  # phantoms are drawn in (k, j, i) = axial order already (LPS, identity direction)
-        level = phantom_contrast_hu(p)
         for v in rng.choice(names, 2, replace=False):
             h, c = to_model_grid(hu, packed(variant(p.classes.array, v)), (3.0, spacing, spacing), spacing, canvas)
             codes.append(c)
             targets.append(to_unit(h))
-            levels.append(np.full(len(c), level, np.float32))
             summary["phantom_slices"] += len(c)
-        summary["contrast_hu"][f"phantom {s}"] = round(level, 1)
     for name in REAL_SPLITS:
         case = load_real(name)
         start, stop = case.train
@@ -117,37 +106,26 @@ def build_bank(phantoms: int, spacing: float, canvas: int, crop: int, seed: int,
             for _ in range(real_repeats):
                 codes.append(c[start:stop])
                 targets.append(to_unit(h[start:stop]))
-                levels.append(np.full(stop - start, case.contrast_hu, np.float32))
         summary["real_slices"][name] = [start, stop]
-        summary["contrast_hu"][name] = round(case.contrast_hu, 1)
-    bank = CodeBank(torch.from_numpy(np.concatenate(codes)), torch.from_numpy(np.concatenate(targets))[:, None],
-                    torch.from_numpy(np.concatenate(levels)), crop)
+    bank = CodeBank(torch.from_numpy(np.concatenate(codes)), torch.from_numpy(np.concatenate(targets))[:, None], crop)
     summary["bank_slices"] = len(bank)
     return bank, summary
-
 
 
 def manifest_for(args: argparse.Namespace, config: Pix2PixConfig, summary: dict, seconds: float) -> Manifest:
     """The whole-body model's manifest (architecture and metrics come at export and evaluation)."""
     real = ", ".join(f"{name} slices {a}–{b - 1}" for name, (a, b) in summary["real_slices"].items())
-    levels = summary.get("contrast_hu") or {"": DEFAULT_CONTRAST_HU}
-    trained = [round(min(levels.values())), round(max(levels.values()))]
     return Manifest(
         name=args.name, version="1.0.0", task="synthesize", default=True, architecture={},
         title="Whole-body CT from TotalSegmentator-style labels (2.5-D, phantoms + real CT)",
         description="pix2pix (U-Net generator, conditional PatchGAN) that turns a whole-body segmentation "
                        "(TotalSegmentator names or numbers, MM-WHS names, or coarse classes such as body, lung, bone, "
-                       "fat, soft tissue, heart) into a CT whose arterial blood has the HU asked for (a CT "
-                       "angiogram by default, or any phase down to no contrast). 2.5-D: each axial slice is made "
-                       "with its two neighbours' labels as extra input channels, so reformats have no slice stripes.",
-        input=InputSpec(kind="labelmap", label_set=LABEL_SET, labels=wholebody_labels(),
-                        extra={"context_slices": 1,
-                               "contrast_hu": {"default": DEFAULT_CONTRAST_HU, "trained": trained}},
+                       "fat, soft tissue, heart) into a contrast-enhanced CT. 2.5-D: each axial slice is made with "
+                       "its two neighbours' labels as extra input channels, so reformats have no slice stripes.",
+        input=InputSpec(kind="labelmap", label_set=LABEL_SET, labels=wholebody_labels(), extra={"context_slices": 1},
                         encoding="2.5-D packed classes (label_sets.py): one-hot of slices k-1, k, k+1 (15 classes "
-                                 "each) + 14 given-class flags + the contrast plane (arterial blood HU / 1000)"),
-        output=ct_output(WINDOW, contrast=f"arterial blood at the HU asked for (--contrast-hu; default "
-                                          f"{DEFAULT_CONTRAST_HU:g}, a CT angiogram; {trained[0]}–{trained[1]} HU "
-                                          "seen in training)"),
+                                 "each) + 14 given-class flags"),
+        output=ct_output(WINDOW, contrast="contrast-enhanced (arterial) vessels and blood pool"),
         grid=axial_grid(args.spacing, args.canvas),
         training={
             "data": (f"{args.phantoms} whole-body procedural thorax phantoms (GANSynthesisLib.phantoms.wholebody, "
@@ -163,14 +141,13 @@ def manifest_for(args: argparse.Namespace, config: Pix2PixConfig, summary: dict,
                         f"on {args.device_note}, {config.adversarial} + {config.lambda_l1:g}·L1, Adam lr "
                         f"{config.lr_g:g} β1 {config.beta1:g}"),
             "bank_slices": summary["bank_slices"],
-            **({"contrast_hu": summary["contrast_hu"]} if "contrast_hu" in summary else {}),
             **({"initialised_from": summary["initialised_from"]} if "initialised_from" in summary else {}),
         },
         limits=(
             "Trained briefly (see Training) on phantoms and three small real CTs (two of them the same patient): "
             "real texture and anatomy are only partly learned.",
-            "Contrast: arteries and blood pool come out near the HU asked for (--contrast-hu) within the range seen in "
-            "training; veins and organ enhancement follow the phase only as far as three real scans taught it.",
+            "Vessels labelled as arteries are drawn contrast-filled (CT angiogram); a non-contrast scan's arteries "
+            "are not.",
             "Regions the segmentation does not give (e.g. no body outline) are drawn by the model; the run says which.",
             "Research use only, not for diagnosis or treatment planning."))
 
@@ -205,7 +182,7 @@ def export_checkpoint(args: argparse.Namespace, config: Pix2PixConfig, folder: P
     tensors = load_file(str(args.run_dir / CHECKPOINT_TENSORS))
     step = json.loads((args.run_dir / CHECKPOINT_STATE).read_text())["step"]
     prefix = "generator_ema." if any(k.startswith("generator_ema.") for k in tensors) else "generator."
-    generator = build_generator(config, INPUT_CHANNELS + 1)
+    generator = build_generator(config, INPUT_CHANNELS)
     generator.load_state_dict({k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)})
     if prefix == "generator_ema.":  # its batch-norm statistics are the trained weights'; estimate its own
         bank, _ = build_bank(args.phantoms, args.spacing, args.canvas, args.crop, config.seed)
@@ -225,31 +202,21 @@ def export_checkpoint(args: argparse.Namespace, config: Pix2PixConfig, folder: P
 
 
 def initialise_generator(trainer: Pix2PixTrainer, folder: Path) -> str:
-    """Load a whole-body bundle's generator weights into the trainer (EMA restarted from them); what was loaded. A
-    bundle without the contrast plane starts this run's generator with that channel's first-layer weights at zero,
-    so it begins as the loaded model and learns what the contrast level means."""
+    """Load a whole-body bundle's generator weights into the trainer (EMA restarted from them); what was loaded."""
     from GANSynthesisLib.core.errors import GANSynthesisError
     from GANSynthesisLib.models.bundle import load_bundle
     from GANSynthesisLib.models.networks import network_spec
 
     bundle = load_bundle(folder)
-    wanted, found = network_spec(trainer.generator), bundle.manifest.architecture.get("generator") or {}
-    added = wanted.get("in_channels", 0) - found.get("in_channels", 0)
-    if bundle.manifest.input.label_set != LABEL_SET or found | {"in_channels": wanted.get("in_channels")} != wanted \
-            or added not in (0, 1):
+    wanted, found = network_spec(trainer.generator), bundle.manifest.architecture.get("generator")
+    if bundle.manifest.input.label_set != LABEL_SET or found != wanted:
         raise GANSynthesisError(
             f"--init-from {folder}: its generator {found} is not this run's {wanted} ({LABEL_SET}); pass the "
             "--g-base-width, --g-depth, --g-max-width and --g-dropout it was trained with.")
     weights = {k: v.float() for k, v in bundle.load_weights("generator").items()}
-    if added:
-        mine = trainer.generator.state_dict()
-        for key, value in weights.items():
-            if value.ndim == 4 and mine[key].shape[1] == value.shape[1] + 1:  # the first layer: a zero column
-                weights[key] = torch.cat([value, value.new_zeros(value.shape[0], 1, *value.shape[2:])], 1)
     trainer.generator.load_state_dict(weights)
     trainer.start_ema()
-    return (f"{bundle.name} ({bundle.manifest.training.get('summary', 'training not recorded')})"
-            + (" with the contrast plane added" if added else ""))
+    return f"{bundle.name} ({bundle.manifest.training.get('summary', 'training not recorded')})"
 
 
 def run(args: argparse.Namespace) -> int:

@@ -71,23 +71,3 @@ def test_library_synthesize_takes_the_whole_body_path(wholebody_bundle):
 
     out = synthesize(ts_labelmap(), wholebody_bundle, options=InferenceOptions(device="cpu"))
     assert out.array.shape == (6, 40, 48) and np.isfinite(out.array).all()
-
-
-def test_the_contrast_level_reaches_the_network_and_is_checked(tiny_contrast_bundle_dir):
-    bundle = load_bundle(tiny_contrast_bundle_dir)
-    task, options = get_task("synthesize"), InferenceOptions(device="cpu")
-    plain = task.run(ts_labelmap(), bundle, {"contrast_hu": 40.0}, options)
-    angiogram = task.run(ts_labelmap(), bundle, {"contrast_hu": 400.0}, options)
-    default = task.run(ts_labelmap(), bundle, {}, options)
-    assert not np.allclose(plain.volume.array, angiogram.volume.array)
-    assert not any("contrast" in w for w in plain.warnings + angiogram.warnings + default.warnings)
-    assert np.allclose(default.volume.array, task.run(ts_labelmap(), bundle, {"contrast_hu": 350.0}, options).volume.array)
-    outside = task.run(ts_labelmap(), bundle, {"contrast_hu": 900.0}, options)
-    assert any("contrast 900 HU is outside the arterial blood HU the model was trained on (40–450 HU)" in w
-               for w in outside.warnings)
-
-
-def test_a_model_without_a_contrast_input_refuses_a_contrast_level(wholebody_bundle, tiny_bundle_dir):
-    for bundle in (wholebody_bundle, load_bundle(tiny_bundle_dir)):
-        with pytest.raises(GANSynthesisError, match=f"Model {bundle.name} has no contrast input"):
-            get_task("synthesize").run(ts_labelmap(), bundle, {"contrast_hu": 300.0}, InferenceOptions(device="cpu"))
