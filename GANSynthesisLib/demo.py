@@ -16,8 +16,8 @@ from .evaluation.against_reference import evaluate_volumes
 from .files.image_files import write_volume
 from .models.bundle import ModelBundle
 from .models.registry import find_model
-from .phantoms.thorax import generate_phantom
-from .phantoms.wholebody import MODEL_GRID_SIZE, MODEL_GRID_SPACING, generate_wholebody_phantom
+from .phantoms.thorax import Phantom, generate_phantom
+from .phantoms.wholebody import MODEL_GRID_SIZE, MODEL_GRID_SPACING, WholeBodyPhantom, generate_wholebody_phantom
 from .tasks.catalogue import get_task
 from .tasks.run_to_files import run_to_files
 
@@ -26,7 +26,7 @@ DEMO_SIZE = (192, 192, 72)  # the MM-WHS model's phantom (the whole-body one is 
 DEMO_SPACING = (2.0, 2.0, 2.0)
 
 
-def demo_phantom(bundle: ModelBundle):
+def demo_phantom(bundle: ModelBundle) -> tuple[Phantom | WholeBodyPhantom, dict[str, int]]:
     """The demo's phantom (labels, ct, body) in the labels ``bundle`` takes, and the structures whose mean HU the
     demo reports (name → label value)."""
     if bundle.manifest.input.label_set == LABEL_SET:

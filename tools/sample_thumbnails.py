@@ -1,7 +1,8 @@
 """Draw the Sample Data thumbnails of the sample phantoms (GANSynthesis/Resources/Icons) and check them in a test.
 
-Each thumbnail is the axial slice with the most segments (then the most segmented voxels): CT | MR, the MR with the segments' outlines
-in their colours (CT | CT for a sample without MR). Usage: python tools/sample_thumbnails.py [OUTPUT_FOLDER] (default: the module's icon folder)
+Each thumbnail is the axial slice with the most segments (then the most segmented voxels): CT | MR, the MR with the
+segments' outlines in their colours (CT | CT for a sample without MR).
+Usage: python tools/sample_thumbnails.py [OUTPUT_FOLDER] (default: the module's icon folder)
 """
 
 from __future__ import annotations

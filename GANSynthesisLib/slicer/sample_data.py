@@ -1,8 +1,8 @@
 """Sample cases for trying every task without patient data: procedural phantoms, put straight into a scene.
 
 Each sample is drawn from a fixed seed that no bundled model was trained, validated or calibrated on, on the grid
-of the models it feeds (3 mm; 1.5 mm in-plane for the whole-body synthesis model), so Apply works on it at once. Its nodes say they are phantoms (the
-``GANSynthesis.Phantom`` attribute) and sit in one subject-hierarchy folder. Importing this module needs neither
+of the models it feeds (3 mm; 1.5 mm in-plane for the whole-body synthesis model), so Apply works on it at once.
+Its nodes say they are phantoms (the ``GANSynthesis.Phantom`` attribute) and sit in one subject-hierarchy folder. Importing this module needs neither
 scipy nor torch (Slicer registers the samples at start-up, before they may be installed).
 """
 

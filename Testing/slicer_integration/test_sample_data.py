@@ -75,7 +75,8 @@ def test_the_whole_body_segments_are_named_as_the_default_models_classes_and_giv
     assert sample_input_for(bundle) == ("GAN whole-body phantom", "segmentation")
     labels = bundle.manifest.input.labels
     matches = match_segments(nodes["segmentation"], labels)
-    assert {m.model_label for m in matches} >= {"fat", "soft tissue", "lung", "bone", "myocardium", "cardiac blood pool"}
+    given = {match.model_label for match in matches}
+    assert given >= {"fat", "soft tissue", "lung", "bone", "myocardium", "cardiac blood pool"}
     assert all(match.model_label for match in matches)
     exported, _ = labelmap_from_segmentation(nodes["segmentation"], labels, nodes["ct"])
     np.testing.assert_array_equal(exported.array, cases["GAN whole-body phantom"].segmentation[1].array)

@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from GANSynthesisLib.core.errors import GANSynthesisError
 from GANSynthesisLib.engine.input_checks import input_warnings
@@ -17,6 +18,7 @@ from GANSynthesisLib.tasks.anomaly.detection import context_evidence, find_anoma
 from GANSynthesisLib.tasks.anomaly.surprise import combined_heat, joint_surprise, tail_table
 from GANSynthesisLib.tasks.anomaly.thresholds import percent_text, threshold_for_normal_share
 from GANSynthesisLib.tasks.model_cards import held_out_lines
+from GANSynthesisTraining.data.real_normal_ct import real_normal_ct_present
 from GANSynthesisTraining.evaluation.detection_metrics import at_threshold
 
 from support import TINY_ANOMALY_TRAINING
@@ -200,3 +202,22 @@ def test_networks_from_a_bundle_are_calibrated_and_exported_without_training(tmp
         main([*TINY_INPAINTING_TRAINING, "--grid-shifts", "2", "--run-dir", str(other), "--export",
               str(other / "exported"), "--networks-from", str(trained / "exported")])
     assert not (other / "exported").exists()
+
+
+@pytest.mark.skipif(not real_normal_ct_present(), reason="the real CTs of ../shared/data are absent")
+def test_an_exported_inpainting_generator_is_settled_on_the_tiles_it_trained_on(tmp_path):
+    """anomaly-real-ct --settle-batch-norm: a bundle exported before training settled its EMA gets batch-norm
+    statistics estimated for its own weights on the phantoms + real CT tiles; the card's summary says so."""
+    from GANSynthesisLib.models.bundled_networks import load_network
+    from GANSynthesisTraining.families.inpainting.command import main
+    from GANSynthesisTraining.families.inpainting.real_ct import settle_generator
+
+    run = tmp_path / "run"
+    assert main([*TINY_INPAINTING_TRAINING, "--run-dir", str(run), "--export", str(run / "exported")]) == 0
+    bundle = load_bundle(run / "exported")
+    generator = load_network(bundle, "generator")
+    before = [b.clone() for b in generator.buffers() if b.dtype.is_floating_point]
+    said = settle_generator(generator, bundle, phantoms=1)
+    after = [b for b in generator.buffers() if b.dtype.is_floating_point]
+    assert any(not torch.allclose(a, b) for a, b in zip(before, after)) and not generator.training
+    assert said.startswith(" The generator's batch-norm statistics were then re-estimated") and "100 batches" in said

@@ -47,7 +47,8 @@ def sample_input(manifest: Manifest) -> tuple[str, str] | None:
     model."""
     if manifest.input.kind != "labelmap":
         return None
-    return ("GAN whole-body phantom" if manifest.input.label_set == LABEL_SET else "GAN heart phantom", "segmentation")
+    sample = "GAN whole-body phantom" if manifest.input.label_set == LABEL_SET else "GAN heart phantom"
+    return sample, "segmentation"
 
 
 SYNTHESIZE = TaskSpec(
