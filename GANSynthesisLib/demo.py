@@ -10,6 +10,7 @@ import numpy as np
 
 from .anatomy.mmwhs_structures import MMWHS_LABELS
 from .anatomy.wholebody_classes import CLASS_INDEX, LABEL_SET, MODEL_VALUE_BASE
+from .core.label_slices import richest_slice
 from .core.progress import TerminalProgress
 from .engine.inference import InferenceOptions
 from .evaluation.against_reference import evaluate_volumes
@@ -46,8 +47,7 @@ def save_preview(labels: np.ndarray, real: np.ndarray, synthetic: np.ndarray, pa
     import matplotlib.pyplot as plt
 
     # the axial and coronal slices showing the most structures; labels shown by rank, one colour each
-    k = max(range(labels.shape[0]), key=lambda k: (len(np.unique(labels[k])), int((labels[k] > 0).sum())))
-    j = max(range(labels.shape[1]), key=lambda j: (len(np.unique(labels[:, j])), int((labels[:, j] > 0).sum())))
+    k, j = richest_slice(labels, 0), richest_slice(labels, 1)
     values, ranks = np.unique(labels, return_inverse=True)
     labels = ranks.reshape(labels.shape)
     views = {"axial": (lambda a: a[k], 1.0), "coronal": (lambda a: a[:, j, :][::-1], coronal_aspect)}

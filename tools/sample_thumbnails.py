@@ -16,6 +16,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from GANSynthesisLib.core.label_slices import richest_slice  # noqa: E402
 from GANSynthesisLib.slicer.sample_data import SAMPLES, SampleCase  # noqa: E402
 
 ICONS = Path(__file__).resolve().parent.parent / "GANSynthesis" / "Resources" / "Icons"
@@ -29,8 +30,7 @@ def render_thumbnail(case: SampleCase, path: Path) -> Path:
     """PNG (300 × 120 px): the sample's busiest axial slice, cropped to the body, as CT | MR (or CT again), the
     second panel with the segments outlined."""
     _, labels, segments = case.segmentation
-    k = max(range(labels.array.shape[0]),
-            key=lambda k: (len(np.unique(labels.array[k])), int((labels.array[k] > 0).sum())))
+    k = richest_slice(labels.array)
     rows, cols = np.nonzero(case.images["ct"][1].array[k] > -500)  # the body, cropped to fill the thumbnail
     crop = (slice(rows.min(), rows.max() + 1), slice(cols.min(), cols.max() + 1))
     ct = _grey(case.images["ct"][1].array[k][crop], -350.0, 450.0)
