@@ -80,12 +80,6 @@ def matched_ssim(case: np.ndarray, reference: np.ndarray, best: np.ndarray) -> f
                           for i in range(len(case))]))
 
 
-def slice_distance(case: np.ndarray, reference: np.ndarray) -> tuple[float, float]:
-    """The mean best-match MAE (HU) and the mean SSIM of those slice pairs."""
-    mae, best = best_matches(case, reference)
-    return mae, matched_ssim(case, reference, best)
-
-
 def reference_images(paths: list[Path]) -> list[tuple[str, Path]]:
     """(name, path) for each reference image file, and each image in each reference folder."""
     found = []

@@ -14,7 +14,7 @@ import pytest
 from GANSynthesisLib.cli import main
 from GANSynthesisLib.core.errors import GANSynthesisError
 from GANSynthesisLib.datasets.blinded_reading import ReadingSession, body_slices
-from GANSynthesisLib.datasets.copy_check import slice_distance, slice_signatures
+from GANSynthesisLib.datasets.copy_check import best_matches, matched_ssim, slice_signatures
 from GANSynthesisLib.datasets.review import decide, next_unreviewed, review_cases
 from GANSynthesisLib.files.image_files import read_volume
 
@@ -65,16 +65,17 @@ def test_an_exact_copy_of_a_reference_is_flagged_and_dropped(dataset_and_referen
     assert "synthetic_001" in (root / "copy_check" / "report.md").read_text()
 
 
-def test_slice_distance_is_zero_for_a_copy_and_aligns_the_body(dataset_and_references):
+def test_best_match_distance_is_zero_for_a_copy_and_aligns_the_body(dataset_and_references):
     _, references = dataset_and_references
     ct = read_volume(references / "phantom80000.nii.gz").array
     shifted = np.full_like(ct, -1000.0)
     shifted[:, 5:, 7:] = ct[:, :-5, :-7]  # the same body elsewhere in the field of view
     a, b = slice_signatures(ct), slice_signatures(shifted)
-    assert slice_distance(a, a) == (0.0, pytest.approx(1.0))
-    assert slice_distance(a, b)[0] < 15
+    mae, best = best_matches(a, a)
+    assert (mae, matched_ssim(a, a, best)) == (0.0, pytest.approx(1.0))
+    assert best_matches(a, b)[0] < 15
     other = slice_signatures(read_volume(references / "phantom80002.nii.gz").array)
-    assert slice_distance(a, other)[0] > 3 * slice_distance(a, b)[0]
+    assert best_matches(a, other)[0] > 3 * best_matches(a, b)[0]
 
 
 def test_review_records_decisions_and_rejected_cases_leave_the_dataset(dataset_and_references, tmp_path):
