@@ -37,8 +37,12 @@ for _candidate in (_here, os.path.dirname(_here)):
 from GANSynthesisLib.core.devices import DEVICE_CHOICES  # noqa: E402  (needs no torch)
 from GANSynthesisLib.core.errors import GANSynthesisError  # noqa: E402
 from GANSynthesisLib.tasks.catalogue import TASKS  # noqa: E402
+from GANSynthesisLib.tasks.synthesis.contrast_phases import (DEFAULT_PHASE, LEVEL_RANGE, MODEL_PHASE,  # noqa: E402
+                                                             PHASES, describe_level, parse_contrast)
 
 NOT_USED = "(not used)"
+CUSTOM_PHASE = "custom"  # the contrast phase whose blood HU the panel's spin box gives
+CONTRAST_CHOICES = [*PHASES, MODEL_PHASE, CUSTOM_PHASE]
 POLL_INTERVAL_MS = 100
 GENERATION_POLL_MS = 500
 
@@ -53,7 +57,8 @@ class GANSynthesis(ScriptedLoadableModule):
         self.parent.dependencies = []
         self.parent.contributors = ["GANSynthesis developers"]
         self.parent.helpText = _(
-            "Synthesize a CT volume from a cardiac segmentation with a bundled conditional GAN (pix2pix), translate "
+            "Synthesize a CT volume from a segmentation (whole-body, e.g. TotalSegmentator's, or cardiac) with a "
+            "bundled conditional GAN (pix2pix) at the contrast phase you choose, translate "
             "a volume to another modality (MR or low-dose CT to CT), or mark what a GAN of normal anatomy cannot "
             "explain (anomaly heatmap, with per-slice scores and a 'suspected anomaly' segment). "
             "Choose the task, the input and a model, then press Apply; the result is a new volume next to the "
@@ -149,6 +154,8 @@ class GANSynthesisParameterNode:
     device: Annotated[str, Choice(list(DEVICE_CHOICES))] = "auto"
     batchSize: Annotated[int, WithinRange(1, 512)] = 16
     anomalyThreshold: Annotated[float, WithinRange(0.0, 1.0)] = 0.0  # 0: the model's calibrated threshold
+    contrastPhase: Annotated[str, Choice(CONTRAST_CHOICES)] = DEFAULT_PHASE  # blood HU of synthetic CTs
+    contrastHU: Annotated[float, WithinRange(*LEVEL_RANGE)] = PHASES[DEFAULT_PHASE]  # when contrastPhase is custom
     evaluationSynthetic: Optional[vtkMRMLScalarVolumeNode]
     evaluationReference: Optional[vtkMRMLScalarVolumeNode]
     evaluationMask: Optional[vtkMRMLScalarVolumeNode]
@@ -293,6 +300,9 @@ class GANSynthesisWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         for widget in (self.ui.anomalyThresholdLabel, self.ui.anomalyThresholdSpinBox,
                        self.ui.anomalyThresholdHintLabel):
             widget.setVisible(heatmap)
+        for widget in (self.ui.contrastPhaseLabel, self.ui.contrastPhaseComboBox, self.ui.contrastHULabel,
+                       self.ui.contrastHUSpinBox):
+            widget.setVisible(task.name == "synthesize")
         self.refreshModels()
 
     def inputNode(self):
@@ -402,6 +412,8 @@ class GANSynthesisWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         return mapping
 
     def updateApplyButton(self, caller=None, event=None) -> None:
+        if self._parameterNode:
+            self.ui.contrastHUSpinBox.enabled = self._parameterNode.contrastPhase == CUSTOM_PHASE
         if self._run:
             return
         ready = self.inputNode() is not None and self.currentBundle() is not None
@@ -693,6 +705,10 @@ class GANSynthesisLogic(ScriptedLoadableModuleLogic):
                                parameterNode.outputVolume, segmentMapping)
         if bundle.task == "anomaly" and parameterNode.anomalyThreshold > 0:
             prepared.inputs["threshold"] = resolve_threshold(bundle.manifest, parameterNode.anomalyThreshold)
+        if bundle.task == "synthesize":
+            phase = parameterNode.contrastPhase
+            prepared.inputs["contrast_hu"] = parse_contrast(parameterNode.contrastHU if phase == CUSTOM_PHASE
+                                                            else phase)
         return prepared
 
     def start(self, prepared, device: str = "auto", batchSize: Optional[int] = None):
@@ -726,6 +742,8 @@ class GANSynthesisLogic(ScriptedLoadableModuleLogic):
             text += " " + _("Anomaly score {score:.3g}; suspected {volume:.1f} ml at {threshold}.").format(
                 score=result.summary["volume_score"], volume=result.summary["suspected_ml"],
                 threshold=threshold_text(result.summary))
+        if "contrast_hu" in result.summary:
+            text += " " + _("Blood set to {level}.").format(level=describe_level(result.summary["contrast_hu"]))
         for warning in result.warnings:
             logging.warning(warning)
             text += " " + _("Warning: {warning}").format(warning=warning)

@@ -123,8 +123,10 @@ def wholebody_labels() -> dict[str, int]:
 
 
 def is_wholebody(model_labels: Mapping[str, int] | Iterable[str]) -> bool:
-    """Whether a model's label names are this label set's classes."""
-    return set(model_labels) == set(CLASSES[1:])
+    """Whether a model's label names are this label set's classes (all of them, or some: a cardiac model takes the
+    heart's)."""
+    names = set(model_labels)
+    return bool(names) and names <= set(CLASSES[1:])
 
 
 def class_of_name(name: str) -> str | None:
@@ -148,7 +150,8 @@ def canonical_class_name(name: str, model_labels: Iterable[str]) -> str | None:
     labels = list(model_labels)
     if not is_wholebody(labels):
         return None
-    return class_of_name(name)
+    cls = class_of_name(name)
+    return cls if cls in labels else None
 
 
 # --- numbered label maps --------------------------------------------------------------------------------------

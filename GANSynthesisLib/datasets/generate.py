@@ -195,7 +195,7 @@ def generate_dataset(sources: list[LabelSource], output_dir: Path, bundle: Model
         varied, variation = vary_label_map(source.load(), settings.variation, rng)
         progress(done + 0.3 / settings.count, f"{case}: synthesizing")
         result = task.run(varied, bundle, synthesis_inputs or {}, options)
-        metadata = synthetic_metadata(bundle, source.name, result.warnings)
+        metadata = synthetic_metadata(bundle, source.name, result.warnings, result.summary)
         label_note = {VARIED_FROM_KEY: f"{source.name} (seed {settings.seed}, case {index})"}
         manifest = {"case": case, "source": source.name, "reference": source.reference, "seed": settings.seed,
                     "index": index, "variation": variation.to_dict(), "model": bundle.name,

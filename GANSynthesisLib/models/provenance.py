@@ -19,9 +19,12 @@ def output_modality(bundle: ModelBundle) -> str:
     return (bundle.manifest.output.modality or "image")
 
 
-def synthetic_metadata(bundle: ModelBundle, source: str = "", warnings: list[str] | tuple = ()) -> dict[str, str]:
-    """Key/value provenance stored in file headers and as MRML node attributes (with any warnings)."""
-    return ({WARNINGS_KEY: " | ".join(warnings)} if warnings else {}) | {
+def synthetic_metadata(bundle: ModelBundle, source: str = "", warnings: list[str] | tuple = (),
+                       summary: Mapping[str, float] | None = None) -> dict[str, str]:
+    """Key/value provenance stored in file headers and as MRML node attributes (with any warnings, and the run's
+    summary numbers, e.g. the contrast level or the anomaly score)."""
+    numbers = {PREFIX + key: f"{value:.6g}" for key, value in (summary or {}).items()}
+    return ({WARNINGS_KEY: " | ".join(warnings)} if warnings else {}) | numbers | {
         SYNTHETIC_KEY: "true",
         PREFIX + "Task": bundle.task,
         PREFIX + "Model": bundle.name,

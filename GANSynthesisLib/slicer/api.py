@@ -83,8 +83,7 @@ def publish(run: PreparedRun, result: TaskResult):
     segmentation are added too and referenced from the heatmap node (see :data:`RELATED_NODE_ROLES`).
     """
     name_suffix = f"synthetic {output_modality(run.bundle)}"
-    attributes = synthetic_metadata(run.bundle, run.input_node.GetName(), result.warnings)
-    attributes |= {f"GANSynthesis.{key}": f"{value:.6g}" for key, value in result.summary.items()}
+    attributes = synthetic_metadata(run.bundle, run.input_node.GetName(), result.warnings, result.summary)
     related = {}
     with undone_on_error(run.input_node.GetScene()):
         if result.slice_table:

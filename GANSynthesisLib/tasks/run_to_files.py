@@ -31,7 +31,7 @@ def run_to_files(task: TaskSpec, bundle: ModelBundle, input_path: str | Path, ou
     extra_outputs = extra_outputs or {}
     with OutputSet([output, *extra_outputs], overwrite, [input_path]) as outputs:
         result = task.run(read_volume(input_path), bundle, inputs, options)
-        metadata = synthetic_metadata(bundle, str(input_path), result.warnings)
+        metadata = synthetic_metadata(bundle, str(input_path), result.warnings, result.summary)
         write_image_file(result.volume, outputs.staged(output), metadata, file_description(metadata))
         notes = {path: extra.write(result, metadata, outputs.staged(path)) for path, extra in extra_outputs.items()}
     return FilesRun(result, metadata, notes)

@@ -18,19 +18,23 @@ import argparse
 import json
 from dataclasses import replace
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 from scipy import ndimage
 from scipy.stats import wasserstein_distance
 
-from GANSynthesisLib.anatomy.wholebody_classes import CLASS_INDEX, CLASSES, MODEL_VALUE_BASE, NUMBERINGS, to_classes
+from GANSynthesisLib.anatomy.wholebody_classes import (CLASS_INDEX, CLASSES, LABEL_SET, MODEL_VALUE_BASE, NUMBERINGS,
+                                                       to_classes)
 from GANSynthesisLib.core.volume import Volume
 from GANSynthesisLib.engine.inference import InferenceOptions
 from GANSynthesisLib.models.bundle import ModelBundle, load_bundle
 from GANSynthesisLib.models.manifest import Manifest
 from GANSynthesisLib.models.registry import find_model
 from GANSynthesisLib.phantoms.wholebody import generate_wholebody_phantom
-from GANSynthesisLib.tasks.synthesis.wholebody import synthesize_wholebody
+from GANSynthesisLib.tasks.synthesis.contrast_level import EDGE_SIGMA_MM
+from GANSynthesisLib.tasks.synthesis.contrast_phases import DEFAULT_PHASE, PHASES
+from GANSynthesisLib.tasks.synthesis.task import SYNTHESIZE
 from GANSynthesisTraining.bundles.writer import update_bundle
 from GANSynthesisTraining.command_line.arguments import add_threads_argument
 from GANSynthesisTraining.data.real_scans import read_real_scan
@@ -112,27 +116,34 @@ class LabelMeanBaseline:
         return self.means[classes]
 
 
-def run_mmwhs(bundle: ModelBundle, classes: np.ndarray, spacing_kji: tuple[float, float, float]) -> np.ndarray:
-    """The MM-WHS model's CT from the cardiac classes (air where there are none)."""
-    from GANSynthesisLib.tasks.synthesis.labels_to_ct import synthesize
-
-    table = np.zeros(256, np.uint16)
-    for index, value in MMWHS_FOR_CLASS.items():
-        table[index] = value
-    labels = table[classes]
+def synthetic_ct(bundle: ModelBundle, classes: np.ndarray, spacing_kji: tuple[float, float, float],
+                 contrast_hu: float | None) -> tuple[np.ndarray, list[str]]:
+    """A model's CT from a class map, run as the synthesize task runs it (blood at ``contrast_hu``): a whole-body
+    model takes the classes in its own values, a one-hot MM-WHS model the cardiac ones in MM-WHS values (air where
+    there are none); and the run's warnings."""
+    if bundle.manifest.input.label_set == LABEL_SET:
+        labels = np.where(classes > 0, MODEL_VALUE_BASE + classes.astype(np.int32), 0).astype(np.uint16)
+    else:
+        table = np.zeros(256, np.uint16)
+        for index, value in MMWHS_FOR_CLASS.items():
+            table[index] = value
+        labels = table[classes]
     if not labels.any():
-        return np.full(classes.shape, -1000.0, np.float32)
-    return synthesize(axial_volume(labels, spacing_kji), bundle, None, InferenceOptions(device="cpu")).array
+        return np.full(classes.shape, -1000.0, np.float32), []
+    result = SYNTHESIZE.run(axial_volume(labels, spacing_kji), bundle, {"contrast_hu": contrast_hu},
+                            InferenceOptions(device="cpu"))
+    return result.volume.array, result.warnings
 
 
 def evaluation_cases() -> list[tuple]:
-    """(name, description, hu, input classes, body mask, spacing, held-out slice range, baseline variant)."""
+    """(name, description, hu, input classes, body mask, spacing, held-out slice range, the contrast phase a user
+    would state for it)."""
     cases = []
     lung = load_real("lung1")
     a, b = REAL_SPLITS["lung1"][3]
     cases.append(("lung1 (real chest CT)", f"pyradiomics lung1 slices {a}–{b - 1} (5 mm), input: body, lung, bone, "
                   "contrast-vessel classes from thresholds (no heart label exists)", lung.hu,
-                  variant(lung.classes, "coarse"), lung.body, lung.spacing_kji, (a, b), "coarse"))
+                  variant(lung.classes, "coarse"), lung.body, lung.spacing_kji, (a, b), "venous"))
     abdomen = load_real("abdomen30_ts")
 
     labels, _ = _axial(read_real_scan(REAL_SPLITS["abdomen30_ts"][1]))
@@ -144,7 +155,7 @@ def evaluation_cases() -> list[tuple]:
     a, b = REAL_SPLITS["abdomen30_ts"][3]
     cases.append(("abdomen (real CT, TotalSegmentator labels)", f"ts_abdomen_ct_30 slices {a}–{b - 1} (3 mm), input: "
                   "TotalSegmentator's 42 labels + body, lung, bone from thresholds", abdomen.hu, given, abdomen.body,
-                  abdomen.spacing_kji, (a, b), "totalsegmentator"))
+                  abdomen.spacing_kji, (a, b), "none"))
     for seed in HELD_OUT_PHANTOM_SEEDS:
         p = generate_wholebody_phantom(seed)
         hu = p.ct.array
@@ -154,28 +165,35 @@ def evaluation_cases() -> list[tuple]:
         words = {"coarse": "heart, arteries, lung, bone, body", "totalsegmentator": "TotalSegmentator-like",
                  "heart only": "MM-WHS-like, heart structures and great vessels only"}[kind]
         cases.append((f"phantom {seed}", f"held-out phantom seed {seed}, input: {words}", hu,
-                      variant(p.classes.array, kind), p.body.array > 0, (3.0, 1.5, 1.5), (0, hu.shape[0]), kind))
+                      variant(p.classes.array, kind), p.body.array > 0, (3.0, 1.5, 1.5), (0, hu.shape[0]), "arterial"))
     return cases
 
 
-def evaluate(bundle_path: Path, out_dir: Path, with_mmwhs: bool = True) -> dict:
-    """The bundle, the per-label mean and (``with_mmwhs``) the MM-WHS model on every held-out case; writes
-    metrics.json and held_out.png into ``out_dir``."""
+def evaluate(bundle_path: Path, out_dir: Path, others: Sequence[str] = (), heart_only: bool = False) -> dict:
+    """The bundle at the default contrast phase and at the phase a user would state for each case, the per-label
+    mean and the ``others`` (bundled models by name) on every held-out case, all given the same input (with
+    ``heart_only`` the cases' cardiac structures and great vessels alone); writes metrics.json and held_out.png into
+    ``out_dir``."""
     bundle = load_bundle(bundle_path)
-    mmwhs = find_model("mmwhs-ct-phantom", "synthesize") if with_mmwhs else None
+    compared = [find_model(name, "synthesize") for name in others]
     baseline = LabelMeanBaseline()
     results, pictures = {}, []
-    for name, description, hu, classes, body, spacing, (a, b), base_variant in evaluation_cases():
-        model_values = np.where(classes > 0, MODEL_VALUE_BASE + classes.astype(np.int32), 0).astype(np.uint16)
-        synthetic, warnings = synthesize_wholebody(axial_volume(model_values, spacing), bundle, None,
-                                                   InferenceOptions(device="cpu"))
-        outputs = {"model": synthetic.array, "per-label mean HU": baseline(classes)}
-        if mmwhs is not None:
-            outputs["mmwhs-ct-phantom (heart labels only)"] = run_mmwhs(mmwhs, classes, spacing)
+    for name, description, hu, classes, body, spacing, (a, b), phase in evaluation_cases():
+        if heart_only:
+            classes = variant(classes, "heart only")
+            description += "; given: its heart structures and great vessels only"
+        synthetic, warnings = synthetic_ct(bundle, classes, spacing, PHASES[DEFAULT_PHASE])
+        outputs = {"model": synthetic}
+        if phase != DEFAULT_PHASE:
+            outputs[f"model, {phase} stated"] = synthetic_ct(bundle, classes, spacing, PHASES[phase])[0]
+        outputs["per-label mean HU"] = baseline(classes)
+        for other in compared:
+            outputs[other.name + (" (heart labels only)" if "lung" not in other.manifest.input.labels else "")] = \
+                synthetic_ct(other, classes, spacing, PHASES[DEFAULT_PHASE])[0]
         sl = slice(a, b)
         real_means = structure_means(hu[sl], classes[sl], body[sl])
         results[name] = {"description": description, "warnings": warnings, "real_mean_hu": real_means,
-                         "real_roughness": roughness(hu[sl], body[sl], spacing),
+                         "stated_phase": phase, "real_roughness": roughness(hu[sl], body[sl], spacing),
                          "methods": {method: metrics(image[sl], hu[sl], body[sl], classes[sl], spacing)
                                      for method, image in outputs.items()}}
         pictures.append((name, hu, outputs, classes, spacing, (a, b)))
@@ -230,7 +248,7 @@ def metrics_markdown(results: dict) -> str:
             label = "**this model**" if method == "model" else method
             lines.append(f"| {name} | {label} | {m['body_mae']:.0f} | {m['body_hist_emd']:.0f} | "
                          f"{m['roughness_ratio']:.2f} |")
-    lines += ["", "Mean HU per structure (real → this model / per-label mean / MM-WHS model):", ""]
+    lines += ["", "Mean HU per structure (real → each method, in the table's order):", ""]
     for name, r in results.items():
         parts = []
         for structure, real in r["real_mean_hu"].items():
@@ -254,15 +272,17 @@ def acceptance_lines(results: dict) -> list[str]:
     for name, r in results.items():
         if name.startswith("phantom") and "heart, arteries" not in r["description"]:
             continue
-        m = r["methods"]["model"]
-        checks = [f"body MAE {m['body_mae']:.0f} HU ({'≤' if m['body_mae'] <= 120 else '>'} 120)",
+        stated = f"model, {r.get('stated_phase')} stated"
+        m = r["methods"].get(stated, r["methods"]["model"])
+        checks = [f"with the {r.get('stated_phase', DEFAULT_PHASE)} phase stated:",
+                  f"body MAE {m['body_mae']:.0f} HU ({'≤' if m['body_mae'] <= 120 else '>'} 120)",
                   f"histogram EMD {m['body_hist_emd']:.0f} HU ({'≤' if m['body_hist_emd'] <= 60 else '>'} 60)",
                   f"roughness {m['roughness_ratio']:.2f}× real ({'≤' if m['roughness_ratio'] <= 1.5 else '>'} 1.5)"]
         if "artery" in r["real_mean_hu"]:
             real, synth = r["real_mean_hu"]["artery"], m["mean_hu"].get("artery", float("nan"))
             checks.append(f"arteries {synth:.0f} HU vs real {real:.0f} HU "
                           f"({'within' if abs(synth - real) <= 100 else 'not within'} 100 HU)")
-        lines.append(f"- {name}: " + "; ".join(checks))
+        lines.append(f"- {name}, {checks[0]} " + "; ".join(checks[1:]))
     return lines
 
 
@@ -276,26 +296,44 @@ def write_card(bundle_path: Path, results: dict, out: Path, speed: str | None = 
     update_bundle(bundle, manifest, lambda written: wholebody_card(written, results, speed), out / "held_out.png")
 
 
+def input_lines(manifest: Manifest) -> list[str]:
+    """What the model takes, for its card: a whole-body model's names and numberings, or a cardiac model's."""
+    if "lung" not in manifest.input.labels:
+        return ["The seven MM-WHS structures (names, or a plain label map in MM-WHS values 205–850, recognised "
+                "without `--labels`), or TotalSegmentator's `heartchambers_highres` classes, `heart`, `aorta` and "
+                "`pulmonary_artery`: the model's classes " + ", ".join(f"`{n}`" for n in manifest.input.labels)
+                + ". Other structures (lungs, bones, body) are left out with a warning: `wholebody-ct` takes them. "
+                "The run warns that the body outline, lungs, bones and fat are the model's own."]
+    return ["A segmentation with any of these names (Slicer segment names, `--labels name=value`), or a plain label "
+            "map in TotalSegmentator v2 `total` numbering (1–117), in MM-WHS values (205–850) or in the model's own "
+            "values (1001–1014), recognised without `--labels`:", "",
+            "- TotalSegmentator v2 `total` and `heartchambers_highres` class names (every `rib_*`, `vertebrae_*`, "
+            "`sternum`, `costal_cartilages`, … is bone; every lobe is lung; `aorta`, `pulmonary_artery`, "
+            "`brachiocephalic_trunk`, `common_carotid_artery_*`, `subclavian_artery_*`, `celiac_trunk`, … are "
+            "arteries), `body`/`body_trunc`, `tissue_types` (fat, muscle), `lung_vessels` (airways);",
+            "- the seven MM-WHS structures (they refine `heart` into myocardium, blood pool and great vessels);",
+            "- coarse names: `body`, `fat`, `soft tissue`, `lung`, `airway`, `bone`, `spinal canal`, `heart`, "
+            "`myocardium`, `cardiac blood pool`, `artery` (also `vessels`, `contrast`), `vein`, `solid organ`, "
+            "`hollow organ`, and common synonyms (GANSynthesisLib/anatomy/wholebody_classes.py).", "",
+            "The run warns which of body outline, lung, bone, fat and heart the segmentation does not give (the model "
+            "draws those itself): on the command line, in the output node's `GANSynthesis.Warnings` attribute and "
+            "in the module's status line."]
+
+
 def wholebody_card(manifest: Manifest, results: dict, speed: str | None) -> str:
     """The whole-body model's card: input names, training data and held-out results beside the baseline."""
     t = manifest.training
     lines = [f"# {manifest.title} (`{manifest.name}` v{manifest.version})", "", manifest.description, "",
              f"**Intended use:** {manifest.intended_use}.", "",
-             "## Input", "",
-             "A segmentation with any of these names (Slicer segment names, `--labels name=value`), or a plain label "
-             "map in TotalSegmentator v2 `total` numbering (1–117), in MM-WHS values (205–850) or in the model's own "
-             "values (1001–1014), recognised without `--labels`:", "",
-             "- TotalSegmentator v2 `total` and `heartchambers_highres` class names (every `rib_*`, `vertebrae_*`, "
-             "`sternum`, `costal_cartilages`, … is bone; every lobe is lung; `aorta`, `pulmonary_artery`, "
-             "`brachiocephalic_trunk`, `common_carotid_artery_*`, `subclavian_artery_*`, `celiac_trunk`, … are "
-             "arteries), `body`/`body_trunc`, `tissue_types` (fat, muscle), `lung_vessels` (airways);",
-             "- the seven MM-WHS structures (they refine `heart` into myocardium, blood pool and great vessels);",
-             "- coarse names: `body`, `fat`, `soft tissue`, `lung`, `airway`, `bone`, `spinal canal`, `heart`, "
-             "`myocardium`, `cardiac blood pool`, `artery` (also `vessels`, `contrast`), `vein`, `solid organ`, "
-             "`hollow organ`, and common synonyms (GANSynthesisLib/anatomy/wholebody_classes.py).", "",
-             "The run warns which of body outline, lung, bone, fat and heart the segmentation does not give (the model "
-             "draws those itself): on the command line, in the output node's `GANSynthesis.Warnings` attribute and "
-             "in the module's status line.", "",
+             "## Input", "", *(input_lines(manifest)), "",
+             "## Contrast phase", "",
+             "A label map cannot say whether the scan had contrast (an aorta is the same label either way), so the "
+             "run sets the blood in the arteries and heart chambers to the phase asked for (`--contrast`, the "
+             "module's Contrast box): " + ", ".join(f"{name} {level:g} HU" for name, level in PHASES.items())
+             + f", `model` (the network's own level) or a number of HU; default {DEFAULT_PHASE}. The network draws "
+             "the vessels' shape, edges and texture; their mean is then moved to the level, fading out over "
+             f"{EDGE_SIGMA_MM} mm past their edges. The output's `GANSynthesis.contrast_hu` attribute records the "
+             "level and `GANSynthesis.model_artery_hu` what the network had drawn.", "",
              "2.5-D: each axial slice is made from its own labels and those of the slices above and below, plus "
              "flags saying which classes the segmentation gives anywhere; classes are resampled to the model's "
              f"{manifest.grid.in_plane_spacing_mm[0]} mm grid by nearest neighbour and the CT back bilinearly.",
@@ -327,7 +365,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The bundle, where the evaluation goes, and what to write."""
     parser.add_argument("--bundle", type=Path, required=True, help="whole-body bundle folder to evaluate")
     parser.add_argument("--out", type=Path, default=None, help="evaluation folder (default: runs/wholebody-evaluation)")
-    parser.add_argument("--no-mmwhs", action="store_true", help="leave out the MM-WHS model's comparison")
+    parser.add_argument("--compare", nargs="*", default=["mmwhs-ct"], metavar="MODEL",
+                        help="bundled synthesis models to run beside it (default: mmwhs-ct)")
+    parser.add_argument("--heart-only", action="store_true",
+                        help="give every model the cases' heart structures and great vessels only (a cardiac model)")
     add_threads_argument(parser, 2)
     parser.add_argument("--write-card", action="store_true", help="put metrics, figure and model card into the bundle")
     parser.add_argument("--speed", help="a measured speed line for the card")
@@ -336,7 +377,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Evaluate, write metrics.md, and the card when asked."""
     out = args.out or Path("runs") / "wholebody-evaluation"
-    results = evaluate(args.bundle, out, not args.no_mmwhs)
+    results = evaluate(args.bundle, out, args.compare, args.heart_only)
     (out / "metrics.md").write_text(metrics_markdown(results) + "\n")
     print(metrics_markdown(results))
     if args.write_card:

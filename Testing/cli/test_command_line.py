@@ -16,7 +16,7 @@ from scipy import ndimage
 from GANSynthesisLib.cli import build_parser
 from GANSynthesisLib.files.image_files import read_metadata, volume_to_sitk
 
-from support import ROOT, hand_drawn_heart, oblique_direction
+from support import ROOT, hand_drawn_heart, oblique_direction, ts_labelmap
 
 
 def cli(*args, check=True):
@@ -62,6 +62,21 @@ def test_nrrd_output_carries_provenance_keys(foreign_labels, tmp_path, tiny_bund
     meta = read_metadata(output)
     assert meta["GANSynthesis.Synthetic"] == "true" and meta["GANSynthesis.Model"] == "tiny-synth"
     assert meta["GANSynthesis.IntendedUse"] == "research, not for diagnosis"
+
+
+def test_contrast_sets_the_blood_level_and_says_so_in_the_file(tmp_path, tiny_wholebody_bundle_dir):
+    labels = tmp_path / "ts.nrrd"
+    sitk.WriteImage(volume_to_sitk(ts_labelmap()), str(labels))
+    output = tmp_path / "venous.nrrd"
+    result = cli("synthesize", "-i", labels, "-o", output, "-m", tiny_wholebody_bundle_dir, "--contrast", "venous")
+    assert "set to 160 HU (portal-venous phase)" in result.stdout
+    meta = read_metadata(output)
+    assert meta["GANSynthesis.contrast_hu"] == "160" and float(meta["GANSynthesis.model_artery_hu"]) != 160
+    ct = sitk.GetArrayFromImage(sitk.ReadImage(str(output)))
+    assert ct[ts_labelmap().array == 52].mean() == pytest.approx(160, abs=0.05)  # the aorta
+    refused = cli("synthesize", "-i", labels, "-o", tmp_path / "late.nrrd", "-m", tiny_wholebody_bundle_dir,
+                  "--contrast", "late", check=False)
+    assert refused.returncode != 0 and "neither a phase" in refused.stderr and not (tmp_path / "late.nrrd").exists()
 
 
 def test_existing_output_needs_overwrite(foreign_labels, tmp_path, tiny_bundle_dir):

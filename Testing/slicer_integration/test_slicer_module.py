@@ -133,7 +133,8 @@ def test_the_real_wrapper_builds_the_parameter_node_and_every_parameter_round_tr
         "synthesize", "auto", 16, None)
     values = {"task": "anomaly", "model": "anomaly-ct-phantom", "inputSegmentation": segmentation,
               "inputVolume": reference, "referenceVolume": reference, "outputVolume": mask, "device": "cpu",
-              "batchSize": 7, "anomalyThreshold": 0.3, "evaluationSynthetic": reference,
+              "batchSize": 7, "anomalyThreshold": 0.3, "contrastPhase": "custom", "contrastHU": 275.0,
+              "evaluationSynthetic": reference,
               "evaluationReference": reference, "evaluationMask": mask}
     for name, value in values.items():
         setattr(parameters, name, value)
@@ -148,6 +149,8 @@ def test_the_real_wrapper_builds_the_parameter_node_and_every_parameter_round_tr
         parameters.batchSize = 0
     with pytest.raises(ValueError):
         parameters.device = "tpu"
+    with pytest.raises(ValueError):
+        parameters.contrastPhase = "late"
 
 
 def test_setup_connects_the_panel_to_the_parameter_node(widget):
@@ -222,6 +225,28 @@ def test_the_label_table_fills_itself_from_a_totalsegmentator_segmentation(user_
     assert sorted(set(mapping.values())) == ["artery", "bone", "heart", "lung"]
 
 
+def test_the_contrast_phase_box_reaches_the_run(widget, scene):
+    segmentation, _ = totalsegmentator_segmentation(scene)
+    parameters, ui = widget._parameterNode, widget.ui
+    assert ui.contrastPhaseComboBox.isVisibleTo(widget.parent)
+    assert [ui.contrastPhaseComboBox.itemText(i) for i in range(ui.contrastPhaseComboBox.count)] == [
+        "arterial", "venous", "none", "model", "custom"]
+    assert ui.contrastPhaseComboBox.currentText == "arterial" and not ui.contrastHUSpinBox.enabled
+    bundle = widget.currentBundle()
+    assert widget.logic.prepare(parameters, segmentation, bundle).inputs["contrast_hu"] == 350.0
+    ui.contrastPhaseComboBox.setCurrentIndex(ui.contrastPhaseComboBox.findText("none"))  # GUI → parameter node
+    assert parameters.contrastPhase == "none"
+    assert widget.logic.prepare(parameters, segmentation, bundle).inputs["contrast_hu"] == 40.0
+    ui.contrastPhaseComboBox.setCurrentIndex(ui.contrastPhaseComboBox.findText("model"))
+    assert widget.logic.prepare(parameters, segmentation, bundle).inputs["contrast_hu"] is None
+    ui.contrastPhaseComboBox.setCurrentIndex(ui.contrastPhaseComboBox.findText("custom"))
+    assert ui.contrastHUSpinBox.enabled
+    ui.contrastHUSpinBox.value = 275
+    assert widget.logic.prepare(parameters, segmentation, bundle).inputs["contrast_hu"] == 275.0
+    ui.taskComboBox.setCurrentIndex(ui.taskComboBox.findData("anomaly"))
+    assert not ui.contrastPhaseComboBox.isVisibleTo(widget.parent)
+
+
 def test_the_saved_task_and_model_survive_leaving_and_entering_the_module(widget, scene):
     heart_segmentation(scene)
     parameters = widget._parameterNode
@@ -270,6 +295,8 @@ def test_apply_runs_the_model_in_a_child_process_and_publishes_a_synthetic_node(
     assert len(outputs) == 1
     output = outputs[0]
     assert output.GetAttribute("GANSynthesis.Synthetic") == "true" and "synthetic" in output.GetName()
+    assert output.GetAttribute("GANSynthesis.contrast_hu") == "350"  # the default phase: arterial
+    assert "Blood set to 350 HU (arterial phase, a CT angiogram)." in widget.ui.statusLabel.text
     assert output.GetImageData().GetDimensions() == reference.GetImageData().GetDimensions()
     import vtk
 

@@ -1,4 +1,5 @@
-"""The synthesize task: a label map (segmentation) in, a synthetic CT on its grid out."""
+"""The synthesize task: a label map (segmentation) in, a synthetic CT on its grid out, its blood at the chosen
+contrast phase."""
 
 from __future__ import annotations
 
@@ -11,35 +12,66 @@ from ...core.volume import Volume
 from ...models.bundle import ModelBundle
 from ...models.manifest import Manifest
 from ..spec import TaskResult, TaskSpec
+from .card_lines import synthesis_card_lines
+from .contrast_phases import DEFAULT_PHASE, MODEL_PHASE, PHASES, describe_level, parse_contrast
 
 
 def add_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--labels", help="map your label values to the model's labels, e.g. "
                                          "'left ventricle=1,myocardium=2,right ventricle=3' (default: values the "
                                          "model recognises, MM-WHS or TotalSegmentator numbering)")
+    parser.add_argument("--contrast", metavar="PHASE|HU",
+                        help="blood HU in the arteries and heart chambers: "
+                             + ", ".join(f"{name} ({level:g} HU)" for name, level in PHASES.items())
+                             + f", {MODEL_PHASE} (the network's own) or a number of HU (default: {DEFAULT_PHASE})")
 
 
 def inputs_from_options(args: argparse.Namespace, bundle: ModelBundle) -> dict[str, Any]:
-    """The label mapping of ``--labels``, checked against the model's labels before any input is read."""
-    if not getattr(args, "labels", None):
-        return {}
-    return {"label_mapping": resolve_label_mapping(parse_label_mapping(args.labels), bundle.manifest.input.labels)}
+    """The label mapping of ``--labels`` and the ``--contrast`` level, checked before any input is read."""
+    inputs: dict[str, Any] = {"contrast_hu": parse_contrast(getattr(args, "contrast", None) or DEFAULT_PHASE)}
+    if getattr(args, "labels", None):
+        inputs["label_mapping"] = resolve_label_mapping(parse_label_mapping(args.labels), bundle.manifest.input.labels)
+    return inputs
 
 
 def run(volume: Volume, bundle: ModelBundle, inputs: dict[str, Any], options) -> TaskResult:
-    from .label_values import present_values
+    """The synthetic CT; ``inputs``: ``label_mapping`` (input value → model value) and ``contrast_hu`` (blood HU,
+    None: the model's own; absent: the default phase)."""
+    from .contrast_level import class_masks, label_masks, set_blood_level
+    from .label_values import integer_labels, present_values, remap_labels
     from .labels_to_ct import synthesize
     from .wholebody import MMWHS_MODEL_WARNING, is_wholebody_bundle, synthesize_wholebody
 
     mapping = inputs.get("label_mapping")
+    level = inputs.get("contrast_hu", PHASES[DEFAULT_PHASE])
     if is_wholebody_bundle(bundle):  # whole-body label set (2.5-D): its own label handling and warnings
-        synthetic, warnings = synthesize_wholebody(volume, bundle, mapping, options)
+        synthetic, warnings, classes = synthesize_wholebody(volume, bundle, mapping, options)
+        masks = class_masks(classes) if level is not None else {}
     else:
         synthetic, warnings = synthesize(volume, bundle, mapping, options), [MMWHS_MODEL_WARNING]
+        labels = integer_labels(volume)[0]
+        masks = label_masks(remap_labels(labels, mapping) if mapping else labels,
+                            bundle.manifest.input.labels) if level is not None else {}
+    summary: dict[str, float] = {}
+    if masks:
+        synthetic, drawn = set_blood_level(synthetic, masks, level)
+        if drawn:
+            summary["contrast_hu"] = level
+            summary |= {f"model_{name.replace(' ', '_')}_hu": value for name, value in drawn.items()}
     absent = sorted(set(mapping) - set(present_values(volume.array))) if mapping else []
     if absent:
         warnings.insert(0, f"no voxel has the mapped label value(s) {', '.join(map(str, absent))}; check --labels")
-    return TaskResult(synthetic, warnings)
+    return TaskResult(synthetic, warnings, summary=summary)
+
+
+def summary_lines(result: TaskResult) -> list[str]:
+    """The contrast level the blood was set to, beside what the network had drawn."""
+    if "contrast_hu" not in result.summary:
+        return []
+    drawn = ", ".join(f"{key[6:-3].replace('_', ' ')} {value:.0f} HU" for key, value in result.summary.items()
+                      if key.startswith("model_"))
+    return [f"contrast: blood in arteries and heart chambers set to {describe_level(result.summary['contrast_hu'])} "
+            f"(the network drew {drawn})"]
 
 
 def sample_input(manifest: Manifest) -> tuple[str, str] | None:
@@ -47,11 +79,13 @@ def sample_input(manifest: Manifest) -> tuple[str, str] | None:
     model."""
     if manifest.input.kind != "labelmap":
         return None
-    sample = "GAN whole-body phantom" if manifest.input.label_set == LABEL_SET else "GAN heart phantom"
+    whole_body = manifest.input.label_set == LABEL_SET and "lung" in (manifest.input.labels or {})
+    sample = "GAN whole-body phantom" if whole_body else "GAN heart phantom"
     return sample, "segmentation"
 
 
 SYNTHESIZE = TaskSpec(
     name="synthesize", title="Synthesize CT from a segmentation", command_help="label map (segmentation) → synthetic CT",
     input_kind="labelmap", output_display="ct", run=run, add_options=add_options,
-    inputs_from_options=inputs_from_options, sample_input=sample_input)
+    inputs_from_options=inputs_from_options, summary_lines=summary_lines, card_lines=synthesis_card_lines,
+    sample_input=sample_input)

@@ -15,8 +15,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ...anatomy.wholebody_classes import (LABEL_SET, MODEL_TABLE, NUMBERINGS, flags_of, given_classes, invented_regions,
-                                          pack_codes, pad_channels, recognise_numbering, to_classes, unpack_codes)
+from ...anatomy.wholebody_classes import (CLASSES, LABEL_SET, MODEL_TABLE, NUMBERINGS, flags_of, given_classes,
+                                          invented_regions, pack_codes, pad_channels, recognise_numbering, to_classes,
+                                          unpack_codes)
 from ...core.errors import GANSynthesisError
 from ...core.orientation import axial_view
 from ...core.volume import Volume
@@ -97,16 +98,32 @@ def resample_back(values: np.ndarray, shape: tuple[int, int], threads: int | Non
     return out
 
 
+def taken_classes(classes: np.ndarray, bundle: ModelBundle) -> tuple[np.ndarray, list[str]]:
+    """The class map with the classes the model does not take (a cardiac model takes only the heart's) left out,
+    and a warning naming them (none when it takes them all)."""
+    taken = set(bundle.manifest.input.labels)
+    left_out = sorted(given_classes(classes) - taken)
+    if not left_out:
+        return classes, []
+    keep = np.array([index == 0 or name in taken for index, name in enumerate(CLASSES)])
+    return np.where(keep[classes], classes, np.uint8(0)), [
+        f"this model takes only {', '.join(bundle.manifest.input.labels)}: left out {', '.join(left_out)} (a "
+        "whole-body model takes them)"]
+
+
 def synthesize_wholebody(labelmap: Volume, bundle: ModelBundle, mapping: Mapping[int, int] | None = None,
-                         options: InferenceOptions | None = None) -> tuple[Volume, list[str]]:
-    """A synthetic CT (HU, float32) on the label map's grid and the warnings about regions the model invented.
+                         options: InferenceOptions | None = None) -> tuple[Volume, list[str], np.ndarray]:
+    """A synthetic CT (HU, float32) on the label map's grid, the warnings about what the model left out or had to
+    invent, and the class map it was made from (on the label map's grid).
 
     The classes are resampled to the model grid by nearest neighbour and packed with their neighbours and flags
     there (cheap, and as in training); the engine runs on that grid and the CT is resampled back bilinearly.
     """
     classes, _numbering = label_classes(labelmap, mapping)
+    classes, warnings = taken_classes(classes, bundle)
     if not classes.any():
-        raise GANSynthesisError("None of the input's labels is a structure the whole-body model knows.")
+        raise GANSynthesisError(f"None of the input's labels is a structure the model {bundle.name} takes "
+                                f"({', '.join(bundle.manifest.input.labels)}).")
     given = given_classes(classes)
     view = axial_view(labelmap)
     translator = packed_translator(bundle)
@@ -119,4 +136,4 @@ def synthesize_wholebody(labelmap: Volume, bundle: ModelBundle, mapping: Mapping
     on_grid = Volume(codes, spacing=model_spacing, origin=(0.0, 0.0, 0.0), direction=np.eye(3))
     ct = run_translator(translator, on_grid, options).array
     ct = resample_back(ct, (rows, cols))
-    return labelmap.with_array(np.ascontiguousarray(view.backward(ct))), invented_regions(given)
+    return labelmap.with_array(np.ascontiguousarray(view.backward(ct))), warnings + invented_regions(given), classes
