@@ -266,6 +266,11 @@ def pack_codes(axial_classes: np.ndarray, flags: int, context: int = 1) -> np.nd
     return (np.int32(flags) << 12) | (below << 8) | (c << 4) | above
 
 
+def centre_classes(codes: np.ndarray) -> np.ndarray:
+    """Packed codes → the class of each voxel's own slice (uint8)."""
+    return ((np.asarray(codes) >> 4) & 0xF).astype(np.uint8)
+
+
 def unpack_codes(codes):
     """torch int codes (B, H, W) → float (B, 3·15 + 14, H, W): one-hot of slice k-1, k, k+1, then the flags."""
     import torch

@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 import torch
 
-from GANSynthesisLib.anatomy.wholebody_classes import CLASS_INDEX, INPUT_CHANNELS, given_classes
+from GANSynthesisLib.anatomy.wholebody_classes import CLASS_INDEX, INPUT_CHANNELS, centre_classes, given_classes
 from GANSynthesisLib.phantoms.wholebody import ct_noise, generate_wholebody_phantom
+from GANSynthesisTraining.data.real_normal_ct import real_normal_ct_present
 from GANSynthesisTraining.data.wholebody_data import packed, threshold_classes, to_model_grid, variant
 from GANSynthesisTraining.evaluation.wholebody_evaluation import body_mae, histogram_emd, roughness
 from GANSynthesisTraining.families.pix2pix.wholebody import CodeBank
@@ -103,3 +104,30 @@ def test_a_run_starts_from_a_bundles_generator_and_refuses_another_architecture(
     other = Pix2PixTrainer(Pix2PixConfig(g_base_width=16, g_depth=3, g_max_width=16, steps=1), bank, tmp_path / "o")
     with pytest.raises(GANSynthesisError, match="--g-base-width"):
         initialise_generator(other, tiny_wholebody_bundle_dir)
+
+
+@pytest.mark.skipif(not real_normal_ct_present(), reason="the real CTs of ../shared/data are absent")
+def test_a_heart_only_run_makes_a_cardiac_model_that_leaves_other_structures_out(tmp_path):
+    """--variants 'heart only': phantoms' cardiac structures and lung1's contrast-filled vessels, nothing else; the
+    exported model takes the heart classes only and says what it left out."""
+    from GANSynthesisLib.engine.inference import InferenceOptions
+    from GANSynthesisLib.models.bundle import load_bundle
+    from GANSynthesisLib.tasks.catalogue import get_task
+    from GANSynthesisTraining.families.pix2pix.wholebody import HEART_CLASSES, build_bank, main
+
+    from support import ts_labelmap
+
+    bank, summary = build_bank(1, 6.0, 64, 32, 0, phantom_size=(64, 64, 6), variants=["heart only"])
+    given = np.unique(centre_classes(bank.codes.numpy()))
+    assert set(given) <= {0, *(C[name] for name in HEART_CLASSES)} and C["artery"] in given
+    assert list(summary["real_slices"]) == ["lung1"]
+    assert main(["--phantoms", "1", "--variants", "heart only", "--spacing", "6", "--canvas", "64", "--crop", "32",
+                 "--g-base-width", "8", "--g-depth", "3", "--g-max-width", "16", "--steps", "2", "--batch-size", "2",
+                 "--name", "tiny-heart", "--run-dir", str(tmp_path / "run"), "--export", str(tmp_path / "heart")]) == 0
+    bundle = load_bundle(tmp_path / "heart")
+    assert list(bundle.manifest.input.labels) == list(HEART_CLASSES) and not bundle.manifest.default
+    assert "heart only" in bundle.manifest.training["data"]
+    result = get_task("synthesize").run(ts_labelmap(), bundle, {}, InferenceOptions(device="cpu"))
+    assert result.warnings[0].startswith("this model takes only heart, myocardium, cardiac blood pool, artery: left "
+                                         "out bone, lung")
+    assert any("no lung given" in w for w in result.warnings) and np.isfinite(result.volume.array).all()

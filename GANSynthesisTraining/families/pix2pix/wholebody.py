@@ -17,11 +17,13 @@ import json
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import torch
 
-from GANSynthesisLib.anatomy.wholebody_classes import INPUT_CHANNELS, LABEL_SET, unpack_codes, wholebody_labels
+from GANSynthesisLib.anatomy.wholebody_classes import (INPUT_CHANNELS, LABEL_SET, centre_classes, unpack_codes,
+                                                       wholebody_labels)
 from GANSynthesisLib.models.manifest import InputSpec, Manifest
 from GANSynthesisLib.phantoms.wholebody import generate_wholebody_phantom
 from GANSynthesisTraining.bundles.manifest_parts import axial_grid, ct_output
@@ -84,28 +86,48 @@ def to_unit(hu: np.ndarray) -> np.ndarray:
     return (2 * (np.clip(hu, low, high) - low) / (high - low) - 1).astype(np.float16)
 
 
+HEART_CLASSES = ("heart", "myocardium", "cardiac blood pool", "artery")  # what an MM-WHS-style map gives
+HEART_ONLY_REAL = ("lung1",)  # the real CT with contrast-filled vessels
+
+
+def is_heart_only(variants: Sequence[str]) -> bool:
+    """Whether a run trains on MM-WHS-style input alone (the cardiac structures and great vessels)."""
+    return set(variants) <= set(CARDIAC_VARIANTS)
+
+
+def real_variants(variants: Sequence[str]) -> list[str]:
+    """The label variants a real CT is given in: the non-cardiac ones (the real CTs have no cardiac labels); all of
+    them when only cardiac variants are asked for (a real CT's contrast-filled vessels are then its great vessels)."""
+    return [v for v in variants if v not in CARDIAC_VARIANTS] or list(variants)
+
+
 def build_bank(phantoms: int, spacing: float, canvas: int, crop: int, seed: int, real_repeats: int = 2,
-               phantom_size: tuple[int, int, int] = (256, 256, 32)) -> tuple[CodeBank, dict]:
-    """The training bank and a summary of what is in it."""
+               phantom_size: tuple[int, int, int] = (256, 256, 32), variants: Sequence[str] = tuple(VARIANTS)
+               ) -> tuple[CodeBank, dict]:
+    """The training bank (each phantom in two of ``variants``, each real CT's training slices in every variant
+    that fits it, slices with no given class left out) and a summary of what is in it. A heart-only bank takes the
+    one real CT with contrast (lung1), whose vessels stand for great vessels; the abdomen CT has no contrast and its
+    threshold "vessels" are calcified specks."""
     rng = np.random.default_rng(seed)
     codes, targets, summary = [], [], {"phantom_slices": 0, "real_slices": {}}
-    names = list(VARIANTS)
+    names = list(variants)
     for s in range(phantoms):
         p = generate_wholebody_phantom(s, phantom_size, (spacing, spacing, 3.0))
         hu = p.ct.array  # phantoms are drawn in (k, j, i) = axial order already (LPS, identity direction)
-        for v in rng.choice(names, 2, replace=False):
+        for v in rng.choice(names, min(2, len(names)), replace=False):
             h, c = to_model_grid(hu, packed(variant(p.classes.array, v)), (3.0, spacing, spacing), spacing, canvas)
             codes.append(c)
             targets.append(to_unit(h))
             summary["phantom_slices"] += len(c)
-    for name in REAL_SPLITS:
+    for name in (HEART_ONLY_REAL if is_heart_only(names) else REAL_SPLITS):
         case = load_real(name)
         start, stop = case.train
-        for v in [v for v in names if v not in CARDIAC_VARIANTS]:
+        for v in real_variants(names):
             h, c = to_model_grid(case.hu, packed(variant(case.classes, v)), case.spacing_kji, spacing, canvas)
+            given = start + np.flatnonzero(centre_classes(c[start:stop]).any(axis=(1, 2)))
             for _ in range(real_repeats):
-                codes.append(c[start:stop])
-                targets.append(to_unit(h[start:stop]))
+                codes.append(c[given])
+                targets.append(to_unit(h[given]))
         summary["real_slices"][name] = [start, stop]
     bank = CodeBank(torch.from_numpy(np.concatenate(codes)), torch.from_numpy(np.concatenate(targets))[:, None], crop)
     summary["bank_slices"] = len(bank)
@@ -113,26 +135,38 @@ def build_bank(phantoms: int, spacing: float, canvas: int, crop: int, seed: int,
 
 
 def manifest_for(args: argparse.Namespace, config: Pix2PixConfig, summary: dict, seconds: float) -> Manifest:
-    """The whole-body model's manifest (architecture and metrics come at export and evaluation)."""
+    """The model's manifest (architecture and metrics come at export and evaluation): a whole-body model, or with
+    only the heart-only variant a cardiac model that takes the 7 MM-WHS structures (the heart classes)."""
     real = ", ".join(f"{name} slices {a}–{b - 1}" for name, (a, b) in summary["real_slices"].items())
+    heart_only = is_heart_only(args.variants)
+    labels = wholebody_labels()
+    if heart_only:
+        labels = {name: value for name, value in labels.items() if name in HEART_CLASSES}
+        title = "Cardiac CT from the 7 MM-WHS structures (2.5-D, phantoms + real CT)"
+        task = ("turns a map of the 7 MM-WHS cardiac structures (or a whole heart and great vessels) alone into a "
+                "contrast-enhanced chest CT, drawing the body, lungs and bones itself")
+        variants = (f"label variant heart only (phantoms: the 7 cardiac structures and great vessels; real CTs: "
+                    f"their contrast-filled vessels as great vessels, slices with none left out)")
+    else:
+        title = "Whole-body CT from TotalSegmentator-style labels (2.5-D, phantoms + real CT)"
+        task = ("turns a whole-body segmentation (TotalSegmentator names or numbers, MM-WHS names, or coarse classes "
+                "such as body, lung, bone, fat, soft tissue, heart) into a contrast-enhanced CT")
+        variants = f"label variants {', '.join(args.variants)} (heart only: phantoms)"
     return Manifest(
-        name=args.name, version="1.0.0", task="synthesize", default=True, architecture={},
-        title="Whole-body CT from TotalSegmentator-style labels (2.5-D, phantoms + real CT)",
-        description="pix2pix (U-Net generator, conditional PatchGAN) that turns a whole-body segmentation "
-                       "(TotalSegmentator names or numbers, MM-WHS names, or coarse classes such as body, lung, bone, "
-                       "fat, soft tissue, heart) into a contrast-enhanced CT. 2.5-D: each axial slice is made with "
-                       "its two neighbours' labels as extra input channels, so reformats have no slice stripes.",
-        input=InputSpec(kind="labelmap", label_set=LABEL_SET, labels=wholebody_labels(), extra={"context_slices": 1},
+        name=args.name, version="1.0.0", task="synthesize", default=not heart_only, architecture={},
+        title=title,
+        description=f"pix2pix (U-Net generator, conditional PatchGAN) that {task}. 2.5-D: each axial slice is made "
+                    "with its two neighbours' labels as extra input channels, so reformats have no slice stripes.",
+        input=InputSpec(kind="labelmap", label_set=LABEL_SET, labels=labels, extra={"context_slices": 1},
                         encoding="2.5-D packed classes (label_sets.py): one-hot of slices k-1, k, k+1 (15 classes "
                                  "each) + 14 given-class flags"),
         output=ct_output(WINDOW, contrast="contrast-enhanced (arterial) vessels and blood pool"),
         grid=axial_grid(args.spacing, args.canvas),
         training={
             "data": (f"{args.phantoms} whole-body procedural thorax phantoms (GANSynthesisLib.phantoms.wholebody, "
-                     f"seeds 0–{args.phantoms - 1}, 2 label variants each) and real CT slices from ../shared/data: "
-                     f"{real}; label variants full, TotalSegmentator-like, no body, coarse, heart only (phantoms). Real CT sources: "
-                     "TotalSegmentator 2.18.0 test files (Apache-2.0; labels are TotalSegmentator's automatic output), "
-                     "pyradiomics 3.1.0 lung1 (BSD-3-Clause); threshold label maps drawn here."),
+                     f"seeds 0–{args.phantoms - 1}) and real CT slices from ../shared/data: {real}; {variants}. "
+                     "Real CT sources: TotalSegmentator 2.18.0 test files (Apache-2.0; labels are TotalSegmentator's "
+                     "automatic output), pyradiomics 3.1.0 lung1 (BSD-3-Clause); threshold label maps drawn here."),
             "steps": config.steps, "batch_size": config.batch_size, "crop": args.crop,
             "adversarial_loss": config.adversarial, "lambda_l1": config.lambda_l1,
             "device": args.device_note, "seconds": round(seconds),
@@ -146,8 +180,8 @@ def manifest_for(args: argparse.Namespace, config: Pix2PixConfig, summary: dict,
         limits=(
             "Trained briefly (see Training) on phantoms and three small real CTs (two of them the same patient): "
             "real texture and anatomy are only partly learned.",
-            "Vessels labelled as arteries are drawn contrast-filled (CT angiogram); a non-contrast scan's arteries "
-            "are not.",
+            *(("Only the heart and great vessels are given: the body outline, lungs and bones are the model's own "
+               "guess.",) if heart_only else ()),
             "Regions the segmentation does not give (e.g. no body outline) are drawn by the model; the run says which.",
             "Research use only, not for diagnosis or treatment planning."))
 
@@ -162,6 +196,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--run-dir", type=Path, required=True, help="run folder: checkpoints, losses, manifest draft")
     parser.add_argument("--export", type=Path, help="bundle folder to write")
     parser.add_argument("--name", default="wholebody-ct", help="model name in the bundle")
+    parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS), metavar="VARIANT",
+                        help=f"label variants to train on ({', '.join(map(repr, VARIANTS))}; default: all); "
+                             "'heart only' alone makes a cardiac (MM-WHS) model")
     add_threads_argument(parser, 0)
     parser.add_argument("--device-note", default="CPU (2 shared cores)", help="the device as the model card names it")
     parser.add_argument("--export-checkpoint", type=Path, metavar="FOLDER",
@@ -185,7 +222,8 @@ def export_checkpoint(args: argparse.Namespace, config: Pix2PixConfig, folder: P
     generator = build_generator(config, INPUT_CHANNELS)
     generator.load_state_dict({k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)})
     if prefix == "generator_ema.":  # its batch-norm statistics are the trained weights'; estimate its own
-        bank, _ = build_bank(args.phantoms, args.spacing, args.canvas, args.crop, config.seed)
+        bank, _ = build_bank(args.phantoms, args.spacing, args.canvas, args.crop, config.seed,
+                             variants=args.variants)
         sampler = torch.Generator().manual_seed(config.seed)
         recalibrate_batch_norm(generator, (bank.sample(config.batch_size, sampler)[0]
                                            for _ in range(BATCH_NORM_BATCHES)))
@@ -226,7 +264,8 @@ def run(args: argparse.Namespace) -> int:
         export_checkpoint(args, config, args.export_checkpoint)
         return 0
     started = time.monotonic()
-    bank, summary = build_bank(args.phantoms, args.spacing, args.canvas, args.crop, config.seed)
+    bank, summary = build_bank(args.phantoms, args.spacing, args.canvas, args.crop, config.seed,
+                               variants=args.variants)
     print(f"bank: {len(bank)} slices ({summary}) in {time.monotonic() - started:.0f} s", flush=True)
     trainer = Pix2PixTrainer(config, bank, args.run_dir)
     if not trainer.resume() and args.init_from:
