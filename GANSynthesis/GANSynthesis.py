@@ -37,8 +37,8 @@ for _candidate in (_here, os.path.dirname(_here)):
 from GANSynthesisLib.core.devices import DEVICE_CHOICES  # noqa: E402  (needs no torch)
 from GANSynthesisLib.core.errors import GANSynthesisError  # noqa: E402
 from GANSynthesisLib.tasks.catalogue import TASKS  # noqa: E402
-from GANSynthesisLib.tasks.synthesis.contrast_phases import (DEFAULT_PHASE, LEVEL_RANGE, MODEL_PHASE,  # noqa: E402
-                                                             PHASES, describe_level, parse_contrast)
+from GANSynthesisLib.tasks.synthesis.contrast_phases import (DEFAULT_PHASE, LEVEL_KEY, LEVEL_RANGE,  # noqa: E402
+                                                             MODEL_PHASE, PHASES, describe_level, parse_contrast)
 
 NOT_USED = "(not used)"
 CUSTOM_PHASE = "custom"  # the contrast phase whose blood HU the panel's spin box gives
@@ -742,8 +742,8 @@ class GANSynthesisLogic(ScriptedLoadableModuleLogic):
             text += " " + _("Anomaly score {score:.3g}; suspected {volume:.1f} ml at {threshold}.").format(
                 score=result.summary["volume_score"], volume=result.summary["suspected_ml"],
                 threshold=threshold_text(result.summary))
-        if "contrast_hu" in result.summary:
-            text += " " + _("Blood set to {level}.").format(level=describe_level(result.summary["contrast_hu"]))
+        if LEVEL_KEY in result.summary:
+            text += " " + _("Blood set to {level}.").format(level=describe_level(result.summary[LEVEL_KEY]))
         for warning in result.warnings:
             logging.warning(warning)
             text += " " + _("Warning: {warning}").format(warning=warning)

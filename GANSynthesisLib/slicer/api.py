@@ -28,6 +28,7 @@ from ..tasks.anomaly.thresholds import anomaly_threshold_inputs
 from ..tasks.anomaly.task import SUSPECTED_SEGMENT
 from ..tasks.catalogue import get_task
 from ..tasks.spec import TaskResult, TaskSpec
+from ..tasks.synthesis.contrast_phases import DEFAULT_PHASE, parse_contrast
 from .mrml import (SegmentMatch, check_output_node, labelmap_from_segmentation, publish_segmentation, publish_table,
                    publish_volume, show_overlay, style_heatmap, undone_on_error, volume_from_node)
 
@@ -122,9 +123,11 @@ def run_task(task_name: str, input_node, model: str | ModelBundle | None = None,
 
 
 def synthesize_ct(segmentation_node, reference_volume_node=None, model: str | ModelBundle | None = None,
-                  **options) -> Any:
-    """Synthetic CT volume node from a segmentation (or label-map) node; see :func:`run_task` for options."""
-    return run_task("synthesize", segmentation_node, model, reference_volume_node, **options)
+                  contrast: str | float = DEFAULT_PHASE, **options) -> Any:
+    """Synthetic CT volume node from a segmentation (or label-map) node, its blood at ``contrast`` (a phase:
+    arterial, venous, none, model; or HU); see :func:`run_task` for options."""
+    return run_task("synthesize", segmentation_node, model, reference_volume_node,
+                    inputs={"contrast_hu": parse_contrast(contrast)}, **options)
 
 
 def detect_anomalies(volume_node, model: str | ModelBundle | None = None, threshold: float | None = None,

@@ -137,8 +137,10 @@ def test_bad_input_fails_with_one_clear_line_and_no_output(tmp_path, tiny_bundle
 
 def test_models_lists_the_bundled_default_with_metrics():
     out = cli("models").stdout
-    assert "[synthesize]" in out and "(default)" in out and "left ventricle=500" in out
-    assert "held-out data: held-out phantoms" in out and "Held-out: MAE" in out and "baseline, per-label mean HU" in out
+    assert "[synthesize]" in out and "(default)" in out and "cardiac blood pool=1010" in out
+    assert "Contrast: blood in arteries and heart chambers set to the phase asked for (default arterial, 350 HU)" in out
+    assert "Held-out lung1 (real chest CT): body MAE" in out and "(per-label mean HU: " in out
+    assert "held-out data: held-out phantoms" in out and "Held-out: MAE" in out and "  baseline, per-tissue" in out
     assert "[anomaly]" in out and "Held-out, in-range lesions: AUROC" in out
     assert "→ output: anomaly heatmap (S / (S + 6), S = surprise of the voxel in context + surprise of its" in out
     assert "(networks alone: AUPRC" in out

@@ -4,14 +4,13 @@ mean HU (from ``evaluate-wholebody``)."""
 from __future__ import annotations
 
 from ...models.manifest import Manifest
+from ..image_metric_lines import image_metric_lines
 from .contrast_phases import DEFAULT_PHASE, PHASES
 
 
 def synthesis_card_lines(manifest: Manifest) -> list[str]:
     """The contrast line, then one line per held-out real CT (phantom results stay in the model card), or the
     image metrics of a model scored on phantoms."""
-    from ..model_cards import image_metric_lines  # (model_cards lists the tasks, this one among them)
-
     lines = [f"Contrast: blood in arteries and heart chambers set to the phase asked for (default {DEFAULT_PHASE}, "
              f"{PHASES[DEFAULT_PHASE]:g} HU)"]
     for name, result in manifest.metrics.get("results", {}).items():

@@ -11,8 +11,8 @@ from scipy import ndimage
 
 from ...anatomy.wholebody_classes import CLASS_INDEX, class_of_name
 from ...core.volume import Volume
+from .contrast_phases import CONTRAST_CLASSES
 
-CONTRAST_CLASSES = ("cardiac blood pool", "artery")  # where contrast-filled blood is
 EDGE_SIGMA_MM = 0.75  # how far the level fades out past a structure's edge (partial volume)
 
 
@@ -41,8 +41,8 @@ def soft_weight(mask: np.ndarray, spacing_kji: tuple[float, float, float]) -> tu
 
 
 def set_blood_level(ct: Volume, masks: Mapping[str, np.ndarray], level: float) -> tuple[Volume, dict[str, float]]:
-    """The CT with each contrast-filled class's mean brought to ``level`` HU (its texture and edges kept), and the
-    mean HU the model had drawn there (per class present)."""
+    """The CT with each contrast-filled class's mean brought to ``level`` HU (its texture and edges kept; one class's
+    fade stops at another's voxels), and the mean HU the model had drawn there (per class present)."""
     out = ct.array.astype(np.float32, copy=True)
     drawn: dict[str, float] = {}
     for name, mask in masks.items():
@@ -50,5 +50,8 @@ def set_blood_level(ct: Volume, masks: Mapping[str, np.ndarray], level: float) -
             continue
         drawn[name] = float(out[mask].mean())
         box, weight = soft_weight(mask, ct.spacing[::-1])
+        for other, other_mask in masks.items():
+            if other != name:
+                weight[other_mask[box]] = 0.0
         out[box] += weight * np.float32(level - drawn[name])
     return ct.with_array(out), drawn

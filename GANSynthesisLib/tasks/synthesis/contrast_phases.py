@@ -11,6 +11,13 @@ PHASE_TEXT = {"arterial": "arterial phase, a CT angiogram", "venous": "portal-ve
 MODEL_PHASE = "model"  # the network's own blood HU, unchanged
 DEFAULT_PHASE = "arterial"
 LEVEL_RANGE = (-100.0, 1500.0)
+CONTRAST_CLASSES = ("cardiac blood pool", "artery")  # the whole-body classes that hold contrast-filled blood
+LEVEL_KEY = "contrast_hu"  # summary key (node attribute, header key GANSynthesis.contrast_hu) of the level set
+
+
+def drawn_key(name: str) -> str:
+    """Summary key of the mean HU the network drew in a contrast class, e.g. ``model_artery_hu``."""
+    return f"model_{name.replace(' ', '_')}_hu"
 
 
 def parse_contrast(text: str | float) -> float | None:

@@ -76,3 +76,19 @@ def test_mmwhs_chambers_and_great_vessels_take_the_level_and_myocardium_does_not
     core = labels.array == 205
     core &= ~ndimage.binary_dilation(blood | vessels, iterations=4)  # the fade: 3σ of 0.75 mm at 1.1 mm
     np.testing.assert_allclose(ct[core], raw[core], atol=0.01)
+
+
+def test_each_class_ends_at_the_level_where_arteries_touch_the_chambers():
+    from GANSynthesisLib.core.volume import Volume
+    from GANSynthesisLib.tasks.synthesis.contrast_level import set_blood_level
+
+    rng = np.random.default_rng(0)
+    ct = Volume(rng.normal(200, 30, (6, 20, 20)).astype(np.float32), spacing=(0.5, 0.5, 1.0))
+    chambers = np.zeros(ct.array.shape, bool)
+    chambers[:, 4:10, 4:16] = True
+    arteries = np.zeros(ct.array.shape, bool)
+    arteries[:, 10:13, 8:12] = True  # right against the chambers
+    out, drawn = set_blood_level(ct, {"cardiac blood pool": chambers, "artery": arteries}, 420.0)
+    assert out.array[chambers].mean() == pytest.approx(420, abs=1e-3)
+    assert out.array[arteries].mean() == pytest.approx(420, abs=1e-3)
+    assert drawn["artery"] == pytest.approx(ct.array[arteries].mean())
