@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from .anatomy.mmwhs_structures import MMWHS_LABELS
-from .anatomy.wholebody_classes import CLASS_INDEX, LABEL_SET, MODEL_VALUE_BASE
+from .anatomy.wholebody_classes import CLASS_INDEX, MODEL_VALUE_BASE, takes_whole_body
 from .core.label_slices import richest_slice
 from .core.progress import TerminalProgress
 from .engine.inference import InferenceOptions
@@ -30,7 +30,7 @@ DEMO_SPACING = (2.0, 2.0, 2.0)
 def demo_phantom(bundle: ModelBundle) -> tuple[Phantom | WholeBodyPhantom, dict[str, int]]:
     """The demo's phantom (labels, ct, body) in the labels ``bundle`` takes, and the structures whose mean HU the
     demo reports (name → label value)."""
-    if bundle.manifest.input.label_set == LABEL_SET:
+    if takes_whole_body(bundle.manifest.input.label_set, bundle.manifest.input.labels):
         return (generate_wholebody_phantom(DEMO_SEED, MODEL_GRID_SIZE, MODEL_GRID_SPACING),
                 {name: MODEL_VALUE_BASE + CLASS_INDEX[name] for name in ("cardiac blood pool", "myocardium")})
     return (generate_phantom(DEMO_SEED, DEMO_SIZE, DEMO_SPACING),

@@ -2,7 +2,7 @@
 plus M synthetic, on the M synthetic alone — and scored by Dice per structure on held-out real cases, over seeds.
 
 Phantoms (default): "real" is the phantom CT with its MM-WHS labels (seeds 81000 + i; held out: 82000 + i); the
-synthetic cases come from `generate` on the real cases' label maps (varied) with mmwhs-ct-phantom, as a user
+synthetic cases come from `generate` on the real cases' label maps (varied) with mmwhs-ct, as a user
 would make them. --real-ct: the real abdomen CT of ../shared/data with TotalSegmentator's labels (whole-body
 classes): trained on its slices 0–17, scored on slices 20–29 (one patient), synthetic cases from its varied class
 map with wholebody-ct. Prints one table (mean ± standard deviation over seeds), written as Markdown and JSON.
@@ -71,7 +71,7 @@ def phantom_data(args: argparse.Namespace) -> tuple[list[str], list, list, list]
     for i in range(args.held_out):
         p = generate_phantom(HELD_OUT_SEED + i)
         held_out.append((p.ct.array, consecutive(p.labels.array)))
-    synthetic = synthetic_cases([p.labels for p in phantoms], args.synthetic, args.out / "dataset", "mmwhs-ct-phantom",
+    synthetic = synthetic_cases([p.labels for p in phantoms], args.synthetic, args.out / "dataset", "mmwhs-ct",
                                 {name: i for i, name in enumerate(MMWHS_STRUCTURES, start=1)})
     return MMWHS_STRUCTURES, real, synthetic, held_out
 

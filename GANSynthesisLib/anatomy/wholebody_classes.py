@@ -129,6 +129,12 @@ def is_wholebody(model_labels: Mapping[str, int] | Iterable[str]) -> bool:
     return bool(names) and names <= set(CLASSES[1:])
 
 
+def takes_whole_body(label_set: str | None, model_labels: Iterable[str] | None) -> bool:
+    """Whether a model takes a whole-body segmentation (this label set with a body class), rather than the heart
+    alone (a cardiac model in this label set, or a model of MM-WHS values)."""
+    return label_set == LABEL_SET and "body" in (model_labels or ())
+
+
 def class_of_name(name: str) -> str | None:
     """The class a structure name means (TotalSegmentator, MM-WHS, synonyms, coarse names), or None."""
     key = normalise_name(name)

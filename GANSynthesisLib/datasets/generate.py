@@ -17,7 +17,7 @@ import numpy as np
 
 from ..anatomy.mmwhs_structures import MMWHS_LABELS
 from ..anatomy.totalsegmentator_classes import CLASS_MAPS
-from ..anatomy.wholebody_classes import CLASSES, LABEL_SET, MODEL_VALUE_BASE, recognise_numbering
+from ..anatomy.wholebody_classes import CLASSES, MODEL_VALUE_BASE, recognise_numbering, takes_whole_body
 from ..core.errors import GANSynthesisError
 from ..core.volume import Volume
 from ..engine.inference import InferenceOptions
@@ -64,8 +64,8 @@ def folder_sources(folder: Path) -> list[LabelSource]:
 
 def phantom_sources(bundle: ModelBundle, count: int) -> list[LabelSource]:
     """One phantom per case, drawn in the labels the model takes (whole-body classes or MM-WHS structures) on a
-    grid near the model's (1.5 mm in-plane for whole-body models, 3 mm for the MM-WHS model)."""
-    wholebody = bundle.manifest.input.label_set == LABEL_SET
+    grid near the model's (1.5 mm in-plane for whole-body models, 3 mm for cardiac models)."""
+    wholebody = takes_whole_body(bundle.manifest.input.label_set, bundle.manifest.input.labels)
 
     def load(seed: int) -> Volume:
         if wholebody:
@@ -84,8 +84,8 @@ def phantom_sources(bundle: ModelBundle, count: int) -> list[LabelSource]:
 
 
 def label_names(values: list[int], bundle: ModelBundle, user_mapping: dict[str, int]) -> dict[int, str]:
-    """A name for each label value: the user's (--labels), the model's, the whole-body class or TotalSegmentator's
-    name when the values are in that numbering, else ``label_<value>``."""
+    """A name for each label value: the user's (--labels), the whole-body class, MM-WHS or TotalSegmentator name
+    when the values are in that numbering, else the model's, else ``label_<value>``."""
     names = {value: name for name, value in user_mapping.items()}
     model = {value: name for name, value in bundle.manifest.input.labels.items()}
     numbering = recognise_numbering(values)
@@ -96,6 +96,8 @@ def label_names(values: list[int], bundle: ModelBundle, user_mapping: dict[str, 
             names[value] = CLASSES[value - MODEL_VALUE_BASE]
         elif numbering == "totalsegmentator-total":
             names[value] = CLASS_MAPS["total"][value]
+        elif numbering == "mmwhs":
+            names[value] = next((n for n, v in MMWHS_LABELS.items() if v == value), f"label_{value}")
         else:
             names[value] = model.get(value, f"label_{value}")
     return names

@@ -25,7 +25,7 @@ from scipy import ndimage
 from scipy.stats import wasserstein_distance
 
 from GANSynthesisLib.anatomy.wholebody_classes import (CLASS_INDEX, CLASSES, LABEL_SET, MODEL_VALUE_BASE, NUMBERINGS,
-                                                       to_classes)
+                                                       takes_whole_body, to_classes)
 from GANSynthesisLib.core.volume import Volume
 from GANSynthesisLib.engine.inference import InferenceOptions
 from GANSynthesisLib.models.bundle import ModelBundle, load_bundle
@@ -188,7 +188,8 @@ def evaluate(bundle_path: Path, out_dir: Path, others: Sequence[str] = (), heart
             outputs[f"model, {phase} stated"] = synthetic_ct(bundle, classes, spacing, PHASES[phase])[0]
         outputs["per-label mean HU"] = baseline(classes)
         for other in compared:
-            outputs[other.name + (" (heart labels only)" if "lung" not in other.manifest.input.labels else "")] = \
+            whole_body = takes_whole_body(other.manifest.input.label_set, other.manifest.input.labels)
+            outputs[other.name + ("" if whole_body else " (heart labels only)")] = \
                 synthetic_ct(other, classes, spacing, PHASES[DEFAULT_PHASE])[0]
         sl = slice(a, b)
         real_means = structure_means(hu[sl], classes[sl], body[sl])
@@ -286,19 +287,21 @@ def acceptance_lines(results: dict) -> list[str]:
     return lines
 
 
-def write_card(bundle_path: Path, results: dict, out: Path, speed: str | None = None) -> None:
-    """Put the held-out metrics into the bundle's manifest, its figure next to it, and write its model card."""
+def write_card(bundle_path: Path, results: dict, out: Path, speed: str | None = None, note: str | None = None
+               ) -> None:
+    """Put the held-out metrics (and a measured speed line and a further result, kept for later cards) into the
+    bundle's manifest, its figure next to it, and write its model card."""
     bundle = load_bundle(bundle_path)
     metrics = {"data": "held-out real CT slices and held-out phantoms (python -m GANSynthesisTraining "
                        "evaluate-wholebody)", "cases": len(results), "results": results}
-    extra = bundle.manifest.extra | ({"speed": speed} if speed else {})
+    extra = bundle.manifest.extra | ({"speed": speed} if speed else {}) | ({"note": note} if note else {})
     manifest = replace(bundle.manifest, metrics=metrics, extra=extra)
-    update_bundle(bundle, manifest, lambda written: wholebody_card(written, results, speed), out / "held_out.png")
+    update_bundle(bundle, manifest, lambda written: wholebody_card(written, results), out / "held_out.png")
 
 
 def input_lines(manifest: Manifest) -> list[str]:
     """What the model takes, for its card: a whole-body model's names and numberings, or a cardiac model's."""
-    if "lung" not in manifest.input.labels:
+    if not takes_whole_body(manifest.input.label_set, manifest.input.labels):
         return ["The seven MM-WHS structures (names, or a plain label map in MM-WHS values 205–850, recognised "
                 "without `--labels`), or TotalSegmentator's `heartchambers_highres` classes, `heart`, `aorta` and "
                 "`pulmonary_artery`: the model's classes " + ", ".join(f"`{n}`" for n in manifest.input.labels)
@@ -320,7 +323,7 @@ def input_lines(manifest: Manifest) -> list[str]:
             "in the module's status line."]
 
 
-def wholebody_card(manifest: Manifest, results: dict, speed: str | None) -> str:
+def wholebody_card(manifest: Manifest, results: dict) -> str:
     """The whole-body model's card: input names, training data and held-out results beside the baseline."""
     t = manifest.training
     lines = [f"# {manifest.title} (`{manifest.name}` v{manifest.version})", "", manifest.description, "",
@@ -350,12 +353,15 @@ def wholebody_card(manifest: Manifest, results: dict, speed: str | None) -> str:
              "## Held-out evaluation", "", metrics_markdown(results), "",
              "Through-plane roughness: mean |I(k+1) − I(k)| inside the body after in-plane Gaussian smoothing "
              "(σ 2 mm), over the real CT's; body = the real CT's threshold body mask. Baseline: every class painted "
-             "with its mean HU over the training slices.", "",
-             "The issue's acceptance figures, on the held-out real data available here (its thorax CT angiogram is "
-             "held back, so these are not that check):", "", *acceptance_lines(results), "",
-             f"![held-out slices: axial, coronal, sagittal]({manifest.extra['figure']})", ""]
-    if speed:
-        lines += ["## Speed", "", speed, ""]
+             "with its mean HU over the training slices.", ""]
+    if "note" in manifest.extra:
+        lines += [manifest.extra["note"], ""]
+    if takes_whole_body(manifest.input.label_set, manifest.input.labels):
+        lines += ["The issue's acceptance figures, on the held-out real data available here (its thorax CT angiogram "
+                  "is held back, so these are not that check):", "", *acceptance_lines(results), ""]
+    lines += [f"![held-out slices: axial, coronal, sagittal]({manifest.extra['figure']})", ""]
+    if "speed" in manifest.extra:
+        lines += ["## Speed", "", manifest.extra["speed"], ""]
     lines += ["## What a GPU run would add", "", GPU_NOTE, "",
               "## Limits", "", *[f"- {limit}" for limit in manifest.limits], ""]
     return "\n".join(lines)
@@ -371,7 +377,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="give every model the cases' heart structures and great vessels only (a cardiac model)")
     add_threads_argument(parser, 2)
     parser.add_argument("--write-card", action="store_true", help="put metrics, figure and model card into the bundle")
-    parser.add_argument("--speed", help="a measured speed line for the card")
+    parser.add_argument("--speed", help="a measured speed line for the card (kept in the manifest)")
+    parser.add_argument("--note", type=Path, metavar="MARKDOWN",
+                        help="a file with a further measured result for the card's evaluation (kept in the manifest)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -381,5 +389,5 @@ def run(args: argparse.Namespace) -> int:
     (out / "metrics.md").write_text(metrics_markdown(results) + "\n")
     print(metrics_markdown(results))
     if args.write_card:
-        write_card(args.bundle, results, out, args.speed)
+        write_card(args.bundle, results, out, args.speed, args.note.read_text().strip() if args.note else None)
     return 0

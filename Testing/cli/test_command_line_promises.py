@@ -326,12 +326,12 @@ def test_models_lists_every_bundle_with_its_state_and_broken_ones_disable_nothin
     monkeypatch.setenv(USER_MODELS_ENV, str(broken_bundles))
     code, out, err = run(["models"], capsys)
     assert code == 0, err
-    assert "mmwhs-ct-phantom  [synthesize]" in out
+    assert "mmwhs-ct  [synthesize]" in out
     for how, problem in BROKEN.items():
         assert f"broken-{how}  [broken: not usable]" in out and problem in out
     code, out, _ = run(["models", "--json"], capsys)
     states = {Path(entry["path"]).name: entry["state"] for entry in json.loads(out)}
-    assert states["mmwhs-ct-phantom"] == "ok" and all(states[f"broken-{how}"] == "broken" for how in BROKEN)
+    assert states["mmwhs-ct"] == "ok" and all(states[f"broken-{how}"] == "broken" for how in BROKEN)
     code, _, err = run(["synthesize", "-i", inputs["labels"], "-o", tmp_path / "x.nii.gz", "-q"], capsys)
     assert code == 0, err  # the default model still works
     code, _, err = run(["synthesize", "-i", inputs["labels"], "-o", tmp_path / "y.nii.gz", "-m", "broken-null"], capsys)

@@ -31,7 +31,7 @@ def checked_dataset(tmp_path_factory):
     base = tmp_path_factory.mktemp("review")
     root, references = base / "dataset", base / "references"
     references.mkdir()
-    assert main(["generate", "--phantoms", "--output-dir", str(root), "--count", "2", "-m", "mmwhs-ct-phantom",
+    assert main(["generate", "--phantoms", "--output-dir", str(root), "--count", "2", "-m", "mmwhs-ct",
                  "-q"]) == 0
     for seed in (80000, 80001):
         assert main(["phantom", "--seed", str(seed), "-o", str(base / f"p{seed}")]) == 0

@@ -7,6 +7,7 @@ import pytest
 from mrml_scene import add_volume_node, hierarchy_item_names, new_scene, node_ids
 from PIL import Image
 
+from GANSynthesisLib.anatomy.mmwhs_structures import MMWHS_LABELS
 from GANSynthesisLib.core.errors import GANSynthesisError
 from GANSynthesisLib.core.volume import Volume
 from GANSynthesisLib.files.image_files import read_metadata
@@ -62,7 +63,7 @@ def test_a_saved_sample_volume_says_it_is_a_phantom(tmp_path):
 def test_the_heart_segments_match_every_model_label_and_give_back_the_phantoms_label_map(cases):
     scene = new_scene()
     nodes = load_sample(scene, "GAN heart phantom")
-    labels = find_model("mmwhs-ct-phantom", "synthesize").manifest.input.labels  # the phantom is in its values
+    labels = dict(MMWHS_LABELS)  # the phantom is in MM-WHS values
     assert all(match.model_label for match in match_segments(nodes["segmentation"], labels))
     exported, _ = labelmap_from_segmentation(nodes["segmentation"], labels, nodes["ct"])
     np.testing.assert_array_equal(exported.array, cases["GAN heart phantom"].segmentation[1].array)

@@ -166,7 +166,7 @@ def test_setup_connects_the_panel_to_the_parameter_node(widget):
     assert not widget.ui.inputSegmentationSelector.isVisibleTo(widget.parent)
     assert widget.ui.anomalyThresholdSpinBox.isVisibleTo(widget.parent)
     models = [widget.ui.modelComboBox.itemData(i) for i in range(widget.ui.modelComboBox.count)]
-    assert "anomaly-ct-phantom" in models and "mmwhs-ct-phantom" not in models
+    assert "anomaly-ct-phantom" in models and "mmwhs-ct" not in models
     assert "of normal tissue" in widget.ui.anomalyThresholdHintLabel.text
 
 
@@ -266,8 +266,8 @@ def test_the_model_catalogue_is_read_once(module, monkeypatch):
     logic = module.GANSynthesisLogic()
     for task in ("synthesize", "translate", "anomaly", "synthesize"):
         assert logic.models(task)
-    assert logic.model("mmwhs-ct-phantom", "synthesize").name == "mmwhs-ct-phantom"
-    assert logic.model("mmwhs-ct-phantom", "anomaly") is None
+    assert logic.model("mmwhs-ct", "synthesize").name == "mmwhs-ct"
+    assert logic.model("mmwhs-ct", "anomaly") is None
     assert len(calls) == 1
 
 
@@ -507,7 +507,7 @@ def test_settings_are_checked_on_the_main_thread_before_a_child_starts(module, s
     with pytest.raises(GANSynthesisError, match="No model"):
         logic.prepare(parameters, segmentation, None)
     with pytest.raises(GANSynthesisError, match="takes a segmentation or label map"):
-        logic.prepare(parameters, reference, logic.model("mmwhs-ct-phantom", "synthesize"))
+        logic.prepare(parameters, reference, logic.model("mmwhs-ct", "synthesize"))
 
 
 def test_sample_data_offers_the_phantoms_and_its_button_loads_them(module, scene, slicer_rt):

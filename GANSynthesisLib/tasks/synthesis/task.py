@@ -7,13 +7,14 @@ import argparse
 from typing import Any
 
 from ...anatomy.label_mapping import parse_label_mapping, resolve_label_mapping
-from ...anatomy.wholebody_classes import LABEL_SET
+from ...anatomy.wholebody_classes import takes_whole_body
 from ...core.volume import Volume
 from ...models.bundle import ModelBundle
 from ...models.manifest import Manifest
 from ..spec import TaskResult, TaskSpec
 from .card_lines import synthesis_card_lines
-from .contrast_phases import DEFAULT_PHASE, MODEL_PHASE, PHASES, describe_level, parse_contrast
+from .contrast_phases import (CONTRAST_CLASSES, DEFAULT_PHASE, LEVEL_KEY, MODEL_PHASE, PHASES, describe_level,
+                              drawn_key, parse_contrast)
 
 
 def add_options(parser: argparse.ArgumentParser) -> None:
@@ -56,8 +57,7 @@ def run(volume: Volume, bundle: ModelBundle, inputs: dict[str, Any], options) ->
     if masks:
         synthetic, drawn = set_blood_level(synthetic, masks, level)
         if drawn:
-            summary["contrast_hu"] = level
-            summary |= {f"model_{name.replace(' ', '_')}_hu": value for name, value in drawn.items()}
+            summary = {LEVEL_KEY: level} | {drawn_key(name): value for name, value in drawn.items()}
     absent = sorted(set(mapping) - set(present_values(volume.array))) if mapping else []
     if absent:
         warnings.insert(0, f"no voxel has the mapped label value(s) {', '.join(map(str, absent))}; check --labels")
@@ -66,11 +66,11 @@ def run(volume: Volume, bundle: ModelBundle, inputs: dict[str, Any], options) ->
 
 def summary_lines(result: TaskResult) -> list[str]:
     """The contrast level the blood was set to, beside what the network had drawn."""
-    if "contrast_hu" not in result.summary:
+    if LEVEL_KEY not in result.summary:
         return []
-    drawn = ", ".join(f"{key[6:-3].replace('_', ' ')} {value:.0f} HU" for key, value in result.summary.items()
-                      if key.startswith("model_"))
-    return [f"contrast: blood in arteries and heart chambers set to {describe_level(result.summary['contrast_hu'])} "
+    drawn = ", ".join(f"{name} {result.summary[drawn_key(name)]:.0f} HU" for name in CONTRAST_CLASSES
+                      if drawn_key(name) in result.summary)
+    return [f"contrast: blood in arteries and heart chambers set to {describe_level(result.summary[LEVEL_KEY])} "
             f"(the network drew {drawn})"]
 
 
@@ -79,7 +79,7 @@ def sample_input(manifest: Manifest) -> tuple[str, str] | None:
     model."""
     if manifest.input.kind != "labelmap":
         return None
-    whole_body = manifest.input.label_set == LABEL_SET and "lung" in (manifest.input.labels or {})
+    whole_body = takes_whole_body(manifest.input.label_set, manifest.input.labels)
     sample = "GAN whole-body phantom" if whole_body else "GAN heart phantom"
     return sample, "segmentation"
 

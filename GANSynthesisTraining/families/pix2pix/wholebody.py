@@ -134,6 +134,13 @@ def build_bank(phantoms: int, spacing: float, canvas: int, crop: int, seed: int,
     return bank, summary
 
 
+def real_words(real_slices: dict) -> str:
+    """The real CTs a run trained on, in a few words for the card's limits."""
+    if list(real_slices) == ["lung1"]:
+        return "one small real CT (lung1, its contrast-filled vessels as the only labels)"
+    return "three small real CTs (two of them the same patient)"
+
+
 def manifest_for(args: argparse.Namespace, config: Pix2PixConfig, summary: dict, seconds: float) -> Manifest:
     """The model's manifest (architecture and metrics come at export and evaluation): a whole-body model, or with
     only the heart-only variant a cardiac model that takes the 7 MM-WHS structures (the heart classes)."""
@@ -178,10 +185,12 @@ def manifest_for(args: argparse.Namespace, config: Pix2PixConfig, summary: dict,
             **({"initialised_from": summary["initialised_from"]} if "initialised_from" in summary else {}),
         },
         limits=(
-            "Trained briefly (see Training) on phantoms and three small real CTs (two of them the same patient): "
-            "real texture and anatomy are only partly learned.",
+            f"Trained briefly (see Training) on phantoms and {real_words(summary['real_slices'])}: real texture "
+            "and anatomy are only partly learned.",
             *(("Only the heart and great vessels are given: the body outline, lungs and bones are the model's own "
                "guess.",) if heart_only else ()),
+            "The blood in arteries and heart chambers is set to the contrast phase asked for (default arterial, 350 HU, "
+            "a CT angiogram), not learned: state the scan's phase (--contrast venous, none, or a number of HU).",
             "Regions the segmentation does not give (e.g. no body outline) are drawn by the model; the run says which.",
             "Research use only, not for diagnosis or treatment planning."))
 
