@@ -9,6 +9,7 @@ from pathlib import Path
 from .command_options import add_model_options, chosen_model, positive_float, positive_int
 from .core.errors import GANSynthesisError
 from .core.progress import TerminalProgress
+from .tasks.synthesis.task import add_contrast_option
 
 
 def lesion_option(text: str) -> tuple[int, int | None]:
@@ -36,6 +37,7 @@ def add_dataset_commands(commands: argparse._SubParsersAction) -> None:
     generate.add_argument("--seed", type=int, default=0, help="random seed of the variations (default 0)")
     add_model_options(generate)
     generate.add_argument("--labels", help="your label values' names, as for synthesize: 'left ventricle=1,…'")
+    add_contrast_option(generate)
     generate.add_argument("--deformation-mm", type=float, default=6.0, help="largest smooth displacement (default 6)")
     generate.add_argument("--scaling", type=float, default=0.08, help="zoom within 1 ± this per axis (default 0.08)")
     generate.add_argument("--structure-change-mm", type=float, default=3.0,

@@ -27,6 +27,7 @@ from ..files.output_set import OutputSet, check_output_folder
 from ..models.bundle import ModelBundle
 from ..models.provenance import VARIED_FROM_KEY, file_description, synthetic_metadata
 from ..tasks.catalogue import get_task
+from ..tasks.synthesis.contrast_phases import DEFAULT_PHASE, PHASES
 from .label_variation import VariationSettings, vary_label_map
 from .nnunet_dataset import (GENERATION_JSON, image_path, json_text, label_path, manifest_path, now, read_json,
                              write_dataset_json, write_json)
@@ -150,7 +151,7 @@ def _check_resumable(root: Path, record: dict) -> None:
                                     "empty or new folder.")
         return
     previous = read_json(path)
-    for key in ("settings", "model", "model_version", "sources"):
+    for key in ("settings", "model", "model_version", "contrast_hu", "sources"):
         if previous.get(key) != record[key]:
             raise GANSynthesisError(
                 f"{root} holds a dataset made with other {key.replace('_', ' ')} ({previous.get(key)!r}, now "
@@ -170,7 +171,9 @@ def generate_dataset(sources: list[LabelSource], output_dir: Path, bundle: Model
                                 "(`python -m GANSynthesisLib models --task synthesize`).")
     root = check_output_folder(output_dir, inputs)
     phantoms = all(s.name == f"phantom{PHANTOM_SEED_BASE + i}" for i, s in enumerate(sources))
+    contrast = (synthesis_inputs or {}).get("contrast_hu", PHASES[DEFAULT_PHASE])
     record = {"settings": settings.to_dict(), "model": bundle.name, "model_version": str(bundle.manifest.version),
+              "contrast_hu": contrast,
               "sources": f"phantoms, seed {PHANTOM_SEED_BASE} + case number" if phantoms else [s.name for s in sources]}
     record = json.loads(json_text(record))  # as it reads back (tuples as lists)
     _check_resumable(root, record)
@@ -196,7 +199,7 @@ def generate_dataset(sources: list[LabelSource], output_dir: Path, bundle: Model
         rng = np.random.default_rng([settings.seed, index])
         varied, variation = vary_label_map(source.load(), settings.variation, rng)
         progress(done + 0.3 / settings.count, f"{case}: synthesizing")
-        result = task.run(varied, bundle, synthesis_inputs or {}, options)
+        result = task.run(varied, bundle, (synthesis_inputs or {}) | {"contrast_hu": contrast}, options)
         metadata = synthetic_metadata(bundle, source.name, result.warnings, result.summary)
         label_note = {VARIED_FROM_KEY: f"{source.name} (seed {settings.seed}, case {index})"}
         manifest = {"case": case, "source": source.name, "reference": source.reference, "seed": settings.seed,

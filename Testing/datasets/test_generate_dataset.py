@@ -95,6 +95,8 @@ def test_a_stopped_run_resumes_and_leaves_no_partial_case(tmp_path, monkeypatch)
     assert json.loads((root / "dataset.json").read_text())["numTraining"] == 3
     with pytest.raises(GANSynthesisError, match="other settings"):
         generate_dataset(sources, root, bundle, GenerationSettings(3, seed=6))
+    with pytest.raises(GANSynthesisError, match="other contrast hu"):
+        generate_dataset(sources, root, bundle, settings, synthesis_inputs={"contrast_hu": 40.0})
 
 
 def test_a_folder_of_label_maps_with_user_values_and_names(tmp_path, capsys):
@@ -107,9 +109,12 @@ def test_a_folder_of_label_maps_with_user_values_and_names(tmp_path, capsys):
         write_volume(Volume(labels, (3.0, 3.0, 3.0)), folder / f"{name}.nii.gz")
     root = tmp_path / "out"
     assert main(["generate", "--input-dir", str(folder), "--output-dir", str(root), "--count", "3",
-                 "--labels", "myocardium=1,left ventricle=2", "-q"]) == 0
+                 "--labels", "myocardium=1,left ventricle=2", "--contrast", "none", "-q"]) == 0
     description = json.loads((root / "dataset.json").read_text())
     assert description["labels"] == {"background": 0, "myocardium": 1, "left ventricle": 2}
+    ventricle = sitk.GetArrayFromImage(sitk.ReadImage(str(root / "labelsTr" / "synthetic_000.nii.gz"))) == 2
+    image = read_volume(root / "imagesTr" / "synthetic_000_0000.nii.gz").array
+    assert image[ventricle].mean() == pytest.approx(40, abs=0.5)  # the blood pool, without contrast as asked
     sources = [json.loads((root / "cases" / f"synthetic_00{i}.json").read_text())["source"] for i in range(3)]
     assert sources == ["first", "second", "first"]
     assert main(["generate", "--input-dir", str(folder), "--output-dir", str(folder / "inside"), "--count", "1"]) == 2

@@ -21,6 +21,11 @@ def add_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--labels", help="map your label values to the model's labels, e.g. "
                                          "'left ventricle=1,myocardium=2,right ventricle=3' (default: values the "
                                          "model recognises, MM-WHS or TotalSegmentator numbering)")
+    add_contrast_option(parser)
+
+
+def add_contrast_option(parser: argparse.ArgumentParser) -> None:
+    """--contrast: the blood HU of synthetic CTs (synthesize, generate)."""
     parser.add_argument("--contrast", metavar="PHASE|HU",
                         help="blood HU in the arteries and heart chambers: "
                              + ", ".join(f"{name} ({level:g} HU)" for name, level in PHASES.items())
