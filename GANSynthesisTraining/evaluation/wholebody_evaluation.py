@@ -275,7 +275,7 @@ def acceptance_lines(results: dict) -> list[str]:
             continue
         stated = f"model, {r.get('stated_phase')} stated"
         m = r["methods"].get(stated, r["methods"]["model"])
-        checks = [f"with the {r.get('stated_phase', DEFAULT_PHASE)} phase stated:",
+        checks = [f"with --contrast {r.get('stated_phase', DEFAULT_PHASE)}:",
                   f"body MAE {m['body_mae']:.0f} HU ({'≤' if m['body_mae'] <= 120 else '>'} 120)",
                   f"histogram EMD {m['body_hist_emd']:.0f} HU ({'≤' if m['body_hist_emd'] <= 60 else '>'} 60)",
                   f"roughness {m['roughness_ratio']:.2f}× real ({'≤' if m['roughness_ratio'] <= 1.5 else '>'} 1.5)"]
