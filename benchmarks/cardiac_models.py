@@ -5,7 +5,8 @@ at the network's own level. MAE, PSNR and SSIM in the body, mean ± sd over the 
 
     python benchmarks/cardiac_models.py [--models mmwhs-ct wholebody-ct BUNDLE...] [--threads 2]
 
-(The replaced 2-D model: ``git worktree add /tmp/old0644 0644ca5`` and ``--models /tmp/old/Resources/Models/mmwhs-ct-phantom``.)
+The replaced 2-D model: ``git worktree add /tmp/old0644 0644ca5``, then
+``--models /tmp/old0644/Resources/Models/mmwhs-ct-phantom``.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from GANSynthesisLib.core.label_slices import richest_slice  # noqa: E402
-from GANSynthesisLib.slicer.sample_data import SAMPLES, SampleCase  # noqa: E402
+from GANSynthesisLib.slicer.sample_data import SAMPLES, SampleCase, drawn_sample  # noqa: E402
 
 ICONS = Path(__file__).resolve().parent.parent / "GANSynthesis" / "Resources" / "Icons"
 
@@ -56,7 +56,7 @@ def render_thumbnail(case: SampleCase, path: Path) -> Path:
 
 def render_all(folder: Path = ICONS) -> list[Path]:
     """Every sample's thumbnail, written under its file name into ``folder``."""
-    return [render_thumbnail(sample.make(), folder / sample.thumbnail) for sample in SAMPLES.values()]
+    return [render_thumbnail(drawn_sample(name), folder / sample.thumbnail) for name, sample in SAMPLES.items()]
 
 
 if __name__ == "__main__":

@@ -8,7 +8,8 @@ scipy nor torch (Slicer registers the samples at start-up, before they may be in
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import functools
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Mapping
 
 from ..anatomy.mmwhs_structures import MMWHS_LABELS
@@ -120,14 +121,30 @@ SAMPLES: dict[str, Sample] = {
 }
 
 
+@functools.lru_cache(maxsize=None)
+def _drawn_once(name: str) -> SampleCase:
+    return SAMPLES[name].make()
+
+
+def drawn_sample(name: str) -> SampleCase:
+    """The sample ``name``, drawn once per process (its seeds are fixed, and the lesion phantom takes seconds) and
+    handed out as copies, so nothing done to one load reaches the next."""
+    if name not in SAMPLES:
+        raise GANSynthesisError(f"There is no sample {name!r}; choose one of {', '.join(SAMPLES)}.")
+    case = _drawn_once(name)
+    copied = lambda volume: volume.with_array(volume.array.copy())
+    label_name, labels, segments = case.segmentation
+    return replace(case, images={role: (node_name, copied(volume), display)
+                                 for role, (node_name, volume, display) in case.images.items()},
+                   segmentation=(label_name, copied(labels), segments))
+
+
 def load_sample(scene, name: str) -> dict[str, Any]:
     """Draw the sample ``name`` into ``scene``; returns its nodes by role ('ct', 'mr', 'segmentation'). Adds all of
     them or, on failure, none."""
     from .mrml import add_segmentation, add_volume, put_in_folder, undone_on_error
 
-    if name not in SAMPLES:
-        raise GANSynthesisError(f"There is no sample {name!r}; choose one of {', '.join(SAMPLES)}.")
-    case = SAMPLES[name].make()
+    case = drawn_sample(name)
     attributes = {PHANTOM_KEY: f"seed {case.seed}"}
     with undone_on_error(scene):
         nodes = {role: add_volume(scene, volume, node_name, attributes, display)

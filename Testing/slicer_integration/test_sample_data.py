@@ -18,8 +18,8 @@ from GANSynthesisLib.models.registry import find_model, list_models
 from GANSynthesisLib.phantoms.lesions import LesionKind
 from GANSynthesisLib.slicer import api
 from GANSynthesisLib.slicer.mrml import add_segmentation, labelmap_from_segmentation, match_segments, volume_from_node
-from GANSynthesisLib.slicer.sample_data import (LESION_SEED, SAMPLES, heart_case, lesion_sample_case, load_sample,
-                                                load_sample_input, sample_input_for, wholebody_case)
+from GANSynthesisLib.slicer.sample_data import (LESION_SEED, SAMPLES, drawn_sample, heart_case, lesion_sample_case,
+                                                load_sample, load_sample_input, sample_input_for, wholebody_case)
 from tools.sample_thumbnails import ICONS, render_all
 
 slicer = pytest.importorskip("slicer")
@@ -187,3 +187,12 @@ def test_thumbnails_are_drawn_for_every_sample_and_shipped_with_the_module(tmp_p
         image = np.asarray(Image.open(drawn).convert("L"))
         assert image.shape == np.asarray(Image.open(shipped).convert("L")).shape
         assert image.std() > 20  # an image, not a blank canvas
+
+
+def test_a_sample_is_drawn_once_and_what_one_load_changes_does_not_reach_the_next(cases):
+    first = drawn_sample("GAN heart phantom")
+    first.images["ct"][1].array[:] = 0  # e.g. a user's edit of the loaded volume
+    again = drawn_sample("GAN heart phantom")
+    np.testing.assert_array_equal(again.images["ct"][1].array, cases["GAN heart phantom"].images["ct"][1].array)
+    with pytest.raises(GANSynthesisError, match="no sample"):
+        drawn_sample("GAN brain phantom")

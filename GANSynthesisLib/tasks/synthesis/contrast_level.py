@@ -34,7 +34,7 @@ def soft_weight(mask: np.ndarray, spacing_kji: tuple[float, float, float]) -> tu
     box (grown by the fade), with that box."""
     sigma = [EDGE_SIGMA_MM / s for s in spacing_kji]
     margin = [int(np.ceil(3 * s)) for s in sigma]
-    found = np.nonzero(mask.any(axis=(1, 2)))[0], np.nonzero(mask.any(axis=(0, 2)))[0], np.nonzero(mask.any(axis=(0, 1)))[0]
+    found = [np.nonzero(mask.any(axis=tuple(a for a in range(3) if a != axis)))[0] for axis in range(3)]
     box = tuple(slice(max(0, f[0] - m), min(n, f[-1] + 1 + m)) for f, m, n in zip(found, margin, mask.shape))
     inside = mask[box]
     return box, np.maximum(inside, ndimage.gaussian_filter(inside.astype(np.float32), sigma))

@@ -189,8 +189,8 @@ def manifest_for(args: argparse.Namespace, config: Pix2PixConfig, summary: dict,
             "and anatomy are only partly learned.",
             *(("Only the heart and great vessels are given: the body outline, lungs and bones are the model's own "
                "guess.",) if heart_only else ()),
-            "The blood in arteries and heart chambers is set to the contrast phase asked for (default arterial, 350 HU, "
-            "a CT angiogram), not learned: state the scan's phase (--contrast venous, none, or a number of HU).",
+            "The blood in arteries and heart chambers is set to the contrast phase asked for (default arterial, 350 "
+            "HU, a CT angiogram), not learned: state the scan's phase (--contrast venous, none, or a number of HU).",
             "Regions the segmentation does not give (e.g. no body outline) are drawn by the model; the run says which.",
             "Research use only, not for diagnosis or treatment planning."))
 
