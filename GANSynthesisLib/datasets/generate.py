@@ -65,7 +65,7 @@ def folder_sources(folder: Path) -> list[LabelSource]:
 
 def phantom_sources(bundle: ModelBundle, count: int) -> list[LabelSource]:
     """One phantom per case, drawn in the labels the model takes (whole-body classes or MM-WHS structures) on a
-    grid near the model's (1.5 mm in-plane for whole-body models, 3 mm for cardiac models)."""
+    grid near the model's (whole-body phantoms at 1.5 mm in-plane; for cardiac models the heart phantom at 3 mm)."""
     wholebody = takes_whole_body(bundle.manifest.input.label_set, bundle.manifest.input.labels)
 
     def load(seed: int) -> Volume:
