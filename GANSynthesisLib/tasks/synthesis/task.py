@@ -44,8 +44,9 @@ def run(volume: Volume, bundle: ModelBundle, inputs: dict[str, Any], options) ->
     """The synthetic CT; ``inputs``: ``label_mapping`` (input value → model value) and ``contrast_hu`` (blood HU,
     None: the model's own; absent: the default phase)."""
     from .contrast_level import class_masks, label_masks, set_blood_level
-    from .label_values import integer_labels, present_values, remap_labels
-    from .labels_to_ct import synthesize
+    from ...engine.inference import run_translator
+    from .label_values import present_values
+    from .labels_to_ct import prepare_labelmap, translator_for
     from .wholebody import MMWHS_MODEL_WARNING, is_wholebody_bundle, synthesize_wholebody
 
     mapping = inputs.get("label_mapping")
@@ -54,10 +55,9 @@ def run(volume: Volume, bundle: ModelBundle, inputs: dict[str, Any], options) ->
         synthetic, warnings, classes = synthesize_wholebody(volume, bundle, mapping, options)
         masks = class_masks(classes) if level is not None else {}
     else:
-        synthetic, warnings = synthesize(volume, bundle, mapping, options), [MMWHS_MODEL_WARNING]
-        labels = integer_labels(volume)[0]
-        masks = label_masks(remap_labels(labels, mapping) if mapping else labels,
-                            bundle.manifest.input.labels) if level is not None else {}
+        prepared = prepare_labelmap(volume, bundle, mapping)  # in the model's values, read once for both uses
+        synthetic, warnings = run_translator(translator_for(bundle), prepared, options), [MMWHS_MODEL_WARNING]
+        masks = label_masks(prepared.array, bundle.manifest.input.labels) if level is not None else {}
     summary: dict[str, float] = {}
     if masks:
         synthetic, drawn = set_blood_level(synthetic, masks, level)
